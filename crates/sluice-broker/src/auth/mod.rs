@@ -1,0 +1,15 @@
+//! Authentication and authorization: who a client is and what it may do.
+//!
+//! - [`principal`]: the principal of a TLS client (RFC 2253 subject + mapping rules);
+//! - [`acl`]: ACL bindings, filters and their validation;
+//! - [`authorizer`]: the decision point with Kafka's semantics and the persisted ACL store.
+
+pub mod acl;
+pub mod authorizer;
+pub mod context;
+mod der;
+pub mod principal;
+
+pub use acl::{AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType};
+pub use authorizer::{AclError, Authorizer, AuthorizerConfig};
+pub use principal::{KafkaPrincipal, PrincipalMapper};

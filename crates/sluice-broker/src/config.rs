@@ -1,0 +1,92 @@
+//! Broker settings. The `sluice` binary fills these from flags, environment and `sluice.toml`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sluice_log::LogConfig;
+
+/// When an `acks=-1` produce is acknowledged relative to fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncPolicy {
+    /// acks=-1 waits for the data to be fsynced (group commit); acks=1 waits only for the write.
+    /// The default: an acknowledged acks=all message survives power loss.
+    Always,
+    /// Nothing waits for fsync; the flusher syncs every `flush_interval`. Faster, but an
+    /// acknowledged message may be lost if the machine (not just the process) crashes.
+    Interval,
+}
+
+/// Everything a broker needs to start.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// This broker's node id (Kafka `node.id`).
+    pub node_id: i32,
+    /// The cluster id reported in Metadata and DescribeCluster; persisted on first start.
+    pub cluster_id: Option<String>,
+    /// Address to listen on for Kafka clients.
+    pub listen: SocketAddr,
+    /// Host and port clients are told to connect to (defaults to `listen`).
+    pub advertised: Option<(String, u16)>,
+    /// Root of all data: `<data_dir>/<topic>-<partition>/` plus metadata files.
+    pub data_dir: PathBuf,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `num.partitions`: partitions of an auto-created topic or a CreateTopics with -1.
+    pub default_partitions: i32,
+    /// Broker-wide log defaults that topic configs override.
+    pub log_defaults: LogConfig,
+    /// fsync policy for acknowledgements.
+    pub fsync_policy: FsyncPolicy,
+    /// With [`FsyncPolicy::Interval`], how often the flusher syncs.
+    pub flush_interval: Duration,
+    /// `socket.request.max.bytes`: larger requests close the connection (default 100 MiB).
+    pub socket_request_max_bytes: usize,
+    /// How often retention, compaction and segment-age rolls run.
+    pub housekeeping_interval: Duration,
+    /// Consumer group coordinator settings (`offsets.*`, `group.*`).
+    pub groups: crate::group::GroupConfig,
+    /// Named listeners besides the PLAINTEXT `listen` one (Kafka `listeners`), e.g. SSL.
+    pub listeners: Vec<ListenerConfig>,
+    /// ACL authorization; `None` allows every request (no `authorizer.class.name`).
+    pub authorizer: Option<crate::auth::AuthorizerConfig>,
+    /// `ssl.principal.mapping.rules` (`None`: `DEFAULT`, the certificate subject as is).
+    pub ssl_principal_mapping_rules: Option<String>,
+}
+
+/// One named listener: where it listens, what clients are told, and its TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Listener name, e.g. `SSL` (shown in logs).
+    pub name: String,
+    /// Address to bind (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Host and port advertised to clients that connect here (defaults to the bound address).
+    pub advertised: Option<(String, u16)>,
+    /// TLS settings; `None` is a plaintext listener.
+    pub tls: Option<crate::net::tls::TlsSettings>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 1,
+            cluster_id: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised: None,
+            data_dir: PathBuf::from("sluice-data"),
+            auto_create_topics: true,
+            default_partitions: 1,
+            log_defaults: LogConfig::default(),
+            fsync_policy: FsyncPolicy::Always,
+            flush_interval: Duration::from_millis(1000),
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            housekeeping_interval: Duration::from_secs(30),
+            groups: crate::group::GroupConfig::default(),
+            listeners: Vec::new(),
+            authorizer: None,
+            ssl_principal_mapping_rules: None,
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Fetch: serve whole stored batches as byte ranges, long-polling until `min_bytes` arrive.
+//!
+//! A fetch that finds too little data parks on the partitions' append notifications (not a
+//! timer loop) and re-reads when an append wakes it, until `min_bytes` are available or
+//! `max_wait_ms` passes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use sluice_log::LogError;
+use tracing::debug;
+
+use super::RequestContext;
+use crate::auth::{Operation, ResourceType};
+use crate::partition::{log_error_code, Partition};
+
+/// `isolation_level` value of READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
+
+/// One requested partition, resolved once per request.
+struct Wanted {
+    topic: usize,
+    partition: Option<Arc<Partition>>,
+    index: i32,
+    offset: i64,
+    max_bytes: usize,
+    /// The error reported when `partition` is `None`.
+    missing: ResponseError,
+}
+
+/// Answers Fetch (v4-12).
+pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    // v7+ sessions: this broker is sessionless (session id 0), which clients accept; an
+    // incremental fetch against a session we never created is refused so the client resets.
+    if req.session_id != 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+    }
+    let metadata = &ctx.broker.metadata;
+    let mut wanted = Vec::new();
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for (ti, topic) in req.topics.iter().enumerate() {
+        let allowed = ctx.authorize(Operation::Read, ResourceType::Topic, topic.topic.0.as_str());
+        let known = allowed
+            .then(|| metadata.topic(topic.topic.0.as_str()))
+            .flatten();
+        for p in &topic.partitions {
+            let partition = known.as_ref().and_then(|t| {
+                usize::try_from(p.partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i))
+                    .cloned()
+            });
+            wanted.push(Wanted {
+                topic: ti,
+                partition,
+                index: p.partition,
+                offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                missing: if allowed {
+                    ResponseError::UnknownTopicOrPartition
+                } else {
+                    ResponseError::TopicAuthorizationFailed
+                },
+            });
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id),
+        );
+    }
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
+    let read_committed = req.isolation_level == READ_COMMITTED;
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let mut shutdown = ctx.broker.shutdown.clone();
+
+    let mut results = read_all(&wanted, max_bytes, read_committed);
+    loop {
+        if results.bytes >= min_bytes
+            || results.error
+            || tokio::time::Instant::now() >= deadline
+            || *shutdown.borrow()
+        {
+            break;
+        }
+        // Register for wake-ups *before* re-reading, so an append in between is not missed.
+        let mut notified: Vec<_> = wanted
+            .iter()
+            .filter_map(|w| w.partition.as_ref())
+            .map(|p| Box::pin(p.hw_advanced()))
+            .collect();
+        if notified.is_empty() {
+            break;
+        }
+        for n in &mut notified {
+            n.as_mut().enable();
+        }
+        results = read_all(&wanted, max_bytes, read_committed);
+        if results.bytes >= min_bytes {
+            break;
+        }
+        tokio::select! {
+            _ = futures::future::select_all(notified) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.changed() => {}
+        }
+        results = read_all(&wanted, max_bytes, read_committed);
+    }
+
+    for (w, data) in wanted.iter().zip(results.partitions) {
+        if let Some(topic) = topics.get_mut(w.topic) {
+            topic.partitions.push(data);
+        }
+    }
+    FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(topics)
+}
+
+/// The outcome of one pass over the requested partitions.
+struct Pass {
+    partitions: Vec<PartitionData>,
+    bytes: usize,
+    /// Some partition has an error: answer at once, as Kafka does.
+    error: bool,
+}
+
+/// Reads every wanted partition within the response budget.
+fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Pass {
+    let mut pass = Pass {
+        partitions: Vec::with_capacity(wanted.len()),
+        bytes: 0,
+        error: false,
+    };
+    for w in wanted {
+        let data = read_one(
+            w,
+            max_bytes.saturating_sub(pass.bytes),
+            pass.bytes == 0,
+            read_committed,
+        );
+        if data.error_code != 0 {
+            pass.error = true;
+        }
+        pass.bytes += data.records.as_ref().map_or(0, Bytes::len);
+        pass.partitions.push(data);
+    }
+    pass
+}
+
+/// Reads one partition. `budget` is what is left of the response's `max_bytes`; `first` says
+/// no data precedes this partition, in which case one batch is returned even if larger than the
+/// limits (so consumers always make progress, as in Kafka).
+fn read_one(w: &Wanted, budget: usize, first: bool, read_committed: bool) -> PartitionData {
+    let mut data = PartitionData::default()
+        .with_partition_index(w.index)
+        .with_aborted_transactions(read_committed.then(Vec::new));
+    let Some(partition) = &w.partition else {
+        return data.with_error_code(w.missing.code());
+    };
+    let limit = w.max_bytes.min(budget);
+    let planned = partition.plan_read(w.offset, limit);
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(e) => {
+            let (hw, start) = {
+                let log = partition.log.lock();
+                (log.high_watermark(), log.log_start_offset())
+            };
+            if !matches!(e, LogError::OffsetOutOfRange { .. }) {
+                debug!(topic = %partition.topic, partition = w.index, error = %e, "fetch read failed");
+            }
+            return data
+                .with_error_code(log_error_code(&e).code())
+                .with_high_watermark(hw)
+                .with_last_stable_offset(hw)
+                .with_log_start_offset(start);
+        }
+    };
+    data = data
+        .with_high_watermark(plan.high_watermark)
+        .with_last_stable_offset(plan.high_watermark)
+        .with_log_start_offset(plan.log_start_offset);
+    if plan.is_empty() || (!first && plan.len() > limit) || limit == 0 && !first {
+        return data.with_records(Some(Bytes::new()));
+    }
+    match plan.read() {
+        Ok(bytes) => data.with_records(Some(bytes)),
+        Err(e) => {
+            debug!(topic = %partition.topic, partition = w.index, error = %e, "fetch read failed");
+            data.with_error_code(log_error_code(&e).code())
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! InitProducerId: producer ids for idempotent producers (no transactions).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use tracing::warn;
+
+use super::RequestContext;
+use crate::auth::{Operation, ResourceType};
+
+/// Answers InitProducerId (v0-5).
+pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+    let error = |e: ResponseError| {
+        InitProducerIdResponse::default()
+            .with_error_code(e.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+    };
+    match &req.transactional_id {
+        None => {}
+        // Kafka refuses an empty transactional id as a malformed request.
+        Some(id) if id.0.is_empty() => return error(ResponseError::InvalidRequest),
+        // Transactions are not implemented; clients surface this as "not authorized to use
+        // the transactional id", which tells the user exactly what to turn off.
+        Some(_) => return error(ResponseError::TransactionalIdAuthorizationFailed),
+    }
+    if !ctx.authorize_cluster(Operation::IdempotentWrite)
+        && !ctx.authorize_any(Operation::Write, ResourceType::Topic)
+    {
+        return error(ResponseError::ClusterAuthorizationFailed);
+    }
+    // KIP-360: a producer that knows its id asks for an epoch bump to reset its sequences.
+    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 {
+        if let Some(epoch) = req.producer_epoch.checked_add(1).filter(|e| *e < i16::MAX) {
+            return InitProducerIdResponse::default()
+                .with_producer_id(req.producer_id)
+                .with_producer_epoch(epoch);
+        }
+    }
+    match ctx.broker.producer_ids.allocate() {
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
+        Err(e) => {
+            warn!(error = %e, "allocating a producer id failed");
+            error(ResponseError::KafkaStorageError)
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Produce: append record batches, then acknowledge according to `acks`.
+//!
+//! Every append happens synchronously, before the handler's first `.await`, so pipelined
+//! requests of one connection append in arrival order (see [`crate::net::connection`]); only
+//! then does an `acks=-1` request wait for the group-commit fsync.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use sluice_log::AppendOutcome;
+use tracing::debug;
+
+use super::RequestContext;
+use crate::auth::{Operation, ResourceType};
+use crate::config::FsyncPolicy;
+use crate::durability::DurabilityError;
+use crate::partition::{log_error_code, Partition};
+
+/// An appended partition whose acknowledgement waits for durability.
+struct PendingSync {
+    topic: usize,
+    partition: usize,
+    log: Arc<Partition>,
+    end_offset: i64,
+}
+
+/// A partition response carrying only an error.
+fn failed(index: i32, error: ResponseError, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(error.code())
+        .with_base_offset(-1)
+        .with_error_message(message.map(StrBytes::from_string))
+}
+
+/// Answers Produce (v3-11).
+pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceResponse {
+    let broker = &ctx.broker;
+    let acks = req.acks;
+    let refuse_all = if req.transactional_id.is_some() {
+        // Transactions are not implemented; this is the error a broker gives a producer that
+        // may not use its transactional id, which clients report clearly.
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !matches!(acks, -1..=1) {
+        Some(ResponseError::InvalidRequiredAcks)
+    } else {
+        None
+    };
+    let now = crate::now_ms();
+    let mut pending = Vec::new();
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for (ti, topic_data) in req.topic_data.into_iter().enumerate() {
+        let name = topic_data.name.0.as_str();
+        let topic = match refuse_all {
+            Some(e) => Err(e),
+            None if !ctx.authorize(Operation::Write, ResourceType::Topic, name) => {
+                Err(ResponseError::TopicAuthorizationFailed)
+            }
+            None => broker.topic_or_auto_create(name, true),
+        };
+        let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
+        for (pi, data) in topic_data.partition_data.into_iter().enumerate() {
+            let topic = match &topic {
+                Ok(t) => t,
+                Err(e) => {
+                    partitions.push(failed(data.index, *e, None));
+                    continue;
+                }
+            };
+            let Some(partition) = usize::try_from(data.index)
+                .ok()
+                .and_then(|i| topic.partitions.get(i))
+            else {
+                partitions.push(failed(
+                    data.index,
+                    ResponseError::UnknownTopicOrPartition,
+                    None,
+                ));
+                continue;
+            };
+            let Some(records) = data.records else {
+                partitions.push(failed(
+                    data.index,
+                    ResponseError::CorruptMessage,
+                    Some("the partition's record set is null".to_owned()),
+                ));
+                continue;
+            };
+            // In place when this request holds the only reference, else a single copy.
+            let records = BytesMut::from(records);
+            match partition.append(records, now) {
+                Ok(outcome) => {
+                    let (base, last, append_time, start) = match outcome {
+                        AppendOutcome::Appended {
+                            base_offset,
+                            last_offset,
+                            log_append_time,
+                            log_start_offset,
+                        } => (base_offset, last_offset, log_append_time, log_start_offset),
+                        AppendOutcome::Duplicate {
+                            base_offset,
+                            last_offset,
+                            log_start_offset,
+                        } => (base_offset, last_offset, -1, log_start_offset),
+                    };
+                    pending.push(PendingSync {
+                        topic: ti,
+                        partition: pi,
+                        log: partition.clone(),
+                        end_offset: last + 1,
+                    });
+                    partitions.push(
+                        PartitionProduceResponse::default()
+                            .with_index(data.index)
+                            .with_base_offset(base)
+                            .with_log_append_time_ms(append_time)
+                            .with_log_start_offset(start),
+                    );
+                }
+                Err(e) => {
+                    debug!(topic = name, partition = data.index, error = %e, "append refused");
+                    partitions.push(failed(data.index, log_error_code(&e), Some(e.to_string())));
+                }
+            }
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_partition_responses(partitions),
+        );
+    }
+
+    let flusher = &broker.flusher;
+    if acks == -1 && broker.config.fsync_policy == FsyncPolicy::Always {
+        let waits = futures::future::join_all(
+            pending
+                .iter()
+                .map(|p| flusher.wait_durable(&p.log, p.end_offset)),
+        );
+        let results = match u64::try_from(req.timeout_ms) {
+            Ok(ms) if ms > 0 => tokio::time::timeout(Duration::from_millis(ms), waits)
+                .await
+                .ok(),
+            _ => Some(waits.await),
+        };
+        for (i, p) in pending.iter().enumerate() {
+            let error = match results.as_ref().and_then(|r| r.get(i)) {
+                Some(Ok(())) => continue,
+                None => (
+                    ResponseError::RequestTimedOut,
+                    "fsync did not finish within the request timeout".to_owned(),
+                ),
+                Some(Err(e @ DurabilityError::SyncFailed { .. })) => {
+                    (ResponseError::KafkaStorageError, e.to_string())
+                }
+                Some(Err(e @ DurabilityError::ShuttingDown)) => {
+                    (ResponseError::NotLeaderOrFollower, e.to_string())
+                }
+            };
+            if let Some(resp) = responses
+                .get_mut(p.topic)
+                .and_then(|t| t.partition_responses.get_mut(p.partition))
+            {
+                *resp = failed(resp.index, error.0, Some(error.1));
+            }
+        }
+    } else {
+        for p in &pending {
+            flusher.mark_dirty(&p.log);
+        }
+    }
+    ProduceResponse::default().with_responses(responses)
+}

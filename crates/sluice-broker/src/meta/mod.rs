@@ -1,0 +1,690 @@
+//! Topics, partitions and their configs: the broker's catalogue, persisted under the data
+//! directory so it survives restarts.
+//!
+//! Contract (shared by the produce/fetch path and the topic-admin handlers):
+//! - [`Metadata::open`] loads the catalogue and opens every partition log (running recovery);
+//! - lookups ([`Metadata::topic`], [`Metadata::partition`], [`Metadata::topics`]) are lock-light
+//!   and return `Arc`s, so the hot path never holds the catalogue lock while it works;
+//! - changes ([`Metadata::create_topic`], [`Metadata::delete_topic`],
+//!   [`Metadata::create_partitions`], [`Metadata::alter_topic_configs`]) validate, persist the
+//!   catalogue atomically (write temp file, fsync, rename) and only then become visible.
+
+pub mod configs;
+mod producer_ids;
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sluice_log::{LogConfig, LogError};
+use tracing::{info, warn};
+
+use crate::partition::Partition;
+
+pub use producer_ids::ProducerIdAllocator;
+pub use store::{sync_dir, write_atomic};
+
+/// Longest topic name Kafka accepts (leaves room for the partition suffix in file names).
+const MAX_TOPIC_NAME_LEN: usize = 249;
+/// Sanity cap on partitions per topic for one broker.
+const MAX_PARTITIONS: i32 = 10_000;
+/// Suffix of a partition directory that is being removed.
+const DELETED_SUFFIX: &str = "-delete";
+
+/// Why a catalogue change was refused; each maps to one Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// `TOPIC_ALREADY_EXISTS`.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// `UNKNOWN_TOPIC_OR_PARTITION`.
+    #[error("topic '{0}' does not exist")]
+    UnknownTopic(String),
+    /// `INVALID_TOPIC_EXCEPTION`: name empty, too long, `.`/`..`, or characters outside
+    /// `[a-zA-Z0-9._-]`.
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopic {
+        /// The refused name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// `INVALID_PARTITIONS`.
+    #[error("invalid partition count {0}: {1}")]
+    InvalidPartitions(i32, &'static str),
+    /// `INVALID_REPLICATION_FACTOR`: this broker has one node.
+    #[error("replication factor {0} is larger than the 1 broker available")]
+    InvalidReplicationFactor(i16),
+    /// `INVALID_CONFIG`: unknown key or bad value.
+    #[error("invalid config {key}={value}: {reason}")]
+    InvalidConfig {
+        /// Config name.
+        key: String,
+        /// Offered value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `KAFKA_STORAGE_ERROR`: the log or catalogue file could not be written.
+    #[error(transparent)]
+    Storage(#[from] sluice_log::LogError),
+}
+
+impl MetaError {
+    /// The Kafka error code this refusal is reported as.
+    pub fn error_code(&self) -> kafka_protocol::error::ResponseError {
+        use kafka_protocol::error::ResponseError as E;
+        match self {
+            MetaError::TopicExists(_) => E::TopicAlreadyExists,
+            MetaError::UnknownTopic(_) => E::UnknownTopicOrPartition,
+            MetaError::InvalidTopic { .. } => E::InvalidTopicException,
+            MetaError::InvalidPartitions(..) => E::InvalidPartitions,
+            MetaError::InvalidReplicationFactor(_) => E::InvalidReplicationFactor,
+            MetaError::InvalidConfig { .. } => E::InvalidConfig,
+            MetaError::Storage(_) => E::KafkaStorageError,
+        }
+    }
+}
+
+/// One topic: its id, partitions and explicitly set configs.
+#[derive(Debug)]
+pub struct Topic {
+    /// Topic name.
+    pub name: String,
+    /// Topic id (Kafka's topic UUID), stable across restarts.
+    pub id: uuid::Uuid,
+    /// Partitions, indexed by partition number.
+    pub partitions: Vec<Arc<Partition>>,
+    /// Configs set on the topic (only overrides; defaults come from the broker config).
+    pub configs: BTreeMap<String, String>,
+    /// The effective log config (broker defaults + overrides).
+    pub log_config: LogConfig,
+    /// True for internal topics such as `__consumer_offsets`.
+    pub internal: bool,
+}
+
+/// The catalogue of all topics.
+#[derive(Debug)]
+pub struct Metadata {
+    data_dir: PathBuf,
+    defaults: LogConfig,
+    default_partitions: AtomicI32,
+    /// Readers clone `Arc`s out and release the lock at once.
+    catalogue: parking_lot::RwLock<Catalogue>,
+    /// Serializes changes, including writing `topics.json`, without blocking readers.
+    changes: parking_lot::Mutex<()>,
+}
+
+/// The in-memory catalogue.
+#[derive(Debug, Default, Clone)]
+struct Catalogue {
+    by_name: BTreeMap<String, Arc<Topic>>,
+    by_id: HashMap<uuid::Uuid, Arc<Topic>>,
+}
+
+impl Catalogue {
+    fn insert(&mut self, topic: Arc<Topic>) {
+        self.by_id.insert(topic.id, topic.clone());
+        self.by_name.insert(topic.name.clone(), topic);
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Arc<Topic>> {
+        let topic = self.by_name.remove(name)?;
+        self.by_id.remove(&topic.id);
+        Some(topic)
+    }
+}
+
+/// One topic as stored in `topics.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicRecord {
+    name: String,
+    id: uuid::Uuid,
+    partitions: i32,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+    #[serde(default)]
+    internal: bool,
+}
+
+/// The layout of `topics.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct CatalogueFile {
+    version: u32,
+    topics: Vec<TopicRecord>,
+}
+
+/// The layout of `cluster.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct ClusterFile {
+    cluster_id: String,
+}
+
+/// Checks a topic name against Kafka's rules.
+pub fn validate_topic_name(name: &str) -> Result<(), MetaError> {
+    let invalid = |reason| {
+        Err(MetaError::InvalidTopic {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return invalid("the name is empty");
+    }
+    if name == "." || name == ".." {
+        return invalid("'.' and '..' are not allowed");
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return invalid("longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return invalid("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// The effective log config of a topic: broker defaults with the topic's overrides applied.
+fn effective_log_config(
+    defaults: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<LogConfig, MetaError> {
+    configs::log_config(defaults, overrides)
+}
+
+/// Loads the cluster id from `<data_dir>/meta/cluster.json`, creating it on first start (from
+/// `configured` if given, else a random id).
+pub fn load_or_create_cluster_id(
+    data_dir: &Path,
+    configured: Option<&str>,
+) -> Result<String, MetaError> {
+    let path = data_dir.join("meta").join("cluster.json");
+    if let Some(file) = store::read_json::<ClusterFile>(&path)? {
+        if let Some(wanted) = configured {
+            if wanted != file.cluster_id {
+                warn!(persisted = %file.cluster_id, configured = wanted, "ignoring configured cluster id: the data directory already belongs to another cluster id");
+            }
+        }
+        return Ok(file.cluster_id);
+    }
+    let cluster_id =
+        configured.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    store::write_json(
+        &path,
+        &ClusterFile {
+            cluster_id: cluster_id.clone(),
+        },
+    )?;
+    Ok(cluster_id)
+}
+
+impl Metadata {
+    /// Loads the catalogue from `data_dir` and opens every partition.
+    pub fn open(data_dir: &Path, defaults: LogConfig) -> Result<Self, MetaError> {
+        std::fs::create_dir_all(data_dir.join("meta")).map_err(|e| LogError::io(data_dir, e))?;
+        remove_deleted_dirs(data_dir);
+        let file = store::read_json::<CatalogueFile>(&data_dir.join("meta").join("topics.json"))?;
+        let mut catalogue = Catalogue::default();
+        for record in file.map(|f| f.topics).unwrap_or_default() {
+            let log_config = effective_log_config(&defaults, &record.configs)?;
+            let partitions = (0..record.partitions)
+                .map(|p| open_partition(data_dir, &record.name, p, &log_config))
+                .collect::<Result<Vec<_>, _>>()?;
+            catalogue.insert(Arc::new(Topic {
+                name: record.name,
+                id: record.id,
+                partitions,
+                configs: record.configs,
+                log_config,
+                internal: record.internal,
+            }));
+        }
+        info!(topics = catalogue.by_name.len(), data_dir = %data_dir.display(), "catalogue loaded");
+        Ok(Metadata {
+            data_dir: data_dir.to_owned(),
+            defaults,
+            default_partitions: AtomicI32::new(1),
+            catalogue: parking_lot::RwLock::new(catalogue),
+            changes: parking_lot::Mutex::new(()),
+        })
+    }
+
+    /// Sets `num.partitions`, used when a topic is created with `-1` partitions.
+    pub fn set_default_partitions(&self, partitions: i32) {
+        self.default_partitions
+            .store(partitions.max(1), Ordering::Relaxed);
+    }
+
+    /// The broker-wide log defaults that topic configs override.
+    pub fn log_defaults(&self) -> &LogConfig {
+        &self.defaults
+    }
+
+    /// The data directory this catalogue lives in.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The topic named `name`.
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.catalogue.read().by_name.get(name).cloned()
+    }
+
+    /// The topic with id `id`.
+    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<Topic>> {
+        self.catalogue.read().by_id.get(&id).cloned()
+    }
+
+    /// One partition of a topic.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        let topic = self.topic(topic)?;
+        let index = usize::try_from(partition).ok()?;
+        topic.partitions.get(index).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.catalogue.read().by_name.values().cloned().collect()
+    }
+
+    /// Creates a topic. `partitions == -1` means the broker default; `configs` are validated
+    /// overrides. With `validate_only` nothing is changed and the returned topic has no opened
+    /// partitions (its `partitions` vector is empty).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, MetaError> {
+        self.create(
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            validate_only,
+            false,
+        )
+    }
+
+    /// Creates an internal topic (such as `__consumer_offsets`) unless it exists; returns the
+    /// topic either way. Internal topics are flagged in Metadata responses.
+    pub fn create_internal_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, MetaError> {
+        match self.create(name, partitions, 1, configs, false, true) {
+            Err(MetaError::TopicExists(_)) => self
+                .topic(name)
+                .ok_or_else(|| MetaError::UnknownTopic(name.to_owned())),
+            other => other,
+        }
+    }
+
+    /// Shared implementation of topic creation.
+    fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+        internal: bool,
+    ) -> Result<Arc<Topic>, MetaError> {
+        validate_topic_name(name)?;
+        let partitions = match partitions {
+            -1 => self.default_partitions.load(Ordering::Relaxed),
+            p if p < 1 => {
+                return Err(MetaError::InvalidPartitions(
+                    p,
+                    "a topic needs at least one partition",
+                ))
+            }
+            p if p > MAX_PARTITIONS => {
+                return Err(MetaError::InvalidPartitions(
+                    p,
+                    "more than the 10000 partitions one broker hosts",
+                ));
+            }
+            p => p,
+        };
+        if replication_factor != -1 && replication_factor != 1 {
+            return Err(MetaError::InvalidReplicationFactor(replication_factor));
+        }
+        let log_config = effective_log_config(&self.defaults, &configs)?;
+        let _changes = self.changes.lock();
+        if self.topic(name).is_some() {
+            return Err(MetaError::TopicExists(name.to_owned()));
+        }
+        let mut topic = Topic {
+            name: name.to_owned(),
+            id: uuid::Uuid::new_v4(),
+            partitions: Vec::new(),
+            configs,
+            log_config,
+            internal,
+        };
+        if validate_only {
+            return Ok(Arc::new(topic));
+        }
+        for p in 0..partitions {
+            // A directory left by a crash between its creation and the catalogue write is stale.
+            remove_partition_dir(&self.data_dir, name, p);
+            match open_partition(&self.data_dir, name, p, &topic.log_config) {
+                Ok(part) => topic.partitions.push(part),
+                Err(e) => {
+                    (0..p).for_each(|q| remove_partition_dir(&self.data_dir, name, q));
+                    return Err(e);
+                }
+            }
+        }
+        let topic = Arc::new(topic);
+        let mut next = self.catalogue.read().clone();
+        next.insert(topic.clone());
+        if let Err(e) = self.persist(&next) {
+            (0..partitions).for_each(|q| remove_partition_dir(&self.data_dir, name, q));
+            return Err(e);
+        }
+        *self.catalogue.write() = next;
+        info!(topic = name, partitions, internal, "topic created");
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> Result<(), MetaError> {
+        let _changes = self.changes.lock();
+        let mut next = self.catalogue.read().clone();
+        let topic = next
+            .remove(name)
+            .ok_or_else(|| MetaError::UnknownTopic(name.to_owned()))?;
+        self.persist(&next)?;
+        *self.catalogue.write() = next;
+        // In-flight requests may still hold the partitions; their open files stay valid after
+        // the directories are unlinked.
+        for p in 0..topic.partitions.len() {
+            let index = i32::try_from(p).unwrap_or(i32::MAX);
+            remove_partition_dir(&self.data_dir, name, index);
+        }
+        info!(topic = name, "topic deleted");
+        Ok(())
+    }
+
+    /// Grows a topic to `total` partitions.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        validate_only: bool,
+    ) -> Result<(), MetaError> {
+        let _changes = self.changes.lock();
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| MetaError::UnknownTopic(name.to_owned()))?;
+        let current = i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX);
+        if total <= current {
+            return Err(MetaError::InvalidPartitions(
+                total,
+                "the partition count can only be increased",
+            ));
+        }
+        if total > MAX_PARTITIONS {
+            return Err(MetaError::InvalidPartitions(
+                total,
+                "more than the 10000 partitions one broker hosts",
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let mut partitions = topic.partitions.clone();
+        for p in current..total {
+            remove_partition_dir(&self.data_dir, name, p);
+            match open_partition(&self.data_dir, name, p, &topic.log_config) {
+                Ok(part) => partitions.push(part),
+                Err(e) => {
+                    (current..p).for_each(|q| remove_partition_dir(&self.data_dir, name, q));
+                    return Err(e);
+                }
+            }
+        }
+        let grown = Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions,
+            configs: topic.configs.clone(),
+            log_config: topic.log_config.clone(),
+            internal: topic.internal,
+        });
+        let mut next = self.catalogue.read().clone();
+        next.insert(grown);
+        if let Err(e) = self.persist(&next) {
+            (current..total).for_each(|q| remove_partition_dir(&self.data_dir, name, q));
+            return Err(e);
+        }
+        *self.catalogue.write() = next;
+        info!(topic = name, from = current, to = total, "partitions added");
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (validated) and applies them to its partition logs.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), MetaError> {
+        let log_config = effective_log_config(&self.defaults, &configs)?;
+        let _changes = self.changes.lock();
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| MetaError::UnknownTopic(name.to_owned()))?;
+        if validate_only {
+            return Ok(());
+        }
+        let altered = Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partitions.clone(),
+            configs,
+            log_config: log_config.clone(),
+            internal: topic.internal,
+        });
+        let mut next = self.catalogue.read().clone();
+        next.insert(altered);
+        self.persist(&next)?;
+        *self.catalogue.write() = next;
+        for partition in &topic.partitions {
+            partition.log.lock().set_config(log_config.clone());
+        }
+        info!(topic = name, "topic configs altered");
+        Ok(())
+    }
+
+    /// Flushes and closes every partition log this catalogue still owns alone (shutdown).
+    /// Partitions still referenced elsewhere are fsynced instead. Every partition is attempted;
+    /// the first failure is returned.
+    pub fn close(self) -> Result<(), LogError> {
+        let catalogue = self.catalogue.into_inner();
+        drop(catalogue.by_id);
+        let mut first_error = None;
+        for (_, topic) in catalogue.by_name {
+            let partitions = match Arc::try_unwrap(topic) {
+                Ok(topic) => topic.partitions,
+                Err(shared) => shared.partitions.clone(),
+            };
+            for partition in partitions {
+                let (name, index) = (partition.topic.clone(), partition.index);
+                let result = match Arc::try_unwrap(partition) {
+                    Ok(p) => p.log.into_inner().close(),
+                    Err(shared) => {
+                        let handle = shared.log.lock().sync_handle();
+                        handle.map_or(Ok(()), |h| h.sync())
+                    }
+                };
+                if let Err(e) = result {
+                    warn!(topic = %name, partition = index, error = %e, "closing the partition log failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Writes `catalogue` to `topics.json` atomically.
+    fn persist(&self, catalogue: &Catalogue) -> Result<(), MetaError> {
+        let file = CatalogueFile {
+            version: 1,
+            topics: catalogue
+                .by_name
+                .values()
+                .map(|t| TopicRecord {
+                    name: t.name.clone(),
+                    id: t.id,
+                    partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+                    configs: t.configs.clone(),
+                    internal: t.internal,
+                })
+                .collect(),
+        };
+        store::write_json(&self.data_dir.join("meta").join("topics.json"), &file)?;
+        Ok(())
+    }
+}
+
+/// `<data_dir>/<topic>-<partition>`.
+pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+fn open_partition(
+    data_dir: &Path,
+    topic: &str,
+    index: i32,
+    config: &LogConfig,
+) -> Result<Arc<Partition>, MetaError> {
+    let dir = partition_dir(data_dir, topic, index);
+    Ok(Arc::new(Partition::open(
+        topic,
+        index,
+        &dir,
+        config.clone(),
+    )?))
+}
+
+/// Moves a partition directory aside and removes it; missing directories are fine.
+fn remove_partition_dir(data_dir: &Path, topic: &str, index: i32) {
+    let dir = partition_dir(data_dir, topic, index);
+    if !dir.exists() {
+        return;
+    }
+    let aside = data_dir.join(format!(
+        "{topic}-{index}.{}{DELETED_SUFFIX}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    // The rename is atomic, so a crash never leaves a half-removed directory under a live name.
+    let target = match std::fs::rename(&dir, &aside) {
+        Ok(()) => aside,
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "could not move the partition directory aside; removing in place");
+            dir
+        }
+    };
+    if let Err(e) = std::fs::remove_dir_all(&target) {
+        warn!(dir = %target.display(), error = %e, "could not remove a deleted partition's directory; remove it by hand");
+    }
+    if let Err(e) = sync_dir(data_dir) {
+        warn!(error = %e, "could not fsync the data directory after removing a partition");
+    }
+}
+
+/// Finishes removals interrupted by a crash.
+fn remove_deleted_dirs(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .ends_with(DELETED_SUFFIX)
+        {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                warn!(dir = %entry.path().display(), error = %e, "could not remove a deleted partition's directory");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> Metadata {
+        Metadata::open(dir, LogConfig::default()).expect("open catalogue")
+    }
+
+    #[test]
+    fn topics_survive_reopen_and_deletes_stick() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = open(dir.path());
+        let configs = BTreeMap::from([("retention.ms".to_owned(), "1000".to_owned())]);
+        let created = meta
+            .create_topic("orders", 3, 1, configs, false)
+            .expect("create");
+        meta.create_internal_topic("__internal", 2, BTreeMap::new())
+            .expect("internal");
+        meta.create_topic("gone", 1, -1, BTreeMap::new(), false)
+            .expect("create");
+        meta.create_partitions("orders", 4, false).expect("grow");
+        meta.delete_topic("gone").expect("delete");
+        meta.close().expect("close");
+
+        let meta = open(dir.path());
+        let orders = meta.topic("orders").expect("persisted");
+        assert_eq!(orders.id, created.id);
+        assert_eq!(orders.partitions.len(), 4);
+        assert_eq!(orders.log_config.retention_ms, 1000);
+        assert!(meta.topic_by_id(created.id).is_some());
+        assert!(meta.topic("__internal").expect("internal").internal);
+        assert!(meta.topic("gone").is_none());
+        assert!(!partition_dir(dir.path(), "gone", 0).exists());
+        assert!(matches!(
+            meta.create_partitions("orders", 2, false),
+            Err(MetaError::InvalidPartitions(2, _))
+        ));
+    }
+
+    #[test]
+    fn invalid_requests_are_refused_without_side_effects() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = open(dir.path());
+        for name in ["", ".", "..", "a/b", "sp ace", &"x".repeat(250)] {
+            assert!(matches!(
+                meta.create_topic(name, 1, 1, BTreeMap::new(), false),
+                Err(MetaError::InvalidTopic { .. })
+            ));
+        }
+        assert!(matches!(
+            meta.create_topic("t", 0, 1, BTreeMap::new(), false),
+            Err(MetaError::InvalidPartitions(0, _))
+        ));
+        assert!(matches!(
+            meta.create_topic("t", 1, 3, BTreeMap::new(), false),
+            Err(MetaError::InvalidReplicationFactor(3))
+        ));
+        let checked = meta
+            .create_topic("t", 2, 1, BTreeMap::new(), true)
+            .expect("validate only");
+        assert!(checked.partitions.is_empty());
+        assert!(meta.topic("t").is_none());
+        assert!(!partition_dir(dir.path(), "t", 0).exists());
+    }
+}

@@ -1,0 +1,51 @@
+//! The Kafka listener: accepts connections and runs one pipeline per connection.
+//!
+//! - [`frame`]: size-prefixed framing and panic-free header decoding;
+//! - [`connection`]: the per-connection request pipeline (ordered starts, ordered responses).
+
+pub mod connection;
+pub mod frame;
+pub mod listener;
+pub mod tls;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+use crate::state::Broker;
+
+/// Accepts connections until `shutdown` turns true, then waits for every connection to answer
+/// the requests it already read.
+pub async fn accept_loop(
+    listener: TcpListener,
+    info: Arc<listener::Listener>,
+    broker: Arc<Broker>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    debug!(%peer, "connection accepted");
+                    connections.spawn(connection::serve(stream, peer, broker.clone(), info.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Usually EMFILE; back off briefly instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}

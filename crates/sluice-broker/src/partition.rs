@@ -1,0 +1,105 @@
+//! A partition as the broker sees it: the log behind a mutex, plus what waits on it.
+//!
+//! Contract: [`Partition::append`] is synchronous (validate + assign offsets + write under the
+//! lock) and wakes parked fetches; durability is awaited separately through
+//! [`crate::durability::Flusher`]. [`Partition::read`] plans under the lock and reads bytes
+//! after releasing it.
+
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use sluice_log::{AppendOutcome, LogConfig, LogError, PartitionLog, ReadResult, SyncHandle};
+
+/// One topic partition hosted by this broker.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub index: i32,
+    /// The log. Never hold this lock across an `.await` or an fsync.
+    pub log: parking_lot::Mutex<PartitionLog>,
+    /// Woken whenever the high watermark advances, so parked long-poll fetches re-check.
+    hw_advanced: tokio::sync::Notify,
+}
+
+impl Partition {
+    /// Opens (recovering) the partition's log in `dir`.
+    pub fn open(topic: &str, index: i32, dir: &Path, config: LogConfig) -> Result<Self, LogError> {
+        let log = PartitionLog::open(dir, config)?;
+        Ok(Partition {
+            topic: topic.to_owned(),
+            index,
+            log: parking_lot::Mutex::new(log),
+            hw_advanced: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Appends a produce request's record set; wakes parked fetches if the new records are
+    /// already visible (they are not while the high watermark waits for the fsync).
+    pub fn append(&self, records: BytesMut, now_ms: i64) -> Result<AppendOutcome, LogError> {
+        let (outcome, moved) = {
+            let mut log = self.log.lock();
+            let before = log.high_watermark();
+            let outcome = log.append(records, now_ms)?;
+            (outcome, log.high_watermark() != before)
+        };
+        if moved {
+            self.hw_advanced.notify_waiters();
+        }
+        Ok(outcome)
+    }
+
+    /// Records a completed fsync and wakes parked fetches if it made records visible.
+    pub fn mark_synced(&self, synced: &SyncHandle) {
+        let moved = self.log.lock().mark_synced(synced);
+        if moved {
+            self.hw_advanced.notify_waiters();
+        }
+    }
+
+    /// Reads up to `max_bytes` of whole batches from `offset`; returns the bytes with the high
+    /// watermark and log start offset.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<(Bytes, i64, i64), LogError> {
+        let plan = self.plan_read(offset, max_bytes)?;
+        let bytes = plan.read()?;
+        Ok((bytes, plan.high_watermark, plan.log_start_offset))
+    }
+
+    /// Plans a read under the lock without touching the data yet, so the caller can look at its
+    /// size (fetch budgets) before paying for the `pread`.
+    pub fn plan_read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+        self.log.lock().read(offset, max_bytes)
+    }
+
+    /// The high watermark: the end of what consumers may read (see
+    /// [`PartitionLog::high_watermark`]).
+    pub fn high_watermark(&self) -> i64 {
+        self.log.lock().high_watermark()
+    }
+
+    /// The first offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.lock().log_start_offset()
+    }
+
+    /// A future that completes after the next advance of the high watermark. Call `enable()` on it (pinned) before
+    /// re-checking the log so that an append in between is not missed.
+    pub fn hw_advanced(&self) -> tokio::sync::futures::Notified<'_> {
+        self.hw_advanced.notified()
+    }
+}
+
+/// The Kafka error a storage failure is reported as.
+pub fn log_error_code(err: &LogError) -> ResponseError {
+    match err {
+        LogError::CorruptBatch(_) => ResponseError::CorruptMessage,
+        LogError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::Io { .. } => ResponseError::KafkaStorageError,
+    }
+}

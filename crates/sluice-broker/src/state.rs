@@ -1,0 +1,79 @@
+//! The broker's shared state, handed to every handler through [`crate::handlers::RequestContext`].
+
+use std::sync::Arc;
+
+use crate::config::BrokerConfig;
+use crate::durability::Flusher;
+use crate::group::GroupCoordinator;
+use crate::meta::{MetaError, Metadata, ProducerIdAllocator, Topic};
+
+/// Everything a running broker owns. One instance per process, shared as `Arc<Broker>`.
+#[derive(Debug)]
+pub struct Broker {
+    /// Settings the broker was started with.
+    pub config: BrokerConfig,
+    /// The cluster id (persisted in the data directory).
+    pub cluster_id: String,
+    /// Topics, partitions and configs.
+    pub metadata: Metadata,
+    /// Group-commit fsync for acknowledged writes.
+    pub flusher: Flusher,
+    /// Consumer groups and committed offsets.
+    pub groups: GroupCoordinator,
+    /// Hands out idempotent producer ids (InitProducerId), never reused across restarts.
+    pub producer_ids: ProducerIdAllocator,
+    /// ACL authorizer; `None` means authorization is disabled (every request is allowed).
+    pub authorizer: Option<Arc<crate::auth::Authorizer>>,
+    /// Notified once when the broker begins shutting down.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Broker {
+    /// The `(host, port)` clients are told to connect to.
+    pub fn advertised(&self) -> (String, u16) {
+        self.config.advertised.clone().unwrap_or_else(|| {
+            (
+                self.config.listen.ip().to_string(),
+                self.config.listen.port(),
+            )
+        })
+    }
+}
+
+impl Broker {
+    /// The topic `name`, created with the broker defaults if it does not exist, auto-creation
+    /// is enabled and `allow` (the request permits it). Errors are the Kafka codes to report.
+    pub fn topic_or_auto_create(
+        &self,
+        name: &str,
+        allow: bool,
+    ) -> Result<Arc<Topic>, kafka_protocol::error::ResponseError> {
+        use kafka_protocol::error::ResponseError;
+        if let Some(topic) = self.metadata.topic(name) {
+            return Ok(topic);
+        }
+        if let Err(e) = crate::meta::validate_topic_name(name) {
+            return Err(e.error_code());
+        }
+        if !(allow && self.config.auto_create_topics) {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        match self
+            .metadata
+            .create_topic(name, -1, -1, std::collections::BTreeMap::new(), false)
+        {
+            Ok(topic) => Ok(topic),
+            Err(MetaError::TopicExists(_)) => self
+                .metadata
+                .topic(name)
+                .ok_or(ResponseError::UnknownTopicOrPartition),
+            Err(e) => {
+                tracing::warn!(topic = name, error = %e, "auto-creating topic failed");
+                Err(e.error_code())
+            }
+        }
+    }
+}
+
+/// Shared handle type used across the crate.
+pub type BrokerRef = Arc<Broker>;

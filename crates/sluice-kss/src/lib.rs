@@ -1,0 +1,221 @@
+//! KSS, the Kafka Security Service: a certificate authority that issues short-lived client
+//! certificates whose subject is the caller's authenticated service id, identity-token
+//! verification, and ACLs kept as code in an `acl.yml` that is applied to the cluster and watched
+//! for drift.
+
+pub mod acl;
+pub mod api;
+pub mod ca;
+pub mod files;
+pub mod identity;
+pub mod service;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use sluice_admin::AdminConfig;
+
+use ca::{CaError, CertificateAuthority, LifetimePolicy};
+use identity::IdentityVerifier;
+use service::ServiceId;
+
+/// Everything `start` needs.
+#[derive(Debug, Clone)]
+pub struct KssConfig {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Directory of the CA (`ca.pem`, `ca.key`); created with a new CA when empty.
+    pub ca_dir: PathBuf,
+    /// Lifetime of issued certificates.
+    pub lifetime: LifetimePolicy,
+    /// Files with trusted token-issuer public keys (PEM `PUBLIC KEY`, or a private key).
+    pub trusted_keys: Vec<PathBuf>,
+    /// A development issuer key, created if missing and trusted (what `sluice kss token` uses).
+    pub dev_issuer_key: Option<PathBuf>,
+    /// Extra CA certificates handed to clients with their certificate (e.g. the CA that signed
+    /// the brokers' server certificates).
+    pub trust_bundle: Option<PathBuf>,
+    /// Services refused new certificates (in addition to `disabled: true` in the acl.yml).
+    pub disabled_services: Vec<ServiceId>,
+    /// The acl.yml to apply and watch.
+    pub acl_file: Option<PathBuf>,
+    /// How to reach the cluster's admin APIs (needed with `acl_file`).
+    pub admin: Option<AdminConfig>,
+    /// How often the acl.yml is checked for changes and the cluster for drift.
+    pub sync_interval: Duration,
+    /// Remove bindings of principals the file does not manage too.
+    pub prune_unmanaged: bool,
+}
+
+/// Why KSS could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum KssError {
+    /// The CA could not be loaded or created.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// A key file is unusable.
+    #[error(transparent)]
+    Key(#[from] identity::keys::KeyFileError),
+    /// The configuration is inconsistent.
+    #[error("{0}")]
+    Config(String),
+    /// The listen address is unusable.
+    #[error("cannot listen on {addr}: {source}; choose another --listen address")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// State shared by the HTTP handlers and the ACL sync task.
+pub struct KssState {
+    /// The CA.
+    pub ca: CertificateAuthority,
+    /// Identity verification.
+    pub verifier: Box<dyn IdentityVerifier>,
+    /// PEM handed to clients as `ca.pem`: the KSS CA plus the trust bundle.
+    pub trust_pem: String,
+    /// Services disabled by configuration.
+    configured_disabled: BTreeSet<ServiceId>,
+    /// Services disabled by the acl.yml currently applied.
+    file_disabled: RwLock<BTreeSet<ServiceId>>,
+    /// Last drift report; `None` when no acl.yml is managed.
+    pub drift: RwLock<Option<acl::DriftReport>>,
+}
+
+impl KssState {
+    /// True when `service` must not get new certificates.
+    pub fn is_disabled(&self, service: &ServiceId) -> bool {
+        self.configured_disabled.contains(service) || self.file_disabled.read().contains(service)
+    }
+}
+
+/// A running KSS.
+pub struct KssHandle {
+    local_addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    sync: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl KssHandle {
+    /// The address the HTTP API listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops serving (in-flight requests finish) and stops the ACL sync task.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        if let Some(sync) = self.sync {
+            let _ = sync.await;
+        }
+        self.server
+            .await
+            .map_err(|e| std::io::Error::other(format!("the KSS server task failed: {e}")))?
+    }
+}
+
+fn build_verifier(config: &KssConfig) -> Result<Box<dyn IdentityVerifier>, KssError> {
+    let mut keys = Vec::new();
+    if let Some(path) = &config.dev_issuer_key {
+        identity::keys::load_issuer_key(path, true)?;
+        keys.extend(identity::keys::load_public_keys(path)?);
+    }
+    for path in &config.trusted_keys {
+        keys.extend(identity::keys::load_public_keys(path)?);
+    }
+    if keys.is_empty() {
+        return Err(KssError::Config(
+            "no token issuer key is trusted: give --trusted-key FILE (or --dev-issuer-key FILE for development)".into(),
+        ));
+    }
+    Ok(Box::new(identity::jwt::Ed25519JwtVerifier::new(keys)))
+}
+
+/// Loads the CA and keys, applies the acl.yml (if any) in the background, and serves the API.
+pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
+    let ca = CertificateAuthority::load_or_create(&config.ca_dir, config.lifetime)?;
+    let verifier = build_verifier(&config)?;
+    let mut trust_pem = ca.ca_pem().to_owned();
+    if let Some(bundle) = &config.trust_bundle {
+        let extra = std::fs::read_to_string(bundle).map_err(|e| {
+            KssError::Config(format!(
+                "cannot read the trust bundle {}: {e}",
+                bundle.display()
+            ))
+        })?;
+        if !trust_pem.ends_with('\n') {
+            trust_pem.push('\n');
+        }
+        trust_pem.push_str(&extra);
+    }
+    let watch_target = match (&config.acl_file, &config.admin) {
+        (Some(file), Some(admin)) => Some((file.clone(), admin.clone())),
+        (Some(_), None) => {
+            return Err(KssError::Config(
+                "an acl file needs the cluster to apply it to: give --bootstrap (and its -X TLS settings)".into(),
+            ))
+        }
+        _ => None,
+    };
+    // An invalid acl.yml stops the start (with file and line) rather than serving without the
+    // services it disables; later edits are re-read by the drift task.
+    let file_disabled = match &watch_target {
+        Some((file, _)) => acl::AclFile::load(file)
+            .map_err(|e| KssError::Config(e.to_string()))?
+            .disabled_services(),
+        None => BTreeSet::new(),
+    };
+    let state = Arc::new(KssState {
+        ca,
+        verifier,
+        trust_pem,
+        configured_disabled: config.disabled_services.iter().cloned().collect(),
+        file_disabled: RwLock::new(file_disabled),
+        drift: RwLock::new(watch_target.as_ref().map(|_| acl::DriftReport::default())),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| KssError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| KssError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sync = watch_target.map(|(file, admin)| {
+        tokio::spawn(acl::drift::run(
+            state.clone(),
+            file,
+            admin,
+            config.sync_interval,
+            config.prune_unmanaged,
+            stopped.clone(),
+        ))
+    });
+    let mut server_stop = stopped;
+    let app = api::router(state);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    tracing::info!(%local_addr, ca_dir = %config.ca_dir.display(), "KSS listening");
+    Ok(KssHandle {
+        local_addr,
+        stop,
+        server,
+        sync,
+    })
+}

@@ -1,0 +1,71 @@
+//! Errors of the storage engine. Each variant maps onto one Kafka error code in the broker.
+
+use std::path::PathBuf;
+
+/// Why a log operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A batch failed its CRC32C check or is structurally invalid (Kafka `CORRUPT_MESSAGE`).
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(String),
+    /// The record set is not message format v2 (Kafka `UNSUPPORTED_FOR_MESSAGE_FORMAT`).
+    #[error("unsupported record batch magic {0}; only message format v2 is accepted")]
+    UnsupportedMagic(i8),
+    /// A batch is larger than `max.message.bytes` (Kafka `MESSAGE_TOO_LARGE`).
+    #[error("record batch of {size} bytes exceeds max.message.bytes={max}")]
+    MessageTooLarge {
+        /// Size of the offending batch in bytes.
+        size: usize,
+        /// The configured limit.
+        max: u32,
+    },
+    /// An idempotent producer skipped a sequence number (Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`).
+    #[error("out of order sequence for producer {producer_id}: expected {expected}, got {got}")]
+    OutOfOrderSequence {
+        /// The producer id of the batch.
+        producer_id: i64,
+        /// The next sequence the log expected.
+        expected: i32,
+        /// The batch's base sequence.
+        got: i32,
+    },
+    /// A producer epoch older than the one the log knows (Kafka `INVALID_PRODUCER_EPOCH`).
+    #[error("producer {producer_id} epoch {got} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        /// The producer id of the batch.
+        producer_id: i64,
+        /// The epoch the log last saw for it.
+        current: i16,
+        /// The batch's epoch.
+        got: i16,
+    },
+    /// Requested offset is outside `[log_start_offset, log_end_offset]` (`OFFSET_OUT_OF_RANGE`).
+    #[error("offset {offset} is out of range [{start}, {end}]")]
+    OffsetOutOfRange {
+        /// The requested offset.
+        offset: i64,
+        /// The log start offset.
+        start: i64,
+        /// The log end offset.
+        end: i64,
+    },
+    /// An I/O error on a log file; the path says which one (Kafka `KAFKA_STORAGE_ERROR`).
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LogError {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LogError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! One partition's log: an ordered list of segments plus producer state.
+//!
+//! Concurrency model: the broker keeps each `PartitionLog` behind a mutex. Everything that must
+//! be atomic with offset assignment (validation, sequence checks, the `write`) happens under it;
+//! the slow parts — `fsync` and reading batch bytes for a fetch — do not: [`SyncHandle`] and
+//! [`ReadResult`] carry cloned file handles that are used after the lock is released.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::batch::{self, BatchHeader};
+use crate::producer_state::{ProducerStateMap, SequenceCheck};
+use crate::recovery;
+use crate::segment::{Segment, MAX_SEGMENT_BYTES};
+use crate::{LogConfig, LogError, TimestampType};
+
+/// What [`PartitionLog::append`] did with a produce request's record set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The batches were written; offsets `base_offset..=last_offset` were assigned.
+    Appended {
+        /// Offset assigned to the first record of the first batch.
+        base_offset: i64,
+        /// Offset of the last record of the last batch.
+        last_offset: i64,
+        /// `LogAppendTime` stamped on the batches, or -1 for `CreateTime` topics.
+        log_append_time: i64,
+        /// Log start offset after the append (for the produce response).
+        log_start_offset: i64,
+    },
+    /// The same idempotent batch was already appended: acknowledge with its original offsets and
+    /// write nothing.
+    Duplicate {
+        /// The offset originally assigned to the batch's first record.
+        base_offset: i64,
+        /// The offset originally assigned to its last record.
+        last_offset: i64,
+        /// Log start offset now.
+        log_start_offset: i64,
+    },
+}
+
+/// A byte range of whole batches to serve to a fetch, read after the partition lock is released.
+#[derive(Debug)]
+pub struct ReadResult {
+    /// Where the bytes come from (cloned segment file handles and positions).
+    pub(crate) chunks: Vec<crate::segment::FileRange>,
+    /// The log end offset (high watermark) observed when the read was planned.
+    pub high_watermark: i64,
+    /// The log start offset observed when the read was planned.
+    pub log_start_offset: i64,
+}
+
+impl ReadResult {
+    /// Total number of bytes this read will return.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(|c| c.len as usize).sum()
+    }
+
+    /// True when there is nothing to return (the fetch offset is at the end of the log).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads the planned byte ranges (`pread`, from the page cache in the common case).
+    pub fn read(&self) -> Result<Bytes, LogError> {
+        let mut buf = BytesMut::zeroed(self.len());
+        let mut at = 0usize;
+        for c in &self.chunks {
+            let end = at + c.len as usize;
+            c.file
+                .read_exact_at(&mut buf[at..end], c.position)
+                .map_err(|e| LogError::io(format!("segment file at position {}", c.position), e))?;
+            at = end;
+        }
+        Ok(buf.freeze())
+    }
+}
+
+/// Lets the broker fsync a partition's unflushed data without holding the partition lock.
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    /// Files with unflushed writes, in order (rolled segments first, then the active one).
+    pub(crate) files: Vec<std::sync::Arc<std::fs::File>>,
+    /// The log end offset covered once these files are synced.
+    pub end_offset: i64,
+    /// Where `end_offset` lies: the active segment's base offset and size at that moment.
+    pub(crate) end_position: Watermark,
+    /// The partition directory, for error messages.
+    pub(crate) dir: Arc<Path>,
+    /// Where `end_offset` is recorded once the sync completed (see recovery).
+    pub(crate) recovery_point: Arc<std::fs::File>,
+}
+
+impl SyncHandle {
+    /// `fdatasync`s every file; afterwards everything below `end_offset` is durable.
+    pub fn sync(&self) -> Result<(), LogError> {
+        for f in &self.files {
+            f.sync_data()
+                .map_err(|e| LogError::io(self.dir.as_ref(), e))?;
+        }
+        // Not fsynced itself: a stale value only makes recovery check more batches.
+        if let Err(e) = self
+            .recovery_point
+            .write_all_at(&self.end_offset.to_be_bytes(), 0)
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot record recovery point");
+        }
+        Ok(())
+    }
+}
+
+/// The high watermark: the end of what readers may see, with the byte position it falls on so
+/// that a read can stop there without decoding anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Watermark {
+    /// First offset readers may not see yet.
+    pub(crate) offset: i64,
+    /// Base offset of the segment `offset` was the end of when the watermark was taken.
+    pub(crate) segment_base: i64,
+    /// That segment's size at the time: the visible prefix of its file.
+    pub(crate) position: u64,
+}
+
+/// The segmented log of one topic partition.
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    /// Shared so sync handles can fsync the directory after segment files were created.
+    dir_arc: Arc<Path>,
+    dir_handle: Arc<std::fs::File>,
+    recovery_point: Arc<std::fs::File>,
+    config: LogConfig,
+    /// Segments in offset order; the last one is the active segment. Never empty.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    synced_offset: i64,
+    /// What fetches may see: the log end offset, or with `visible_after_sync` the synced end.
+    high_watermark: Watermark,
+    /// Base offset of the newest segment whose directory entry is not yet fsynced.
+    dir_dirty_at: Option<i64>,
+    producers: ProducerStateMap,
+    cleaner: crate::compaction::CleanerState,
+}
+
+impl PartitionLog {
+    /// Opens the partition stored in `dir` (creating it if empty) and recovers it: validates the
+    /// tail of the active segment by CRC, truncates a torn tail, rebuilds missing indexes and the
+    /// idempotent-producer state.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Self, LogError> {
+        let rec = recovery::recover(dir, &config)?;
+        // Whatever recovery read back is what the disk holds from now on.
+        for seg in &rec.segments {
+            seg.sync_all()?;
+        }
+        let recovery_point = recovery::open_recovery_point(dir)?;
+        let leo = rec.segments.last().map_or(0, Segment::next_offset);
+        recovery_point
+            .write_all_at(&leo.to_be_bytes(), 0)
+            .and_then(|()| recovery_point.set_len(8))
+            .and_then(|()| recovery_point.sync_data())
+            .map_err(|e| LogError::io(dir.join(recovery::RECOVERY_POINT_FILE), e))?;
+        let dir_handle = std::fs::File::open(dir).map_err(|e| LogError::io(dir, e))?;
+        dir_handle.sync_all().map_err(|e| LogError::io(dir, e))?;
+        let log = PartitionLog {
+            dir: dir.to_path_buf(),
+            dir_arc: Arc::from(dir),
+            dir_handle: Arc::new(dir_handle),
+            recovery_point: Arc::new(recovery_point),
+            config,
+            segments: rec.segments,
+            log_start_offset: rec.log_start_offset,
+            synced_offset: 0,
+            high_watermark: Watermark {
+                offset: 0,
+                segment_base: 0,
+                position: 0,
+            },
+            dir_dirty_at: None,
+            producers: rec.producers,
+            cleaner: Default::default(),
+        };
+        // What recovery kept is treated as durable (it is on disk, or in the page cache of a
+        // kernel that outlived the broker process), so all of it is visible.
+        let log = PartitionLog {
+            synced_offset: log.log_end_offset(),
+            high_watermark: log.end_watermark(),
+            ..log
+        };
+        tracing::info!(
+            dir = %dir.display(),
+            segments = log.segments.len(),
+            log_start_offset = log.log_start_offset,
+            log_end_offset = log.log_end_offset(),
+            producers = log.producers.len(),
+            "opened partition log"
+        );
+        Ok(log)
+    }
+
+    /// Replaces the settings (after AlterConfigs); takes effect for the next roll/retention pass.
+    pub fn set_config(&mut self, config: LogConfig) {
+        for seg in &mut self.segments {
+            seg.set_index_interval(config.index_interval_bytes);
+        }
+        self.config = config;
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty: open creates a segment and nothing removes the last one.
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    /// Validates and appends a produce request's record set (one or more v2 batches, usually
+    /// one). `records` is modified in place (base offset, timestamps, CRC) and written to the
+    /// active segment. Nothing is written unless every batch in the set is valid. `now_ms` is
+    /// the broker's clock, used for `LogAppendTime` and segment rolling.
+    pub fn append(&mut self, records: BytesMut, now_ms: i64) -> Result<AppendOutcome, LogError> {
+        let mut records = records;
+        if records.len() as u64 > MAX_SEGMENT_BYTES {
+            return Err(LogError::MessageTooLarge {
+                size: records.len(),
+                max: self.config.max_message_bytes,
+            });
+        }
+        let mut batches = batch::validate_record_set(&records, self.config.max_message_bytes)?;
+        if let Some(dup) = self.check_sequences(&batches)? {
+            return Ok(AppendOutcome::Duplicate {
+                base_offset: dup.first_offset,
+                last_offset: dup.last_offset,
+                log_start_offset: self.log_start_offset,
+            });
+        }
+
+        let log_append_time =
+            (self.config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let base_offset = self.log_end_offset();
+        let mut next = base_offset;
+        for b in &mut batches {
+            let bytes = &mut records[b.position..b.position + b.header.total_size()];
+            batch::stamp_batch(bytes, next, log_append_time);
+            b.header = BatchHeader::parse(bytes)?;
+            next = b.header.last_offset() + 1;
+        }
+        let last_offset = next - 1;
+
+        if self
+            .active()
+            .needs_roll(records.len() as u64, last_offset, now_ms, &self.config)
+        {
+            self.roll(now_ms)?;
+        }
+        self.active_mut().append(&records, &batches, now_ms)?;
+        for b in &batches {
+            self.producers.record(&b.header);
+        }
+        if !self.config.visible_after_sync {
+            self.high_watermark = self.end_watermark();
+        }
+        Ok(AppendOutcome::Appended {
+            base_offset,
+            last_offset,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    /// Idempotence checks for a validated record set; returns the original offsets when the set
+    /// is a retried batch. A set of several batches is checked as a sequence, and may not contain
+    /// a duplicate (clients never send one; answering it would need several offset ranges).
+    fn check_sequences(
+        &self,
+        batches: &[batch::RecordBatchRef],
+    ) -> Result<Option<crate::producer_state::BatchMeta>, LogError> {
+        if let [only] = batches {
+            return match self.producers.check(&only.header)? {
+                SequenceCheck::Duplicate(meta) => Ok(Some(meta)),
+                SequenceCheck::Append => Ok(None),
+            };
+        }
+        if !batches.iter().any(|b| b.header.has_producer_id()) {
+            return Ok(None);
+        }
+        let mut tentative = self.producers.clone();
+        let mut next = self.log_end_offset();
+        for b in batches {
+            if let SequenceCheck::Duplicate(_) = tentative.check(&b.header)? {
+                return Err(LogError::CorruptBatch(
+                    "a record set of several batches repeats an already appended idempotent \
+                     batch; send retries as single batches"
+                        .into(),
+                ));
+            }
+            let mut h = b.header;
+            h.base_offset = next;
+            next = h.last_offset() + 1;
+            tentative.record(&h);
+        }
+        Ok(None)
+    }
+
+    /// Starts a new active segment at the log end offset (no-op if the active one is empty).
+    fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        if self.active().is_empty() {
+            return Ok(());
+        }
+        let base = self.log_end_offset();
+        let seg = Segment::create(&self.dir, base, &self.config)?;
+        tracing::debug!(dir = %self.dir.display(), base_offset = base, now_ms, "rolled segment");
+        self.segments.push(seg);
+        self.dir_dirty_at = Some(base);
+        Ok(())
+    }
+
+    /// Plans a read of whole batches starting with the batch containing `offset`, up to about
+    /// `max_bytes` (the first batch is always returned whole even if larger, as Kafka does).
+    /// `offset == log_end_offset` gives an empty result; outside the range is an error.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+        let start = self.log_start_offset;
+        let end = self.log_end_offset();
+        if offset < start || offset > end {
+            return Err(LogError::OffsetOutOfRange { offset, start, end });
+        }
+        let hw = self.high_watermark;
+        let mut chunks = Vec::new();
+        let first = self.segments.partition_point(|s| s.next_offset() <= offset);
+        let mut remaining = max_bytes as u64;
+        // Between the high watermark and the log end offset a read is empty, not an error.
+        let visible_segments = self
+            .segments
+            .iter()
+            .skip(first)
+            .take_while(|s| s.base_offset < hw.offset);
+        for seg in visible_segments {
+            let from = offset.max(seg.base_offset);
+            let visible = if seg.next_offset() <= hw.offset {
+                seg.size()
+            } else if seg.base_offset == hw.segment_base {
+                hw.position
+            } else {
+                0
+            };
+            let Some(range) = seg.plan_read(from, remaining, chunks.is_empty(), visible)? else {
+                if chunks.is_empty() {
+                    continue;
+                }
+                break;
+            };
+            remaining = remaining.saturating_sub(range.len);
+            chunks.push(range);
+            if remaining == 0 {
+                break;
+            }
+        }
+        Ok(ReadResult {
+            chunks,
+            high_watermark: hw.offset,
+            log_start_offset: start,
+        })
+    }
+
+    /// The first offset fetches may not see yet: the log end offset, or — with
+    /// `visible_after_sync` — the end of what is fsynced, so a consumer never sees a record
+    /// that a machine crash could take back (and whose offset would then be reused).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.offset
+    }
+
+    /// The watermark at the current log end.
+    fn end_watermark(&self) -> Watermark {
+        let active = self.active();
+        Watermark {
+            offset: active.next_offset(),
+            segment_base: active.base_offset,
+            position: active.size(),
+        }
+    }
+
+    /// First offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Offset the next appended record will get (the high watermark on one node).
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(Segment::size).sum()
+    }
+
+    /// Number of segments (closed ones plus the active one).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// ListOffsets by timestamp: the first offset whose record timestamp is `>= timestamp_ms`,
+    /// with that record's timestamp; `None` if there is none.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let mut buf = Vec::new();
+        for seg in &self.segments {
+            if seg.max_timestamp().0 < timestamp_ms || seg.next_offset() <= self.log_start_offset {
+                continue;
+            }
+            let Some((mut pos, mut h)) = seg.find_by_timestamp(timestamp_ms)? else {
+                continue;
+            };
+            // Usually the first candidate batch answers; batches wholly below the log start
+            // offset are skipped.
+            loop {
+                if h.max_timestamp >= timestamp_ms && h.last_offset() >= self.log_start_offset {
+                    seg.read_batch(pos, &h, &mut buf)?;
+                    let found = crate::record::find_record(&buf, &h, self.log_start_offset, |t| {
+                        t >= timestamp_ms
+                    })?;
+                    if found.is_some() {
+                        return Ok(found);
+                    }
+                }
+                pos += h.total_size() as u64;
+                match seg.header_at(pos)? {
+                    Some(next) => h = next,
+                    None => break,
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets `MAX_TIMESTAMP`: offset and timestamp of the record with the largest timestamp.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let (ts, batch_offset) = self
+            .segments
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(Segment::max_timestamp)
+            .fold(None, |best: Option<(i64, i64)>, cur| match best {
+                Some(b) if b.0 >= cur.0 => Some(b),
+                _ => Some(cur),
+            })?;
+        if ts < 0 {
+            return None;
+        }
+        // Pin down the exact record inside the batch; fall back to the batch's base offset.
+        let exact = (|| -> Result<Option<(i64, i64)>, LogError> {
+            let first = self
+                .segments
+                .partition_point(|s| s.next_offset() <= batch_offset);
+            let Some(seg) = self.segments.get(first) else {
+                return Ok(None);
+            };
+            let Some((pos, h)) = seg.locate(batch_offset)? else {
+                return Ok(None);
+            };
+            let mut buf = Vec::new();
+            seg.read_batch(pos, &h, &mut buf)?;
+            crate::record::find_record(&buf, &h, batch_offset, |t| t >= ts)
+        })();
+        match exact {
+            Ok(Some(found)) => Some(found),
+            Ok(None) => Some((batch_offset, ts)),
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot decode batch for max timestamp");
+                Some((batch_offset, ts))
+            }
+        }
+    }
+
+    /// What must be fsynced for everything appended so far to be durable, or `None` if it already
+    /// is. Cheap: clones file handles.
+    pub fn sync_handle(&self) -> Option<SyncHandle> {
+        let end = self.log_end_offset();
+        if self.synced_offset >= end {
+            return None;
+        }
+        let mut files: Vec<Arc<std::fs::File>> = self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset() > self.synced_offset && !s.is_empty())
+            .map(|s| Arc::clone(s.file()))
+            .collect();
+        if self.dir_dirty_at.is_some() {
+            files.push(Arc::clone(&self.dir_handle));
+        }
+        Some(SyncHandle {
+            files,
+            end_offset: end,
+            end_position: self.end_watermark(),
+            dir: Arc::clone(&self.dir_arc),
+            recovery_point: Arc::clone(&self.recovery_point),
+        })
+    }
+
+    /// Records that `synced` (from [`PartitionLog::sync_handle`]) completed; with
+    /// `visible_after_sync` this advances the high watermark. Returns true if it moved.
+    pub fn mark_synced(&mut self, synced: &SyncHandle) -> bool {
+        let end_offset = synced.end_offset;
+        let end = end_offset.min(self.log_end_offset());
+        self.synced_offset = self.synced_offset.max(end);
+        let advanced = self.config.visible_after_sync
+            && end_offset > self.high_watermark.offset
+            && end_offset <= self.log_end_offset();
+        if advanced {
+            self.high_watermark = synced.end_position;
+        }
+        if self.dir_dirty_at.is_some_and(|base| end_offset > base) {
+            self.dir_dirty_at = None;
+        }
+        advanced
+    }
+
+    /// Offset below which everything is known to be fsynced.
+    pub fn synced_offset(&self) -> i64 {
+        self.synced_offset
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (removing whole segments that
+    /// fall below it). Returns the new log start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        // As in Kafka, only what consumers can see may be deleted.
+        let end = self.high_watermark();
+        if offset > end || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end,
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(self.log_start_offset);
+        }
+        recovery::write_log_start(&self.dir, offset)?;
+        self.log_start_offset = offset;
+        if self.active().next_offset() <= offset {
+            self.roll(0)?;
+        }
+        self.remove_segments_while(|seg, _| seg.next_offset() <= offset)?;
+        Ok(self.log_start_offset)
+    }
+
+    /// Removes closed segments from the front while `pred(segment, bytes_left)` holds, where
+    /// `bytes_left` is the log size without that segment. Returns how many were removed and
+    /// moves the log start offset past them.
+    fn remove_segments_while(
+        &mut self,
+        mut pred: impl FnMut(&Segment, u64) -> bool,
+    ) -> Result<usize, LogError> {
+        let mut size = self.size_bytes();
+        let mut n = 0;
+        while self.segments.len() > 1 {
+            let seg = &self.segments[0];
+            let left = size - seg.size();
+            if !pred(seg, left) {
+                break;
+            }
+            let next_base = self.segments[1].base_offset;
+            if next_base > self.log_start_offset {
+                recovery::write_log_start(&self.dir, next_base)?;
+                self.log_start_offset = next_base;
+            }
+            let seg = self.segments.remove(0);
+            seg.delete_files()?;
+            tracing::info!(segment = %seg.log_path().display(), "deleted segment");
+            size = left;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Rolls the active segment if `segment.ms` has elapsed (size rolls happen on append).
+    pub fn maybe_roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        if self.active().time_expired(now_ms, &self.config) {
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Applies `retention.ms` and `retention.bytes` (policy `delete`), never touching the active
+    /// segment. Returns the number of segments removed.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        let config = self.config.clone();
+        crate::retention::enforce(self, &config, now_ms)
+    }
+
+    /// Removes closed segments from the front while `pred` holds (see retention).
+    pub(crate) fn delete_oldest_while(
+        &mut self,
+        pred: impl FnMut(&Segment, u64) -> bool,
+    ) -> Result<usize, LogError> {
+        self.remove_segments_while(pred)
+    }
+
+    /// Compacts the closed segments (policy `compact`): keeps the latest record per key, drops
+    /// tombstones older than `delete.retention.ms`. Returns the number of records removed.
+    pub fn compact(&mut self, now_ms: i64) -> Result<u64, LogError> {
+        let config = self.config.clone();
+        // Only closed segments wholly below the high watermark: the cleaner must not rewrite
+        // bytes that a read may still cut at the watermark's position.
+        let hw = self.high_watermark.offset;
+        let closed = self.segments[..self.segments.len() - 1]
+            .iter()
+            .take_while(|s| s.next_offset() <= hw)
+            .count();
+        crate::compaction::compact(
+            &self.dir,
+            &mut self.segments[..closed],
+            &config,
+            now_ms,
+            &mut self.cleaner,
+        )
+    }
+
+    /// Flushes and closes the log (used at shutdown); data and indexes are fsynced.
+    pub fn close(self) -> Result<(), LogError> {
+        for seg in &self.segments {
+            seg.sync_all()?;
+        }
+        recovery::fsync_dir(&self.dir)?;
+        self.producers
+            .write_snapshot(&self.dir, self.log_end_offset())?;
+        tracing::info!(dir = %self.dir.display(), log_end_offset = self.log_end_offset(), "closed partition log");
+        Ok(())
+    }
+
+    /// Removes the partition's directory and all its files (DeleteTopics).
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(&dir).map_err(|e| LogError::io(&dir, e))
+    }
+}

@@ -1,0 +1,685 @@
+//! Registry operations over the state and the `_schemas` log: the rules of Confluent's registry
+//! independent of HTTP.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::error::RegistryError;
+use crate::formats::{CompatibilityLevel, ParsedSchema, ResolvedReference, SchemaType};
+use crate::store::log::SchemaLog;
+use crate::store::records::{
+    ConfigValue, DeleteSubjectValue, ModeValue, Record, RecordKey, SchemaReference, SchemaValue,
+};
+use crate::store::state::{ContentKey, Mode, NoopValue, SchemaEntry, State};
+
+/// A schema as submitted for registration, lookup or a compatibility test.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchemaRequest {
+    /// Schema text.
+    pub schema: String,
+    /// Format; AVRO when absent.
+    #[serde(rename = "schemaType", default)]
+    pub schema_type: Option<String>,
+    /// Imports.
+    #[serde(default)]
+    pub references: Vec<SchemaReference>,
+    /// Caller-chosen id (IMPORT mode).
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// Caller-chosen version (IMPORT mode).
+    #[serde(default)]
+    pub version: Option<i32>,
+}
+
+/// A subject version as returned by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    /// Subject.
+    pub subject: String,
+    /// Schema id.
+    pub id: i64,
+    /// Version number.
+    pub version: i32,
+    /// Format (left out for AVRO).
+    #[serde(rename = "schemaType", skip_serializing_if = "SchemaType::is_avro")]
+    pub schema_type: SchemaType,
+    /// Imports (left out when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
+    /// Schema text.
+    pub schema: String,
+}
+
+/// Which version of a subject a request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSpec {
+    /// `latest` or `-1`.
+    Latest,
+    /// A version number.
+    Number(i32),
+}
+
+impl VersionSpec {
+    /// Parses a path segment: a positive number, `latest` or `-1` (42202 otherwise).
+    pub fn parse(s: &str) -> Result<Self, RegistryError> {
+        if s.eq_ignore_ascii_case("latest") || s == "-1" {
+            return Ok(VersionSpec::Latest);
+        }
+        match s.parse::<i32>() {
+            Ok(n) if n >= 1 => Ok(VersionSpec::Number(n)),
+            _ => Err(RegistryError::InvalidVersion(s.to_string())),
+        }
+    }
+}
+
+/// The registry: in-memory state kept current from the `_schemas` log, and the single-writer
+/// path that appends to it.
+pub struct Registry {
+    state: Arc<RwLock<State>>,
+    log: SchemaLog,
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+fn schema_type_of(req: &SchemaRequest) -> Result<SchemaType, RegistryError> {
+    match &req.schema_type {
+        None => Ok(SchemaType::Avro),
+        Some(t) => t.parse().map_err(RegistryError::InvalidSchema),
+    }
+}
+
+impl Registry {
+    /// Wraps an opened log and the state it feeds.
+    pub fn new(state: Arc<RwLock<State>>, log: SchemaLog) -> Self {
+        Self {
+            state,
+            log,
+            write_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Read access to the state.
+    pub fn state(&self) -> parking_lot::RwLockReadGuard<'_, State> {
+        self.state.read()
+    }
+
+    /// Waits until this instance has applied everything the topic holds now.
+    pub async fn catch_up(&self) -> Result<(), RegistryError> {
+        self.log.catch_up().await
+    }
+
+    /// Stops reading the log.
+    pub fn close(&self) {
+        self.log.close();
+    }
+
+    /// Resolves `refs` (and their own references, transitively) to texts, dependencies first.
+    fn resolve(
+        state: &State,
+        refs: &[SchemaReference],
+    ) -> Result<Vec<ResolvedReference>, RegistryError> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        Self::resolve_into(state, refs, &mut out, &mut seen, 0)?;
+        Ok(out)
+    }
+
+    fn resolve_into(
+        state: &State,
+        refs: &[SchemaReference],
+        out: &mut Vec<ResolvedReference>,
+        seen: &mut HashSet<(String, i32)>,
+        depth: usize,
+    ) -> Result<(), RegistryError> {
+        if depth > 32 {
+            return Err(RegistryError::InvalidSchema(
+                "Invalid schema: references are nested more than 32 deep (a cycle?)".into(),
+            ));
+        }
+        for r in refs {
+            let entry = Self::version_entry(state, &r.subject, r.version, false).map_err(|_| {
+                RegistryError::InvalidSchema(format!(
+                    "Invalid schema: reference '{}' points to subject '{}' version {} which does not exist; register it first",
+                    r.name, r.subject, r.version
+                ))
+            })?;
+            if !seen.insert((r.subject.clone(), entry.1)) {
+                continue;
+            }
+            Self::resolve_into(state, &entry.2.references, out, seen, depth + 1)?;
+            out.push(ResolvedReference {
+                name: r.name.clone(),
+                schema: entry.2.schema.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// (id, version, schema) of a subject version; `version` -1 is the latest.
+    fn version_entry(
+        state: &State,
+        subject: &str,
+        version: i32,
+        deleted: bool,
+    ) -> Result<(i64, i32, Arc<SchemaEntry>), RegistryError> {
+        let spec = if version == -1 {
+            VersionSpec::Latest
+        } else {
+            VersionSpec::Number(version)
+        };
+        Self::lookup_version(state, subject, spec, deleted)
+    }
+
+    fn lookup_version(
+        state: &State,
+        subject: &str,
+        spec: VersionSpec,
+        deleted: bool,
+    ) -> Result<(i64, i32, Arc<SchemaEntry>), RegistryError> {
+        let versions = state
+            .subjects
+            .get(subject)
+            .filter(|v| deleted || v.values().any(|e| !e.deleted))
+            .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))?;
+        let found = match spec {
+            VersionSpec::Latest => versions
+                .iter()
+                .rev()
+                .find(|(_, e)| deleted || !e.deleted)
+                .map(|(v, e)| (*v, *e)),
+            VersionSpec::Number(n) => versions
+                .get(&n)
+                .filter(|e| deleted || !e.deleted)
+                .map(|e| (n, *e)),
+        };
+        let (version, entry) = found.ok_or_else(|| {
+            RegistryError::VersionNotFound(match spec {
+                VersionSpec::Latest => "latest".to_string(),
+                VersionSpec::Number(n) => n.to_string(),
+            })
+        })?;
+        let schema = state
+            .schemas
+            .get(&entry.id)
+            .cloned()
+            .ok_or_else(|| RegistryError::SchemaNotFound(entry.id.to_string()))?;
+        Ok((entry.id, version, schema))
+    }
+
+    fn view(subject: &str, id: i64, version: i32, s: &SchemaEntry) -> VersionView {
+        VersionView {
+            subject: subject.to_string(),
+            id,
+            version,
+            schema_type: s.schema_type,
+            references: s.references.clone(),
+            schema: s.schema.clone(),
+        }
+    }
+
+    /// `text` of a `ty` schema in the requested `format`: `serialized` turns PROTOBUF text into
+    /// a base64 `FileDescriptorProto`; other formats leave the text as stored.
+    pub fn render(
+        &self,
+        ty: SchemaType,
+        text: &str,
+        references: &[SchemaReference],
+        format: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        if ty != SchemaType::Protobuf
+            || !format.is_some_and(|f| f.eq_ignore_ascii_case("serialized"))
+        {
+            return Ok(text.to_string());
+        }
+        let state = self.state.read();
+        let resolved = Self::resolve(&state, references)?;
+        match ParsedSchema::parse(ty, text, &resolved) {
+            Ok(ParsedSchema::Protobuf(p)) => Ok(p.serialized(None)),
+            Ok(_) => Ok(text.to_string()),
+            Err(e) => Err(RegistryError::Store(format!(
+                "a stored schema no longer parses: {e}"
+            ))),
+        }
+    }
+
+    /// A subject version.
+    pub fn get_version(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        deleted: bool,
+    ) -> Result<VersionView, RegistryError> {
+        let state = self.state.read();
+        let (id, version, s) = Self::lookup_version(&state, subject, spec, deleted)?;
+        Ok(Self::view(subject, id, version, &s))
+    }
+
+    fn parse_request(
+        state: &State,
+        req: &SchemaRequest,
+    ) -> Result<(SchemaType, ParsedSchema), RegistryError> {
+        let ty = schema_type_of(req)?;
+        let resolved = Self::resolve(state, &req.references)?;
+        let parsed = ParsedSchema::parse(ty, &req.schema, &resolved)
+            .map_err(RegistryError::InvalidSchema)?;
+        Ok((ty, parsed))
+    }
+
+    fn parse_entry(state: &State, s: &SchemaEntry) -> Result<ParsedSchema, RegistryError> {
+        let resolved = Self::resolve(state, &s.references)?;
+        ParsedSchema::parse(s.schema_type, &s.schema, &resolved)
+            .map_err(|e| RegistryError::Store(format!("a stored schema no longer parses: {e}")))
+    }
+
+    /// Finds the version of `subject` whose content equals `req`.
+    pub fn lookup(
+        &self,
+        subject: &str,
+        req: &SchemaRequest,
+        normalize: bool,
+        deleted: bool,
+    ) -> Result<VersionView, RegistryError> {
+        let state = self.state.read();
+        let versions = state
+            .subjects
+            .get(subject)
+            .filter(|v| deleted || v.values().any(|e| !e.deleted))
+            .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))?;
+        let (ty, parsed) = Self::parse_request(&state, req)?;
+        let key = ContentKey {
+            schema_type: ty,
+            schema: parsed.stored_text(normalize),
+            references: req.references.clone(),
+        };
+        let id = state.by_content.get(&key).copied();
+        let found = versions
+            .iter()
+            .rev()
+            .find(|(_, e)| Some(e.id) == id && (deleted || !e.deleted));
+        match (found, id.and_then(|id| state.schemas.get(&id))) {
+            (Some((v, e)), Some(s)) => Ok(Self::view(subject, e.id, *v, s)),
+            _ => Err(RegistryError::SchemaNotFound("not found".into())),
+        }
+    }
+
+    /// Problems `parsed` has with `subject`'s earlier versions under `level`, oldest first.
+    fn compat_problems(
+        state: &State,
+        subject: &str,
+        level: CompatibilityLevel,
+        parsed: &ParsedSchema,
+        only: Option<i32>,
+    ) -> Result<Vec<String>, RegistryError> {
+        if level == CompatibilityLevel::None {
+            return Ok(Vec::new());
+        }
+        let mut previous = Vec::new();
+        if let Some(versions) = state.subjects.get(subject) {
+            for (v, e) in versions {
+                if e.deleted || only.is_some_and(|o| o != *v) {
+                    continue;
+                }
+                if let Some(s) = state.schemas.get(&e.id) {
+                    previous.push(Self::parse_entry(state, s)?);
+                }
+            }
+        }
+        Ok(level.problems(parsed, &previous))
+    }
+
+    /// Tests `req` against `subject` (all relevant versions, or just `spec`).
+    pub fn test_compatibility(
+        &self,
+        subject: &str,
+        spec: Option<VersionSpec>,
+        req: &SchemaRequest,
+    ) -> Result<Vec<String>, RegistryError> {
+        let state = self.state.read();
+        let (_, parsed) = Self::parse_request(&state, req)?;
+        let only = match spec {
+            Some(spec) => Some(Self::lookup_version(&state, subject, spec, false)?.1),
+            None => None,
+        };
+        let mut level = state.compat_for(subject);
+        if only.is_some() {
+            // Against one named version the transitive levels mean their plain forms.
+            level = match level {
+                CompatibilityLevel::BackwardTransitive => CompatibilityLevel::Backward,
+                CompatibilityLevel::ForwardTransitive => CompatibilityLevel::Forward,
+                CompatibilityLevel::FullTransitive => CompatibilityLevel::Full,
+                other => other,
+            };
+        }
+        Self::compat_problems(&state, subject, level, &parsed, only)
+    }
+
+    fn check_writable(state: &State, subject: Option<&str>) -> Result<Mode, RegistryError> {
+        let mode = match subject {
+            Some(s) => state.mode_for(s),
+            None => state.global_mode.unwrap_or_default(),
+        };
+        if matches!(mode, Mode::ReadOnly | Mode::ReadOnlyOverride) {
+            return Err(RegistryError::OperationNotPermitted(format!(
+                "Subject {} is in read-only mode; change the mode to READWRITE first",
+                subject.unwrap_or("(global)")
+            )));
+        }
+        Ok(mode)
+    }
+
+    /// Registers `req` under `subject` and returns its id (the existing one when the subject
+    /// already has this schema).
+    pub async fn register(
+        &self,
+        subject: &str,
+        req: &SchemaRequest,
+        normalize: bool,
+    ) -> Result<i64, RegistryError> {
+        let _writer = self.write_lock.lock().await;
+        self.log.catch_up().await?;
+        let record = {
+            let state = self.state.read();
+            let (ty, parsed) = Self::parse_request(&state, req)?;
+            let text = parsed.stored_text(normalize);
+            let key = ContentKey {
+                schema_type: ty,
+                schema: text.clone(),
+                references: req.references.clone(),
+            };
+            let existing_id = state.by_content.get(&key).copied();
+            let versions = state.subjects.get(subject);
+            if let (Some(id), Some(versions)) = (existing_id, versions) {
+                if req.id.is_none_or(|want| want == id)
+                    && versions.values().any(|e| e.id == id && !e.deleted)
+                {
+                    return Ok(id);
+                }
+            }
+            let mode = Self::check_writable(&state, Some(subject))?;
+            let (id, version) = if mode == Mode::Import {
+                let id = req.id.ok_or_else(|| {
+                    RegistryError::InvalidSchema(
+                        "Invalid schema: IMPORT mode needs the schema's id in the request".into(),
+                    )
+                })?;
+                if let Some(other) = state.schemas.get(&id) {
+                    if other.schema != text || other.schema_type != ty {
+                        return Err(RegistryError::OperationNotPermitted(format!(
+                            "Overwrite new schema with id {id} is not permitted: id {id} already holds another schema"
+                        )));
+                    }
+                }
+                let next = versions
+                    .and_then(|v| v.keys().next_back().copied())
+                    .unwrap_or(0)
+                    + 1;
+                (id, req.version.unwrap_or(next))
+            } else {
+                if req.id.is_some() {
+                    return Err(RegistryError::OperationNotPermitted(
+                        "a schema id may be given only in IMPORT mode; set the mode to IMPORT first".into(),
+                    ));
+                }
+                let problems = Self::compat_problems(
+                    &state,
+                    subject,
+                    state.compat_for(subject),
+                    &parsed,
+                    None,
+                )?;
+                if !problems.is_empty() {
+                    return Err(RegistryError::Incompatible {
+                        subject: subject.to_string(),
+                        details: problems,
+                    });
+                }
+                let id = existing_id.unwrap_or(state.max_id + 1);
+                let next = versions
+                    .and_then(|v| v.keys().next_back().copied())
+                    .unwrap_or(0)
+                    + 1;
+                (id, next)
+            };
+            Record::new(
+                &RecordKey::Schema {
+                    subject: subject.to_string(),
+                    version,
+                    magic: 1,
+                },
+                Some(&SchemaValue {
+                    subject: subject.to_string(),
+                    version,
+                    id,
+                    schema_type: ty,
+                    references: req.references.clone(),
+                    schema: text,
+                    deleted: false,
+                }),
+            )
+        };
+        let id = serde_json::from_slice::<SchemaValue>(record.value.as_deref().unwrap_or_default())
+            .map(|v| v.id)
+            .map_err(|e| RegistryError::Store(e.to_string()))?;
+        self.log.append(vec![record]).await?;
+        Ok(id)
+    }
+
+    fn schema_record(
+        subject: &str,
+        version: i32,
+        id: i64,
+        s: &SchemaEntry,
+        deleted: bool,
+    ) -> Record {
+        Record::new(
+            &RecordKey::Schema {
+                subject: subject.to_string(),
+                version,
+                magic: 1,
+            },
+            Some(&SchemaValue {
+                subject: subject.to_string(),
+                version,
+                id,
+                schema_type: s.schema_type,
+                references: s.references.clone(),
+                schema: s.schema.clone(),
+                deleted,
+            }),
+        )
+    }
+
+    fn tombstone(subject: &str, version: i32) -> Record {
+        Record::new::<SchemaValue>(
+            &RecordKey::Schema {
+                subject: subject.to_string(),
+                version,
+                magic: 1,
+            },
+            None,
+        )
+    }
+
+    fn max_id_marker(state: &State) -> Record {
+        Record::new(
+            &RecordKey::Noop { magic: 0 },
+            Some(&NoopValue {
+                max_id: state.max_id,
+            }),
+        )
+    }
+
+    /// Soft- or permanently deletes one version and returns its number.
+    pub async fn delete_version(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        permanent: bool,
+    ) -> Result<i32, RegistryError> {
+        let _writer = self.write_lock.lock().await;
+        self.log.catch_up().await?;
+        let (records, version) = {
+            let state = self.state.read();
+            Self::check_writable(&state, Some(subject))?;
+            if !state.subjects.contains_key(subject) {
+                return Err(RegistryError::SubjectNotFound(subject.to_string()));
+            }
+            let (id, version, s) = Self::lookup_version(&state, subject, spec, true)?;
+            let deleted = state
+                .subjects
+                .get(subject)
+                .and_then(|v| v.get(&version))
+                .is_some_and(|e| e.deleted);
+            if !state.referenced_by(subject, version).is_empty() {
+                return Err(RegistryError::ReferenceExists(format!(
+                    "One or more references exist to the schema {{subject={subject},version={version}}}; delete the referencing schemas first"
+                )));
+            }
+            let records = if permanent {
+                if !deleted {
+                    return Err(RegistryError::VersionNotSoftDeleted(
+                        subject.to_string(),
+                        version,
+                    ));
+                }
+                vec![
+                    Self::tombstone(subject, version),
+                    Self::max_id_marker(&state),
+                ]
+            } else {
+                if deleted {
+                    return Err(RegistryError::VersionSoftDeleted(
+                        subject.to_string(),
+                        version,
+                    ));
+                }
+                vec![Self::schema_record(subject, version, id, &s, true)]
+            };
+            (records, version)
+        };
+        self.log.append(records).await?;
+        Ok(version)
+    }
+
+    /// Soft- or permanently deletes a subject and returns the versions deleted.
+    pub async fn delete_subject(
+        &self,
+        subject: &str,
+        permanent: bool,
+    ) -> Result<Vec<i32>, RegistryError> {
+        let _writer = self.write_lock.lock().await;
+        self.log.catch_up().await?;
+        let (records, versions) = {
+            let state = self.state.read();
+            Self::check_writable(&state, Some(subject))?;
+            let all = state
+                .subjects
+                .get(subject)
+                .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))?;
+            for v in all.keys() {
+                if !state.referenced_by(subject, *v).is_empty() {
+                    return Err(RegistryError::ReferenceExists(format!(
+                        "One or more references exist to the schema {{subject={subject},version={v}}}; delete the referencing schemas first"
+                    )));
+                }
+            }
+            if permanent {
+                if all.values().any(|e| !e.deleted) {
+                    return Err(RegistryError::SubjectNotSoftDeleted(subject.to_string()));
+                }
+                let versions: Vec<i32> = all.keys().copied().collect();
+                let mut records: Vec<Record> = versions
+                    .iter()
+                    .map(|v| Self::tombstone(subject, *v))
+                    .collect();
+                records.push(Self::max_id_marker(&state));
+                (records, versions)
+            } else {
+                let live: Vec<i32> = all
+                    .iter()
+                    .filter(|(_, e)| !e.deleted)
+                    .map(|(v, _)| *v)
+                    .collect();
+                let Some(last) = live.last().copied() else {
+                    return Err(RegistryError::SubjectSoftDeleted(subject.to_string()));
+                };
+                let mut records = Vec::with_capacity(live.len() + 1);
+                for v in &live {
+                    if let Ok((id, _, s)) =
+                        Self::lookup_version(&state, subject, VersionSpec::Number(*v), true)
+                    {
+                        records.push(Self::schema_record(subject, *v, id, &s, true));
+                    }
+                }
+                records.push(Record::new(
+                    &RecordKey::DeleteSubject {
+                        subject: subject.to_string(),
+                        magic: 0,
+                    },
+                    Some(&DeleteSubjectValue {
+                        subject: subject.to_string(),
+                        version: last,
+                    }),
+                ));
+                (records, live)
+            }
+        };
+        self.log.append(records).await?;
+        Ok(versions)
+    }
+
+    /// Sets (or with `None` clears) the compatibility level of `subject` or the global one.
+    pub async fn set_config(
+        &self,
+        subject: Option<&str>,
+        level: Option<CompatibilityLevel>,
+    ) -> Result<(), RegistryError> {
+        let _writer = self.write_lock.lock().await;
+        self.log.catch_up().await?;
+        let key = RecordKey::Config {
+            subject: subject.map(str::to_string),
+            magic: 0,
+        };
+        let value = level.map(|l| ConfigValue {
+            compatibility_level: l.as_str().to_string(),
+        });
+        self.log
+            .append(vec![Record::new(&key, value.as_ref())])
+            .await
+    }
+
+    /// Sets (or with `None` clears) the mode of `subject` or the global one.
+    pub async fn set_mode(
+        &self,
+        subject: Option<&str>,
+        mode: Option<Mode>,
+        force: bool,
+    ) -> Result<(), RegistryError> {
+        let _writer = self.write_lock.lock().await;
+        self.log.catch_up().await?;
+        if mode == Some(Mode::Import) && !force {
+            let state = self.state.read();
+            let non_empty = match subject {
+                Some(s) => state.subjects.contains_key(s),
+                None => !state.subjects.is_empty(),
+            };
+            if non_empty {
+                return Err(RegistryError::InvalidMode(
+                    "Cannot import since found existing subjects; use force=true to switch to IMPORT anyway".into(),
+                ));
+            }
+        }
+        let key = RecordKey::Mode {
+            subject: subject.map(str::to_string),
+            magic: 0,
+        };
+        let value = mode.map(|m| ModeValue {
+            mode: m.as_str().to_string(),
+        });
+        self.log
+            .append(vec![Record::new(&key, value.as_ref())])
+            .await
+    }
+}

@@ -1,0 +1,176 @@
+//! Confluent's key and value JSON layouts for the records of the `_schemas` topic, so a
+//! registry's topic can be migrated between Sluice and Confluent's registry in either direction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::formats::SchemaType;
+
+/// A reference from one schema to a schema registered under another subject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SchemaReference {
+    /// Name the referencing schema uses for the import (Avro full name, `.proto` path, URL).
+    pub name: String,
+    /// Subject under which the referenced schema is registered.
+    pub subject: String,
+    /// Version of the referenced schema in that subject.
+    pub version: i32,
+}
+
+/// The key of a `_schemas` record; `keytype` selects the variant, as in Confluent's layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "keytype")]
+pub enum RecordKey {
+    /// One version of a subject.
+    #[serde(rename = "SCHEMA")]
+    Schema {
+        /// Subject of the version.
+        subject: String,
+        /// Version number within the subject.
+        version: i32,
+        /// Layout version of the key.
+        magic: i32,
+    },
+    /// Compatibility level of a subject (or the global one when `subject` is null).
+    #[serde(rename = "CONFIG")]
+    Config {
+        /// Subject, or `None` for the global level.
+        #[serde(default)]
+        subject: Option<String>,
+        /// Layout version of the key.
+        magic: i32,
+    },
+    /// Mode of a subject (or the global one when `subject` is null).
+    #[serde(rename = "MODE")]
+    Mode {
+        /// Subject, or `None` for the global mode.
+        #[serde(default)]
+        subject: Option<String>,
+        /// Layout version of the key.
+        magic: i32,
+    },
+    /// Soft deletion of a whole subject.
+    #[serde(rename = "DELETE_SUBJECT")]
+    DeleteSubject {
+        /// Subject being deleted.
+        subject: String,
+        /// Layout version of the key.
+        magic: i32,
+    },
+    /// Marker written to learn the current end of the topic; carries no state.
+    #[serde(rename = "NOOP")]
+    Noop {
+        /// Layout version of the key.
+        magic: i32,
+    },
+}
+
+/// The value of a SCHEMA record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaValue {
+    /// Subject of the version.
+    pub subject: String,
+    /// Version number within the subject.
+    pub version: i32,
+    /// Globally unique schema id.
+    pub id: i64,
+    /// Schema format; Confluent omits it for AVRO.
+    #[serde(
+        rename = "schemaType",
+        default,
+        skip_serializing_if = "SchemaType::is_avro"
+    )]
+    pub schema_type: SchemaType,
+    /// Schemas this one imports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
+    /// Schema text as registered.
+    pub schema: String,
+    /// Whether the version is soft-deleted.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// The value of a CONFIG record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigValue {
+    /// Compatibility level name, e.g. `BACKWARD`.
+    #[serde(rename = "compatibilityLevel")]
+    pub compatibility_level: String,
+}
+
+/// The value of a MODE record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeValue {
+    /// Mode name, e.g. `READWRITE`.
+    pub mode: String,
+}
+
+/// The value of a DELETE_SUBJECT record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteSubjectValue {
+    /// Subject being deleted.
+    pub subject: String,
+    /// Highest version deleted; every version up to it becomes soft-deleted.
+    pub version: i32,
+}
+
+/// One record to append to `_schemas`: a key and an optional value (`None` is a tombstone).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Serialized key.
+    pub key: Vec<u8>,
+    /// Serialized value, or `None` to delete the key under compaction.
+    pub value: Option<Vec<u8>>,
+}
+
+impl Record {
+    /// Builds a record from a key and a serializable value.
+    pub fn new<V: Serialize>(key: &RecordKey, value: Option<&V>) -> Self {
+        // Serializing these plain structs to JSON cannot fail: all keys are strings.
+        let key = serde_json::to_vec(key).unwrap_or_default();
+        let value = value.map(|v| serde_json::to_vec(v).unwrap_or_default());
+        Self { key, value }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_key_uses_confluent_layout() {
+        let key = RecordKey::Schema {
+            subject: "s".into(),
+            version: 2,
+            magic: 1,
+        };
+        let text = serde_json::to_string(&key).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"keytype":"SCHEMA","subject":"s","version":2,"magic":1}"#
+        );
+        let back: RecordKey = serde_json::from_str(&text).unwrap_or(RecordKey::Noop { magic: 9 });
+        assert_eq!(back, key);
+    }
+
+    #[test]
+    fn confluent_schema_value_parses_without_schema_type() {
+        let raw =
+            r#"{"subject":"t-value","version":1,"id":7,"schema":"\"string\"","deleted":false}"#;
+        let v: SchemaValue = serde_json::from_str(raw).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.schema_type, SchemaType::Avro);
+        assert_eq!(v.id, 7);
+        let out = serde_json::to_string(&v).unwrap_or_default();
+        assert!(!out.contains("schemaType"), "{out}");
+    }
+
+    #[test]
+    fn global_config_key_has_null_subject() {
+        let key = RecordKey::Config {
+            subject: None,
+            magic: 0,
+        };
+        let text = serde_json::to_string(&key).unwrap_or_default();
+        assert_eq!(text, r#"{"keytype":"CONFIG","subject":null,"magic":0}"#);
+    }
+}

@@ -1,0 +1,101 @@
+//! `sluice registry`: the Confluent-compatible schema registry, alone or as a `sluice up`
+//! component.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use sluice_registry::{RegistryConfig, RegistryHandle};
+
+use crate::platform::{self, BoxFuture, Component, Starter};
+
+/// Arguments of `sluice registry`.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// HTTP address to serve the REST API on.
+    #[arg(long, env = "SLUICE_REGISTRY_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// Kafka bootstrap servers of the cluster that stores the registry's state.
+    #[arg(
+        long,
+        short = 'b',
+        env = "SLUICE_BOOTSTRAP_SERVER",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap_server: String,
+    /// Topic holding the state (created with 1 partition and cleanup.policy=compact).
+    #[arg(long, default_value = "_schemas")]
+    topic: String,
+    /// Replication factor used if the topic has to be created.
+    #[arg(long, default_value_t = 1)]
+    replication_factor: i32,
+    /// URL (http://host:port) of the registry instance that performs writes; this instance
+    /// forwards writes there. Leave unset on the leader itself.
+    #[arg(long, env = "SLUICE_REGISTRY_LEADER_URL")]
+    leader_url: Option<String>,
+    /// Consumer group through which instances elect the one writer (Kafka group protocol).
+    #[arg(long, default_value = "schema-registry")]
+    group: String,
+    /// URL other instances forward writes to when this one leads [default: http://<listen>].
+    #[arg(long)]
+    advertised_url: Option<String>,
+    /// Do not take part in leader election: this instance writes directly (only safe when it is
+    /// the sole instance).
+    #[arg(long)]
+    no_leader_election: bool,
+}
+
+/// Runs the registry until SIGINT/SIGTERM.
+pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
+    let mut config = RegistryConfig::new(args.listen, args.bootstrap_server);
+    config.topic = args.topic;
+    config.replication_factor = args.replication_factor;
+    config.leader_url = args.leader_url;
+    if !args.no_leader_election {
+        config.election = Some(sluice_registry::ElectionConfig {
+            group: args.group,
+            advertised_url: args.advertised_url,
+        });
+    }
+    platform::run("sluice registry", vec![starter(config)]).await
+}
+
+/// A running registry as a platform component.
+struct RegistryComponent {
+    handle: RegistryHandle,
+    bootstrap: String,
+}
+
+/// Returns the step that starts a registry with `config`.
+pub fn starter(config: RegistryConfig) -> Starter {
+    Box::pin(async move {
+        let bootstrap = config.bootstrap.clone();
+        let listen = config.listen;
+        let handle = sluice_registry::start(config).await.with_context(|| {
+            format!("could not start the schema registry (listen {listen}, Kafka {bootstrap})")
+        })?;
+        Ok(Box::new(RegistryComponent { handle, bootstrap }) as Box<dyn Component>)
+    })
+}
+
+impl Component for RegistryComponent {
+    fn name(&self) -> &'static str {
+        "registry"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "schema registry listening on http://{} (state in Kafka at {})",
+            self.handle.local_addr(),
+            self.bootstrap
+        )
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<anyhow::Result<()>> {
+        Box::pin(async move {
+            self.handle
+                .shutdown()
+                .await
+                .context("the schema registry did not stop cleanly")
+        })
+    }
+}

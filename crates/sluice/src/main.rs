@@ -1,0 +1,195 @@
+//! `sluice`: one binary that runs the Sluice platform and the tools to use it.
+//!
+//! Each subcommand lives in its own module under [`cmd`]; adding one is a variant in
+//! [`Command`] plus an arm in [`Command::run`].
+
+mod cmd;
+mod config;
+mod kafka;
+mod platform;
+mod security;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Command-line interface of the `sluice` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Sluice: a Kafka-compatible streaming platform"
+)]
+struct Cli {
+    /// Log filter (e.g. `info`, `debug`, `sluice_broker=trace`); overrides RUST_LOG.
+    #[arg(long, global = true, env = "SLUICE_LOG_LEVEL")]
+    log_level: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands of `sluice`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the whole platform on this machine (for now: the broker).
+    Up(cmd::up::UpArgs),
+    /// Start the Kafka-compatible broker alone.
+    Broker(cmd::broker::BrokerArgs),
+    /// Create, list, describe and delete topics on any Kafka cluster.
+    #[command(subcommand)]
+    Topic(cmd::topic::TopicCommand),
+    /// Send the lines of stdin as messages to a topic.
+    Produce(cmd::produce::ProduceArgs),
+    /// Print the messages of a topic.
+    Consume(cmd::consume::ConsumeArgs),
+    /// List consumer groups, show their lag, and reset their offsets on any Kafka cluster.
+    #[command(subcommand)]
+    Group(cmd::group::GroupCommand),
+    /// List, add and remove ACLs, or keep them as code in an acl.yml, on any Kafka cluster.
+    #[command(subcommand)]
+    Acl(cmd::acl::AclCommand),
+    /// Start the Confluent-compatible schema registry against any Kafka cluster.
+    Registry(cmd::registry::RegistryArgs),
+    /// Run the Kafka Security Service (CA for service certificates, ACLs as code), or mint a
+    /// development identity token with `sluice kss token`.
+    Kss(cmd::kss::KssArgs),
+    /// Obtain a client certificate from KSS and keep it renewed in a shared directory.
+    Sidecar(cmd::sidecar::SidecarArgs),
+    /// Measure end-to-end latency and throughput of any Kafka-protocol broker.
+    Bench(sluice_bench::BenchArgs),
+}
+
+impl Command {
+    /// Runs the chosen subcommand to completion.
+    async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Command::Up(args) => cmd::up::run(args).await,
+            Command::Broker(args) => cmd::broker::run(args).await,
+            Command::Topic(command) => cmd::topic::run(command).await,
+            Command::Produce(args) => cmd::produce::run(args).await,
+            Command::Consume(args) => cmd::consume::run(args).await,
+            Command::Group(command) => cmd::group::run(command).await,
+            Command::Acl(command) => cmd::acl::run(command).await,
+            Command::Kss(args) => cmd::kss::run(args).await,
+            Command::Sidecar(args) => cmd::sidecar::run(args).await,
+            Command::Registry(args) => cmd::registry::run(args).await,
+            // The benchmark paces its own threads with blocking sleeps; keep them off the
+            // async workers.
+            Command::Bench(args) => {
+                tokio::task::spawn_blocking(move || sluice_bench::run(&args)).await??;
+                Ok(())
+            }
+        }
+    }
+
+    /// True for long-running services, which must survive a client closing its socket; the
+    /// terminal tools instead stop quietly when their output pipe closes.
+    fn is_server(&self) -> bool {
+        match self {
+            Command::Up(_) | Command::Broker(_) | Command::Registry(_) | Command::Sidecar(_) => {
+                true
+            }
+            Command::Kss(args) => !args.is_token(),
+            _ => false,
+        }
+    }
+
+    /// The log filter used when neither `--log-level` nor RUST_LOG is set: servers narrate
+    /// their lifecycle, terminal tools stay quiet unless something is wrong.
+    fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Up(_) | Command::Broker(_) | Command::Sidecar(_) => "info",
+            Command::Kss(args) if !args.is_token() => "info",
+            Command::Registry(_) => "info,librdkafka=warn,rdkafka=warn",
+            // librdkafka logs every failed connection attempt; the tools report the outcome
+            // themselves, and `--log-level debug` brings the details back.
+            _ => "warn,librdkafka=off,rdkafka=off",
+        }
+    }
+}
+
+/// Installs the tracing subscriber (stderr); `log` records from librdkafka are bridged into it.
+fn init_logging(flag: Option<&str>, default: &str) -> anyhow::Result<()> {
+    let filter = match flag {
+        Some(directives) => EnvFilter::try_new(directives).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid --log-level {directives:?}: {e}; use e.g. `info` or `sluice_broker=debug`"
+            )
+        })?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))
+}
+
+/// Lets `sluice topic list | head` end like any Unix tool when `head` exits. Rust starts with
+/// SIGPIPE ignored, which turns a closed stdout into a panic inside `println!`.
+fn restore_default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler code and touches no
+    // Rust-managed memory; it is valid from any thread at any time.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Joins an error and its causes with ": ", skipping a cause whose text the message already
+/// contains (many library errors repeat their source in their own message).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !cli.command.is_server() {
+        restore_default_sigpipe();
+    }
+    let result = match init_logging(cli.log_level.as_deref(), cli.command.default_log_filter()) {
+        Ok(()) => cli.command.run().await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: error: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn error_chain_skips_repeated_causes() {
+        let io = std::io::Error::other("address in use");
+        let err = anyhow::Error::new(io)
+            .context("cannot listen on :9092: address in use")
+            .context("could not start the broker");
+        assert_eq!(
+            error_chain(&err),
+            "could not start the broker: cannot listen on :9092: address in use"
+        );
+        let err = anyhow::anyhow!("root cause").context("outer");
+        assert_eq!(error_chain(&err), "outer: root cause");
+    }
+}

@@ -1,0 +1,59 @@
+//! The broker as a platform component.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use sluice_broker::{BrokerConfig, BrokerHandle};
+
+use super::{BoxFuture, Component, Starter};
+
+/// A running embedded broker.
+pub struct BrokerComponent {
+    handle: BrokerHandle,
+    local_addr: SocketAddr,
+    data_dir: PathBuf,
+}
+
+/// Returns the step that starts a broker with `config`.
+pub fn starter(config: BrokerConfig) -> Starter {
+    Box::pin(async move {
+        let listen = config.listen;
+        let data_dir = config.data_dir.clone();
+        let handle = sluice_broker::start(config).await.with_context(|| {
+            format!(
+                "could not start the broker (listen {listen}, data {})",
+                data_dir.display()
+            )
+        })?;
+        let local_addr = handle.local_addr();
+        Ok(Box::new(BrokerComponent {
+            handle,
+            local_addr,
+            data_dir,
+        }) as Box<dyn Component>)
+    })
+}
+
+impl Component for BrokerComponent {
+    fn name(&self) -> &'static str {
+        "broker"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "broker listening on {} (data: {})",
+            self.local_addr,
+            self.data_dir.display()
+        )
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<anyhow::Result<()>> {
+        Box::pin(async move {
+            self.handle
+                .shutdown()
+                .await
+                .context("the broker failed to flush and close its logs")
+        })
+    }
+}

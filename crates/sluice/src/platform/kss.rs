@@ -1,0 +1,47 @@
+//! KSS as a platform component.
+
+use anyhow::Context;
+use sluice_kss::{KssConfig, KssHandle};
+
+use super::{BoxFuture, Component, Starter};
+
+/// A running KSS.
+pub struct KssComponent {
+    handle: KssHandle,
+    ca_dir: std::path::PathBuf,
+}
+
+/// Returns the step that starts KSS with `config`.
+pub fn starter(config: KssConfig) -> Starter {
+    Box::pin(async move {
+        let ca_dir = config.ca_dir.clone();
+        let listen = config.listen;
+        let handle = sluice_kss::start(config)
+            .await
+            .with_context(|| format!("could not start KSS on {listen}"))?;
+        Ok(Box::new(KssComponent { handle, ca_dir }) as Box<dyn Component>)
+    })
+}
+
+impl Component for KssComponent {
+    fn name(&self) -> &'static str {
+        "kss"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "KSS listening on http://{} (CA: {})",
+            self.handle.local_addr(),
+            self.ca_dir.display()
+        )
+    }
+
+    fn shutdown(self: Box<Self>) -> BoxFuture<anyhow::Result<()>> {
+        Box::pin(async move {
+            self.handle
+                .shutdown()
+                .await
+                .context("KSS did not stop cleanly")
+        })
+    }
+}

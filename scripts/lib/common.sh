@@ -1,0 +1,74 @@
+# Shared set-up steps for scripts/up.sh and scripts/test.sh (sourced, not executed).
+#
+# Everything here is idempotent and cheap when nothing is missing, so both scripts can run it on
+# every invocation: a fresh Debian machine gets its packages, a prepared one skips straight on.
+
+SLUICE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+log() {
+    if [ -t 2 ]; then printf '\033[1m==> %s\033[0m\n' "$*" >&2; else printf '==> %s\n' "$*" >&2; fi
+}
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run '$*' and sudo is not installed; run as root or install the packages yourself"
+    fi
+}
+
+# Installs the Debian packages that are not installed yet (apt-get update only if some are missing).
+ensure_debian_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get: install them by hand"
+    log "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Packages needed to compile the workspace (librdkafka is built from source by rdkafka-sys).
+ensure_build_deps() {
+    ensure_debian_packages build-essential cmake pkg-config zlib1g-dev libssl-dev ca-certificates
+}
+
+# Makes cargo available: rustup's install if present, otherwise Debian's packaged toolchain.
+ensure_rust() {
+    if [ -d "$HOME/.cargo/bin" ]; then
+        PATH="$HOME/.cargo/bin:$PATH"
+        export PATH
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        ensure_debian_packages cargo rustc
+    fi
+    local need="1.85" have
+    have="$(rustc --version | awk '{print $2}')"
+    if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
+        die "rustc $have is older than the $need this workspace needs; install a newer toolchain (rustup)"
+    fi
+}
+
+# The cargo target directory (honours CARGO_TARGET_DIR and .cargo/config).
+cargo_target_dir() {
+    if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+        echo "$CARGO_TARGET_DIR"
+    else
+        echo "$SLUICE_ROOT/target"
+    fi
+}
+
+# Builds the `sluice` binary with the given cargo profile (release|debug) and prints its path.
+build_sluice() {
+    local profile="$1" flag=()
+    [ "$profile" = "release" ] && flag=(--release)
+    log "building sluice ($profile)"
+    (cd "$SLUICE_ROOT" && cargo build "${flag[@]}" -p sluice --bin sluice) >&2
+    echo "$(cargo_target_dir)/$profile/sluice"
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The whole Sluice test suite: installs what is missing, builds, runs `cargo test --workspace`
+# and then the real-client compatibility suite (tests/compat, pytest) against the built broker.
+#
+# Usage: scripts/test.sh [extra pytest args...]     e.g. scripts/test.sh -m "not slow" -x
+# Environment:
+#   CARGO_TARGET_DIR      cargo's target dir (honoured; CI sets a persistent one)
+#   SLUICE_TEST_PROFILE   cargo profile of the broker the Python suite runs (default: debug,
+#                         which shares its build with `cargo test`; `release` = faster broker,
+#                         but a second full compile)
+#   SLUICE_SKIP_CARGO_TEST=1 / SLUICE_SKIP_COMPAT=1   run only one half
+#   PYTHON                interpreter for the venv (default: python3, 3.11+)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$SLUICE_ROOT"
+
+profile="${SLUICE_TEST_PROFILE:-debug}"
+case "$profile" in debug | release) ;; *) die "SLUICE_TEST_PROFILE must be debug or release, not '$profile'" ;; esac
+python="${PYTHON:-python3}"
+venv="$SLUICE_ROOT/.venv"
+requirements="$SLUICE_ROOT/tests/compat/requirements.txt"
+started=$SECONDS
+timings=()
+step_done() { timings+=("$1: $((SECONDS - $2))s"); }
+
+# 1. System packages: compilers for the workspace, kcat and venv support for the compat suite.
+t=$SECONDS
+ensure_build_deps
+ensure_debian_packages kcat python3-venv
+command -v "$python" >/dev/null 2>&1 || ensure_debian_packages python3
+ensure_rust
+step_done "packages" "$t"
+
+# 2. Python venv with the pinned clients; reinstalled only when requirements.txt changes.
+t=$SECONDS
+stamp="$venv/.sluice-requirements.sha256"
+want="$(cat "$requirements" <("$python" --version 2>&1) | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "preparing $venv from tests/compat/requirements.txt"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" ||
+        die "could not install tests/compat/requirements.txt into $venv"
+    echo "$want" >"$stamp"
+fi
+step_done "venv" "$t"
+
+# 3. Build. The debug build shares its dependencies with `cargo test`, so the cold compile
+#    happens once (a release broker would add a second one).
+t=$SECONDS
+log "cargo build --workspace"
+cargo build --workspace || die "cargo build --workspace failed (see the errors above)"
+if [ "$profile" = "release" ]; then
+    sluice_bin="$(build_sluice release)"
+else
+    sluice_bin="$(cargo_target_dir)/debug/sluice"
+fi
+[ -x "$sluice_bin" ] || die "build produced no binary at $sluice_bin"
+step_done "build" "$t"
+
+failed=()
+
+# 4. Rust tests.
+if [ "${SLUICE_SKIP_CARGO_TEST:-0}" != 1 ]; then
+    t=$SECONDS
+    log "cargo test --workspace"
+    cargo test --workspace || failed+=("cargo test")
+    step_done "cargo test" "$t"
+fi
+
+# 5. Real-client compatibility suite (its summary line is the last thing printed on success).
+if [ "${SLUICE_SKIP_COMPAT:-0}" != 1 ]; then
+    log "timings so far: ${timings[*]}"
+    log "pytest tests/compat (SLUICE_BIN=$sluice_bin)"
+    t=$SECONDS
+    set +e
+    SLUICE_BIN="$sluice_bin" "$venv/bin/python" -m pytest tests/compat "$@"
+    rc=$?
+    set -e
+    step_done "pytest" "$t"
+    # Exit code 5 means no test was collected: a broken suite, not a pass.
+    [ "$rc" -eq 0 ] || failed+=("pytest (exit $rc)")
+fi
+
+if [ "${#failed[@]}" -ne 0 ]; then
+    log "FAILED: ${failed[*]} (${timings[*]}, total $((SECONDS - started))s)"
+    exit 1
+fi

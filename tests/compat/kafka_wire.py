@@ -1,0 +1,289 @@
+"""Hand-rolled Kafka wire protocol for the few requests the clients can't be made to send.
+
+The real clients refuse to send a corrupt or oversized batch, or a garbage frame, so the bad-input
+tests speak the protocol directly. Only non-flexible versions are used (ApiVersions v0-v2,
+Produce v3-v8, Fetch v4, InitProducerId v0-v1), which keeps the codec to plain big-endian structs.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+from kafka.record.default_records import DefaultRecordBatchBuilder
+
+API_PRODUCE = 0
+API_FETCH = 1
+API_METADATA = 3
+API_API_VERSIONS = 18
+API_INIT_PRODUCER_ID = 22
+
+ERR_NONE = 0
+ERR_CORRUPT_MESSAGE = 2
+ERR_MESSAGE_TOO_LARGE = 10
+ERR_UNSUPPORTED_VERSION = 35
+ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+
+
+class Reader:
+    """Cursor over a response body; raises ValueError when the body is shorter than the schema."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def _take(self, fmt: str):
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.data):
+            raise ValueError(f"response truncated at byte {self.pos} reading {fmt}")
+        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += size
+        return value
+
+    def int16(self) -> int:
+        return self._take(">h")
+
+    def int32(self) -> int:
+        return self._take(">i")
+
+    def int64(self) -> int:
+        return self._take(">q")
+
+    def nullable_string(self) -> str | None:
+        length = self.int16()
+        if length < 0:
+            return None
+        raw = self.data[self.pos : self.pos + length]
+        self.pos += length
+        return raw.decode()
+
+    def string(self) -> str:
+        value = self.nullable_string()
+        if value is None:
+            raise ValueError("non-nullable string was null")
+        return value
+
+    def array(self, item):
+        count = self.int32()
+        return [item(self) for _ in range(max(count, 0))]
+
+
+def nullable_string(value: str | None) -> bytes:
+    if value is None:
+        return struct.pack(">h", -1)
+    raw = value.encode()
+    return struct.pack(">h", len(raw)) + raw
+
+
+def nullable_bytes(value: bytes | None) -> bytes:
+    if value is None:
+        return struct.pack(">i", -1)
+    return struct.pack(">i", len(value)) + bytes(value)
+
+
+def frame(payload: bytes) -> bytes:
+    """Size-prefixes a request the way every Kafka request travels on the wire."""
+    return struct.pack(">i", len(payload)) + payload
+
+
+def request_header_v1(api_key: int, version: int, correlation_id: int, client_id: str) -> bytes:
+    return struct.pack(">hhi", api_key, version, correlation_id) + nullable_string(client_id)
+
+
+@dataclass
+class ProducePartitionResult:
+    """One partition's answer to a Produce request."""
+
+    topic: str
+    partition: int
+    error_code: int
+    base_offset: int
+
+
+class KafkaConnection:
+    """A blocking connection that sends requests and reads their responses in order."""
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0):
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.correlation_id = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv_exact(self, size: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < size:
+            chunk = self.sock.recv(size - len(buf))
+            if not chunk:
+                raise ConnectionError(f"broker closed the connection after {len(buf)}/{size} bytes")
+            buf.extend(chunk)
+        return bytes(buf)
+
+    def recv_frame(self) -> bytes:
+        (size,) = struct.unpack(">i", self.recv_exact(4))
+        return self.recv_exact(size)
+
+    def request(self, api_key: int, version: int, body: bytes) -> Reader:
+        """Sends one request and returns a Reader positioned after the response header."""
+        self.correlation_id += 1
+        cid = self.correlation_id
+        self.send_raw(frame(request_header_v1(api_key, version, cid, "sluice-compat") + body))
+        resp = Reader(self.recv_frame())
+        got = resp.int32()
+        if got != cid:
+            raise AssertionError(f"correlation id mismatch: sent {cid}, got {got}")
+        return resp
+
+    def api_versions(self, version: int = 0) -> tuple[int, dict[int, tuple[int, int]]]:
+        """Returns (error_code, {api_key: (min, max)}) from an ApiVersions v0-v2 request."""
+        resp = self.request(API_API_VERSIONS, version, b"")
+        error = resp.int16()
+        keys = resp.array(lambda r: (r.int16(), r.int16(), r.int16()))
+        return error, {k: (lo, hi) for k, lo, hi in keys}
+
+    def produce_version(self) -> int:
+        """Picks a non-flexible Produce version (3..8) the broker advertises."""
+        error, keys = self.api_versions()
+        if error != ERR_NONE or API_PRODUCE not in keys:
+            raise AssertionError(f"broker does not advertise Produce (error {error}, keys {keys})")
+        lo, hi = keys[API_PRODUCE]
+        version = min(hi, 8)
+        if version < max(lo, 3):
+            raise AssertionError(f"broker Produce range {lo}..{hi} has no version in 3..8")
+        return version
+
+    def produce(
+        self,
+        topic: str,
+        partition: int,
+        batch: bytes,
+        acks: int = -1,
+        version: int | None = None,
+        timeout_ms: int = 10_000,
+    ) -> ProducePartitionResult:
+        """Sends one record batch to one partition and returns that partition's result."""
+        if version is None:
+            version = self.produce_version()
+        body = (
+            nullable_string(None)
+            + struct.pack(">hi", acks, timeout_ms)
+            + struct.pack(">i", 1)
+            + nullable_string(topic)
+            + struct.pack(">i", 1)
+            + struct.pack(">i", partition)
+            + nullable_bytes(batch)
+        )
+        resp = self.request(API_PRODUCE, version, body)
+
+        def read_partition(r: Reader, name: str) -> ProducePartitionResult:
+            index = r.int32()
+            error = r.int16()
+            base_offset = r.int64()
+            if version >= 2:
+                r.int64()  # log_append_time_ms
+            if version >= 5:
+                r.int64()  # log_start_offset
+            if version >= 8:
+                r.array(lambda rr: (rr.int32(), rr.nullable_string()))
+                r.nullable_string()
+            return ProducePartitionResult(name, index, error, base_offset)
+
+        def read_topic(r: Reader) -> list[ProducePartitionResult]:
+            name = r.string()
+            return r.array(lambda rr: read_partition(rr, name))
+
+        results = [p for t in resp.array(read_topic) for p in t]
+        if len(results) != 1:
+            raise AssertionError(f"expected one partition result, got {results}")
+        return results[0]
+
+    def fetch_v4(self, topic: str, partition: int, offset: int, max_wait_ms: int = 500,
+                 max_bytes: int = 1 << 20) -> tuple[int, bytes]:
+        """Fetch v4 of one partition; returns (error_code, raw record-batch bytes as served)."""
+        _, keys = self.api_versions()
+        lo, hi = keys.get(API_FETCH, (0, -1))
+        if not lo <= 4 <= hi:
+            raise AssertionError(f"broker Fetch range {lo}..{hi} lacks v4")
+        body = (
+            struct.pack(">iiiib", -1, max_wait_ms, 1, max_bytes, 0)
+            + struct.pack(">i", 1) + nullable_string(topic)
+            + struct.pack(">i", 1) + struct.pack(">iqi", partition, offset, max_bytes)
+        )
+        resp = self.request(API_FETCH, 4, body)
+        resp.int32()  # throttle_time_ms
+
+        def read_partition(r: Reader):
+            r.int32()  # partition index
+            error = r.int16()
+            r.int64()  # high watermark
+            r.int64()  # last stable offset
+            r.array(lambda rr: (rr.int64(), rr.int64()))  # aborted transactions
+            size = r.int32()
+            records = b"" if size < 0 else r.data[r.pos : r.pos + size]
+            r.pos += max(size, 0)
+            return error, records
+
+        topics = resp.array(lambda r: (r.string(), r.array(read_partition)))
+        if len(topics) != 1 or len(topics[0][1]) != 1:
+            raise AssertionError(f"expected one partition in the fetch response, got {topics}")
+        return topics[0][1][0]
+
+    def init_producer_id(self) -> tuple[int, int, int]:
+        """Returns (error_code, producer_id, producer_epoch) for a non-transactional producer."""
+        resp = self.request(API_INIT_PRODUCER_ID, 0, nullable_string(None) + struct.pack(">i", 60_000))
+        resp.int32()  # throttle_time_ms
+        return resp.int16(), resp.int64(), resp.int16()
+
+
+def build_batch(
+    records: list[tuple[bytes | None, bytes | None]],
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    compression_type: int = 0,
+) -> bytearray:
+    """Builds a v2 record batch with kafka-python's builder (an independent implementation)."""
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=compression_type,
+        is_transactional=0,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=base_sequence,
+        batch_size=64 * 1024 * 1024,
+    )
+    for offset, (key, value) in enumerate(records):
+        if builder.append(offset, timestamp=None, key=key, value=value, headers=[]) is None:
+            raise AssertionError("record did not fit the batch builder")
+    return builder.build()
+
+
+def split_batches(data: bytes) -> list[bytes]:
+    """Splits fetched bytes into whole v2 record batches (a trailing partial batch is dropped)."""
+    batches = []
+    pos = 0
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from(">i", data, pos + 8)
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        batches.append(data[pos:end])
+        pos = end
+    return batches
+
+
+def batch_codec(batch: bytes) -> int:
+    """The compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd) from a batch's attributes."""
+    (attributes,) = struct.unpack_from(">h", batch, 21)
+    return attributes & 0x7

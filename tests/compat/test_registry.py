@@ -1,0 +1,104 @@
+"""`sluice registry` against confluent-kafka-python's SchemaRegistryClient and serializers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+
+from registry_fixture import Registry, registry, round_trip  # noqa: F401  (fixture)
+
+USER_V1 = json.dumps({
+    "type": "record", "name": "User", "namespace": "com.example",
+    "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}],
+})
+USER_V2 = json.dumps({
+    "type": "record", "name": "User", "namespace": "com.example",
+    "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"},
+               {"name": "email", "type": ["null", "string"], "default": None}],
+})
+
+
+def test_avro_round_trip_through_broker(broker, registry, topic_name):
+    client = SchemaRegistryClient({"url": registry.url})
+    ser = AvroSerializer(client, USER_V1)
+    de = AvroDeserializer(client)
+    values = [{"name": f"u{i}", "age": i} for i in range(5)]
+    assert round_trip(broker, topic_name, ser, de, values) == values
+    latest = client.get_latest_version(f"{topic_name}-value")
+    assert latest.version == 1
+    # Same schema again: same id.
+    assert client.register_schema(f"{topic_name}-value", Schema(USER_V1, "AVRO")) == latest.schema_id
+
+
+def test_json_schema_round_trip_through_broker(broker, registry, topic_name):
+    schema = json.dumps({"type": "object", "properties": {"id": {"type": "integer"}, "tag": {"type": "string"}},
+                         "required": ["id"]})
+    client = SchemaRegistryClient({"url": registry.url})
+    ser = JSONSerializer(schema, client)
+    de = JSONDeserializer(schema, schema_registry_client=client)
+    values = [{"id": i, "tag": "t"} for i in range(3)]
+    assert round_trip(broker, topic_name, ser, de, values) == values
+
+
+def test_compatibility_errors_and_verbose_reasons(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    client.register_schema("people", Schema(USER_V1, "AVRO"))
+    v2 = client.register_schema("people", Schema(USER_V2, "AVRO"))
+    assert v2 > 0
+    incompatible = json.dumps({"type": "record", "name": "User", "namespace": "com.example",
+                               "fields": [{"name": "name", "type": "int"}]})
+    with pytest.raises(SchemaRegistryError) as e:
+        client.register_schema("people", Schema(incompatible, "AVRO"))
+    assert e.value.http_status_code == 409
+    status, body = registry.call("POST", "/compatibility/subjects/people/versions/latest?verbose=True",
+                                 {"schema": incompatible})
+    assert status == 200 and body["is_compatible"] is False and body["messages"], body
+    status, body = registry.call("POST", "/subjects/people/versions", {"schema": '{"type": "recrd"}'})
+    assert (status, body["error_code"]) == (422, 42201), body
+    assert "recrd" in body["message"] or "Unknown" in body["message"] or "invalid" in body["message"].lower()
+    status, body = registry.call("GET", "/subjects/ghost/versions")
+    assert (status, body["error_code"]) == (404, 40401)
+    assert client.get_compatibility() == "BACKWARD"
+    client.set_compatibility("people", "NONE")
+    assert client.register_schema("people", Schema(incompatible, "AVRO")) > v2
+
+
+def test_state_survives_restart(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    id1 = client.register_schema("keep", Schema(USER_V1, "AVRO"))
+    id2 = client.register_schema("keep", Schema(USER_V2, "AVRO"))
+    client.set_compatibility("keep", "FULL")
+    registry.call("PUT", "/mode/frozen", {"mode": "READONLY"})
+    client.delete_version("keep", 1)
+    registry.restart()
+    client = SchemaRegistryClient({"url": registry.url})
+    assert client.get_versions("keep") == [2]
+    status, body = registry.call("GET", "/subjects/keep/versions?deleted=true")
+    assert body == [1, 2]
+    assert client.get_schema(id1).schema_str and client.get_schema(id2).schema_str
+    assert registry.call("GET", "/config/keep")[1] == {"compatibilityLevel": "FULL"}
+    assert registry.call("GET", "/mode/frozen")[1] == {"mode": "READONLY"}
+    new_id = client.register_schema("fresh", Schema('"string"', "AVRO"))
+    assert new_id > id2, "ids are never reused"
+
+
+def test_two_instances_share_state(sluice_bin, broker, registry, tmp_path):
+    # No --leader-url: the two instances elect the writer through the Kafka group protocol.
+    follower = Registry(sluice_bin, broker.bootstrap, tmp_path / "follower.log")
+    follower.start()
+    try:
+        via_follower = SchemaRegistryClient({"url": follower.url})
+        sid = via_follower.register_schema("shared", Schema(USER_V1, "AVRO"))
+        assert SchemaRegistryClient({"url": registry.url}).get_schema(sid).schema_str
+        deadline = time.monotonic() + 10
+        while registry.call("GET", f"/schemas/ids/{sid}")[0] != 200 or follower.call("GET", f"/schemas/ids/{sid}")[0] != 200:
+            assert time.monotonic() < deadline, "the follower never saw the schema"
+            time.sleep(0.1)
+    finally:
+        assert follower.stop() == 0

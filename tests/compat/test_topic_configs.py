@@ -1,0 +1,122 @@
+"""Topic and broker configs, partitions and cluster description through confluent's AdminClient.
+
+Complements test_admin.py (topic lifecycle) with the config APIs: DescribeConfigs with synonyms,
+IncrementalAlterConfigs (SET/APPEND/SUBTRACT/DELETE), read-only broker configs, and the Kafka
+error codes clients see for refused changes.
+"""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AclOperation,
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+)
+
+
+def admin_for(broker) -> AdminClient:
+    return AdminClient({"bootstrap.servers": broker.bootstrap})
+
+
+def error_code(future) -> int:
+    with pytest.raises(KafkaException) as info:
+        future.result(timeout=30)
+    return info.value.args[0].code()
+
+
+def describe(admin: AdminClient, resource: ConfigResource) -> dict:
+    return admin.describe_configs([resource])[resource].result(timeout=30)
+
+
+def incremental(admin: AdminClient, topic: str, *entries: ConfigEntry):
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=list(entries))
+    return admin.incremental_alter_configs([resource])[resource]
+
+
+def test_topic_configs_describe_and_incremental_alter(broker, topic_name):
+    admin = admin_for(broker)
+    new = NewTopic(topic_name, 2, 1, config={"cleanup.policy": "compact", "min.insync.replicas": "1"})
+    admin.create_topics([new])[topic_name].result(timeout=30)
+    topic = ConfigResource(ResourceType.TOPIC, topic_name)
+
+    configs = describe(admin, topic)
+    policy = configs["cleanup.policy"]
+    assert (policy.value, policy.source, policy.is_default) == ("compact", ConfigSource.DYNAMIC_TOPIC_CONFIG.value, False)
+    assert [(s.name, s.value) for s in policy.synonyms.values()] == [
+        ("cleanup.policy", "compact"),
+        ("log.cleanup.policy", "delete"),
+    ]
+    retention = configs["retention.ms"]
+    assert (retention.value, retention.is_default, retention.is_read_only) == ("604800000", True, False)
+    assert configs["compression.type"].value == "producer"
+
+    set_retention = ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)
+    append_delete = ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.APPEND)
+    incremental(admin, topic_name, set_retention, append_delete).result(timeout=30)
+    configs = describe(admin, topic)
+    assert configs["cleanup.policy"].value == "compact,delete"
+    assert configs["retention.ms"].value == "1000"
+
+    subtract = ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SUBTRACT)
+    reset = ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)
+    incremental(admin, topic_name, subtract, reset).result(timeout=30)
+    configs = describe(admin, topic)
+    assert configs["cleanup.policy"].value == "delete"
+    assert configs["retention.ms"].is_default
+
+    bad = ConfigEntry("segment.bytes", "tiny", incremental_operation=AlterConfigOpType.SET)
+    assert error_code(incremental(admin, topic_name, bad)) == KafkaError.INVALID_CONFIG
+    not_a_list = ConfigEntry("retention.ms", "5", incremental_operation=AlterConfigOpType.APPEND)
+    assert error_code(incremental(admin, topic_name, not_a_list)) == KafkaError.INVALID_CONFIG
+    assert error_code(incremental(admin, f"{topic_name}-missing", set_retention)) == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+def test_create_topic_errors(broker, topic_name):
+    admin = admin_for(broker)
+    assert error_code(admin.create_topics([NewTopic(topic_name, 1, 3)])[topic_name]) == KafkaError.INVALID_REPLICATION_FACTOR
+    bad_config = NewTopic(topic_name, 1, 1, config={"retention.ms": "soon"})
+    assert error_code(admin.create_topics([bad_config])[topic_name]) == KafkaError.INVALID_CONFIG
+    unknown_config = NewTopic(topic_name, 1, 1, config={"no.such.config": "1"})
+    assert error_code(admin.create_topics([unknown_config])[topic_name]) == KafkaError.INVALID_CONFIG
+    admin.create_topics([NewTopic(topic_name, 1, 1)], validate_only=True)[topic_name].result(timeout=30)
+    assert topic_name not in admin.list_topics(timeout=10).topics
+
+
+def test_create_partitions_grows_only(broker, topic_name):
+    admin = admin_for(broker)
+    admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name].result(timeout=30)
+    admin.create_partitions([NewPartitions(topic_name, 4)])[topic_name].result(timeout=30)
+    assert len(admin.list_topics(topic_name, timeout=10).topics[topic_name].partitions) == 4
+    shrink = admin.create_partitions([NewPartitions(topic_name, 2)])[topic_name]
+    assert error_code(shrink) == KafkaError.INVALID_PARTITIONS
+
+
+def test_broker_configs_are_read_only(broker):
+    admin = admin_for(broker)
+    node = ConfigResource(ResourceType.BROKER, "1")
+    configs = describe(admin, node)
+    assert configs["num.partitions"].is_read_only
+    assert configs["log.retention.ms"].value == "604800000"
+    change = ConfigEntry("log.retention.ms", "5", incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[change])
+    assert error_code(admin.incremental_alter_configs([resource])[resource]) == KafkaError.INVALID_REQUEST
+
+
+def test_describe_cluster_and_internal_topic(broker):
+    admin = admin_for(broker)
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(timeout=30)
+    assert cluster.cluster_id
+    assert [n.port for n in cluster.nodes] == [broker.port]
+    assert cluster.controller.id == cluster.nodes[0].id
+    assert AclOperation.DESCRIBE_CONFIGS in cluster.authorized_operations
+    # Internal topics hold broker state (committed offsets) and cannot be deleted.
+    internal = admin.delete_topics(["__consumer_offsets"])["__consumer_offsets"]
+    assert error_code(internal) == KafkaError.TOPIC_EXCEPTION
