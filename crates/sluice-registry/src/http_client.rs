@@ -86,7 +86,8 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
             return Ok(out);
         }
         out.extend_from_slice(data.get(..size).ok_or("truncated chunk")?);
-        data = data.get(size + 2..).ok_or("truncated chunk")?;
+        let next = size.checked_add(2).ok_or("bad chunk size")?;
+        data = data.get(next..).ok_or("truncated chunk")?;
     }
 }
 
@@ -99,6 +100,7 @@ mod tests {
         let body = b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         assert_eq!(dechunk(body).unwrap_or_default(), b"abcde");
         assert!(dechunk(b"zz\r\n").is_err());
+        assert!(dechunk(b"ffffffffffffffff\r\nab").is_err());
     }
 
     proptest::proptest! {

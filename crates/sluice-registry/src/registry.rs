@@ -379,7 +379,7 @@ impl Registry {
     ) -> Result<i64, RegistryError> {
         let _writer = self.write_lock.lock().await;
         self.log.catch_up().await?;
-        let record = {
+        let (record, id) = {
             let state = self.state.read();
             let (ty, parsed) = Self::parse_request(&state, req)?;
             let text = parsed.stored_text(normalize);
@@ -442,7 +442,7 @@ impl Registry {
                     + 1;
                 (id, next)
             };
-            Record::new(
+            let record = Record::new(
                 &RecordKey::Schema {
                     subject: subject.to_string(),
                     version,
@@ -457,11 +457,9 @@ impl Registry {
                     schema: text,
                     deleted: false,
                 }),
-            )
+            );
+            (record, id)
         };
-        let id = serde_json::from_slice::<SchemaValue>(record.value.as_deref().unwrap_or_default())
-            .map(|v| v.id)
-            .map_err(|e| RegistryError::Store(e.to_string()))?;
         self.log.append(vec![record]).await?;
         Ok(id)
     }

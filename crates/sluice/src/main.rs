@@ -34,7 +34,7 @@ struct Cli {
 /// The subcommands of `sluice`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the whole platform on this machine (for now: the broker).
+    /// Start the whole platform on this machine: broker, schema registry and security service.
     Up(cmd::up::UpArgs),
     /// Start the Kafka-compatible broker alone.
     Broker(cmd::broker::BrokerArgs),
