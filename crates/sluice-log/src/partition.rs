@@ -190,7 +190,7 @@ impl PartitionLog {
             high_watermark: log.end_watermark(),
             ..log
         };
-        tracing::info!(
+        tracing::debug!(
             dir = %dir.display(),
             segments = log.segments.len(),
             log_start_offset = log.log_start_offset,
@@ -633,7 +633,7 @@ impl PartitionLog {
         recovery::fsync_dir(&self.dir)?;
         self.producers
             .write_snapshot(&self.dir, self.log_end_offset())?;
-        tracing::info!(dir = %self.dir.display(), log_end_offset = self.log_end_offset(), "closed partition log");
+        tracing::debug!(dir = %self.dir.display(), log_end_offset = self.log_end_offset(), "closed partition log");
         Ok(())
     }
 
