@@ -60,6 +60,8 @@ enum Command {
     Sidecar(cmd::sidecar::SidecarArgs),
     /// Measure end-to-end latency and throughput of any Kafka-protocol broker.
     Bench(sluice_bench::BenchArgs),
+    /// Check a client configuration (properties file and/or -X overrides) for known mistakes.
+    LintConfig(cmd::lint_config::LintConfigArgs),
 }
 
 impl Command {
@@ -76,6 +78,7 @@ impl Command {
             Command::Kss(args) => cmd::kss::run(args).await,
             Command::Sidecar(args) => cmd::sidecar::run(args).await,
             Command::Registry(args) => cmd::registry::run(args).await,
+            Command::LintConfig(args) => cmd::lint_config::run(args).await,
             // The benchmark paces its own threads with blocking sleeps; keep them off the
             // async workers.
             Command::Bench(args) => {

@@ -5,6 +5,7 @@ pub mod broker;
 pub mod consume;
 pub mod group;
 pub mod kss;
+pub mod lint_config;
 pub mod produce;
 pub mod registry;
 pub mod sidecar;

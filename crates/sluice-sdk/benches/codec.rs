@@ -1,0 +1,128 @@
+//! Serialize+frame and decode of a ~1 KB protobuf message, the per-record work the SDK adds on
+//! the hot path once the schema id is cached. Run: `cargo bench -p sluice-sdk --bench codec`.
+//!
+//! A small self-timed harness (criterion is not vendored in this workspace): each case runs in
+//! batches until 1 s has elapsed and reports the best batch's mean, which filters out noise from
+//! other processes on this shared machine.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage};
+use sluice_sdk::wire;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Money {
+    #[prost(string, tag = "1")]
+    currency: String,
+    #[prost(int64, tag = "2")]
+    cents: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Line {
+    #[prost(string, tag = "1")]
+    sku: String,
+    #[prost(uint32, tag = "2")]
+    quantity: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Order {
+    #[prost(string, tag = "1")]
+    id: String,
+    #[prost(message, optional, tag = "2")]
+    total: Option<Money>,
+    #[prost(message, repeated, tag = "3")]
+    lines: Vec<Line>,
+    #[prost(string, tag = "4")]
+    note: String,
+}
+
+fn time(name: &str, mut f: impl FnMut()) -> Duration {
+    // `cargo bench` passes --bench; `cargo test --all-targets` only smoke-runs the cases.
+    let budget = if std::env::args().any(|a| a == "--bench") {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_millis(20)
+    };
+    const BATCH: u32 = 1_000;
+    let deadline = Instant::now() + budget;
+    let mut best = Duration::MAX;
+    while Instant::now() < deadline {
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            f();
+        }
+        best = best.min(start.elapsed() / BATCH);
+    }
+    println!("{name:<40} {:>8.0} ns/record", best.as_nanos() as f64);
+    best
+}
+
+fn main() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/protos");
+    let pool = protox::compile(["shop/order.proto"], [dir])
+        .map_err(|e| e.to_string())
+        .and_then(|fds| DescriptorPool::from_file_descriptor_set(fds).map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| panic!("test protos: {e}"));
+    let desc = pool
+        .get_message_by_name("shop.Order")
+        .unwrap_or_else(|| panic!("shop.Order missing"));
+    let order = Order {
+        id: "order-000123".into(),
+        total: Some(Money {
+            currency: "EUR".into(),
+            cents: 129_900,
+        }),
+        lines: (0..10)
+            .map(|i| Line {
+                sku: format!("sku-{i:04}"),
+                quantity: i,
+            })
+            .collect(),
+        note: "x".repeat(860),
+    };
+    let mut framed = Vec::new();
+    wire::frame_protobuf(&mut framed, 42, &desc, &order);
+    println!(
+        "payload: {} bytes framed ({} message)",
+        framed.len(),
+        order.encoded_len()
+    );
+
+    let ser = time("serialize+frame (1 KB protobuf)", || {
+        let mut buf = Vec::new();
+        wire::frame_protobuf(&mut buf, black_box(42), &desc, black_box(&order));
+        black_box(buf);
+    });
+    let de = time("decode typed (1 KB protobuf)", || {
+        let o: Order = wire::decode_protobuf(black_box(&framed)).unwrap_or_default();
+        black_box(o);
+    });
+    time("decode dynamic (1 KB protobuf)", || {
+        let m = wire::parse(black_box(&framed))
+            .ok()
+            .and_then(|f| wire::read_indexes(f.body).ok())
+            .and_then(|(_, body)| DynamicMessage::decode(desc.clone(), body).ok());
+        black_box(m.map(|m| m.descriptor()));
+    });
+    let headers = sluice_sdk::Provenance {
+        service_id: Some("payments-svc".into()),
+        event_time_ms: Some(1_764_000_000_000),
+        event_type: Some("shop.Payment".into()),
+        event_id: Some("019ab1c2-0000-7000-8000-000000000000".into()),
+        producer_id: Some("019ab1c2-0000-7000-8000-000000000001".into()),
+        producer_seq: Some(12_345),
+    }
+    .to_headers();
+    time("read headers + filter (skipped, no decode)", || {
+        let p = sluice_sdk::Provenance::from_headers(Some(black_box(&headers).as_borrowed()));
+        black_box(p.event_type.as_deref() == Some("shop.Order"));
+    });
+    println!(
+        "serialize+frame+decode: {} ns (target < 2000 ns)",
+        (ser + de).as_nanos()
+    );
+}
