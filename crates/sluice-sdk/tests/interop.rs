@@ -21,7 +21,10 @@ fn python() -> Option<PathBuf> {
 
 fn run_python(env: &Env, mode: &str, topic: &str) -> String {
     let Some(py) = python() else {
-        panic!("interop needs the workspace venv (.venv with confluent-kafka[schemaregistry,protobuf])");
+        panic!(
+            "interop needs the workspace venv (.venv with confluent-kafka[schemaregistry,protobuf]); \
+             run ./scripts/test.sh once to create it"
+        );
     };
     let fds = support::pool().encode_to_vec();
     let out = Command::new(py)
