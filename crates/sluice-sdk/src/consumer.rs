@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::headers::{now_ms, Provenance};
 use crate::lint;
 use crate::registry::RegistryClient;
-use crate::schema::{self, AvroRecord, JsonRecord};
+use crate::schema::{self, AvroRecord, AvroSchemaCache, JsonRecord};
 use crate::wire;
 
 /// Header naming why a dead-lettered record could not be decoded.
@@ -97,7 +97,7 @@ pub struct Consumer {
     audit: Mutex<Audit>,
     latency: Mutex<Histogram<u64>>,
     writers: RwLock<HashMap<u32, Arc<WriterSchema>>>,
-    readers: RwLock<HashMap<&'static str, Arc<apache_avro::Schema>>>,
+    readers: AvroSchemaCache,
     type_names: RwLock<HashMap<std::any::TypeId, Arc<str>>>,
     config: SdkConfig,
 }
@@ -131,7 +131,7 @@ impl Consumer {
             audit: Mutex::default(),
             latency: Mutex::new(latency),
             writers: RwLock::default(),
-            readers: RwLock::default(),
+            readers: AvroSchemaCache::default(),
             type_names: RwLock::default(),
             config,
         })
@@ -258,7 +258,7 @@ impl Consumer {
             Ok(w) => w,
             Err(reason) => return self.finish(r, Err(reason)).await,
         };
-        let reader = self.reader::<T>()?;
+        let reader = self.readers.get::<T>()?;
         let out = match writer.as_ref() {
             WriterSchema::Avro(w) => {
                 let mut body = f.body;
@@ -438,19 +438,5 @@ impl Consumer {
         let w = Arc::new(w);
         self.writers.write().insert(id, w.clone());
         Ok(w)
-    }
-
-    fn reader<T: AvroRecord>(&self) -> Result<Arc<apache_avro::Schema>> {
-        if let Some(s) = self.readers.read().get(T::schema()) {
-            return Ok(s.clone());
-        }
-        let s = apache_avro::Schema::parse_str(T::schema()).map_err(|e| Error::InvalidSchema {
-            kind: "AVRO",
-            name: std::any::type_name::<T>().to_owned(),
-            reason: e.to_string(),
-        })?;
-        let s = Arc::new(s);
-        self.readers.write().insert(T::schema(), s.clone());
-        Ok(s)
     }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -17,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::headers::{now_ms, Provenance};
 use crate::lint;
 use crate::registry::RegistryClient;
-use crate::schema::{self, AvroRecord, JsonRecord};
+use crate::schema::{self, AvroRecord, AvroSchemaCache, JsonRecord};
 use crate::wire;
 
 /// A record framed and stamped, with its partition chosen, ready for [`Producer::send_prepared`].
@@ -46,7 +45,7 @@ pub struct Producer {
     round_robin: AtomicU64,
     waiting: Semaphore,
     ids: RwLock<HashMap<String, HashMap<String, u32>>>,
-    avro: RwLock<HashMap<&'static str, Arc<apache_avro::Schema>>>,
+    avro: AvroSchemaCache,
 }
 
 impl Producer {
@@ -74,7 +73,7 @@ impl Producer {
             round_robin: AtomicU64::new(0),
             waiting: Semaphore::new(config.buffer_capacity.max(1)),
             ids: RwLock::default(),
-            avro: RwLock::default(),
+            avro: AvroSchemaCache::default(),
             config,
         })
     }
@@ -150,7 +149,7 @@ impl Producer {
         key: Option<&[u8]>,
         value: &T,
     ) -> Result<Prepared> {
-        let avro_schema = self.avro_schema::<T>()?;
+        let avro_schema = self.avro.get::<T>()?;
         let name = schema::avro_full_name(&avro_schema);
         let subject = self.config.subject_strategy.subject(topic, &name);
         let id = self
@@ -254,20 +253,6 @@ impl Producer {
             .or_default()
             .insert(schema.to_owned(), id);
         Ok(id)
-    }
-
-    fn avro_schema<T: AvroRecord>(&self) -> Result<Arc<apache_avro::Schema>> {
-        if let Some(s) = self.avro.read().get(T::schema()) {
-            return Ok(s.clone());
-        }
-        let s = apache_avro::Schema::parse_str(T::schema()).map_err(|e| Error::InvalidSchema {
-            kind: "AVRO",
-            name: std::any::type_name::<T>().to_owned(),
-            reason: e.to_string(),
-        })?;
-        let s = Arc::new(s);
-        self.avro.write().insert(T::schema(), s.clone());
-        Ok(s)
     }
 
     async fn stamp(

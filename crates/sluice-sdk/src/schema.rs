@@ -40,6 +40,32 @@ pub trait AvroRecord: Serialize + DeserializeOwned {
     fn schema() -> &'static str;
 }
 
+/// Parsed Avro schemas of [`AvroRecord`] types, parsed once per type and shared by the producer
+/// (writer schema) and the consumer (reader schema).
+#[derive(Debug, Default)]
+pub(crate) struct AvroSchemaCache(
+    parking_lot::RwLock<
+        std::collections::HashMap<&'static str, std::sync::Arc<apache_avro::Schema>>,
+    >,
+);
+
+impl AvroSchemaCache {
+    /// `T`'s parsed schema; a schema that does not parse is an [`Error::InvalidSchema`].
+    pub(crate) fn get<T: AvroRecord>(&self) -> Result<std::sync::Arc<apache_avro::Schema>> {
+        if let Some(s) = self.0.read().get(T::schema()) {
+            return Ok(s.clone());
+        }
+        let s = apache_avro::Schema::parse_str(T::schema()).map_err(|e| Error::InvalidSchema {
+            kind: "AVRO",
+            name: std::any::type_name::<T>().to_owned(),
+            reason: e.to_string(),
+        })?;
+        let s = std::sync::Arc::new(s);
+        self.0.write().insert(T::schema(), s.clone());
+        Ok(s)
+    }
+}
+
 /// A serde type written as JSON and described by a JSON Schema given by the type.
 pub trait JsonRecord: Serialize + DeserializeOwned {
     /// The JSON Schema text; its `title` is the record name used in `event_type`.
