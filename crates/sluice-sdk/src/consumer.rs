@@ -250,12 +250,8 @@ impl Consumer {
 
     /// Decodes an Avro payload into `T`, resolving the writer's schema against `T`'s.
     pub async fn decode_avro<T: AvroRecord>(&self, r: &Received) -> Result<T> {
-        let f = match wire::parse(&r.payload) {
-            Ok(f) => f,
-            Err(e) => return self.finish(r, Err(e.to_string())).await,
-        };
-        let writer = match self.writer_or_reason(f.schema_id).await? {
-            Ok(w) => w,
+        let (f, writer) = match self.framed_with_writer(r).await? {
+            Ok(found) => found,
             Err(reason) => return self.finish(r, Err(reason)).await,
         };
         let reader = self.readers.get::<T>()?;
@@ -281,12 +277,8 @@ impl Consumer {
 
     /// Decodes any payload with the writer's schema from the registry.
     pub async fn decode_dynamic(&self, r: &Received) -> Result<DynamicValue> {
-        let f = match wire::parse(&r.payload) {
-            Ok(f) => f,
-            Err(e) => return self.finish(r, Err(e.to_string())).await,
-        };
-        let writer = match self.writer_or_reason(f.schema_id).await? {
-            Ok(w) => w,
+        let (f, writer) = match self.framed_with_writer(r).await? {
+            Ok(found) => found,
             Err(reason) => return self.finish(r, Err(reason)).await,
         };
         let out = match writer.as_ref() {
@@ -399,6 +391,19 @@ impl Consumer {
 
     /// The writer's schema; `Ok(Err(reason))` when the id is unknown or its schema unusable,
     /// which makes the record undecodable (dead-lettered), unlike an unreachable registry.
+    /// Parses `r`'s framing and fetches its writer schema; the inner `Err` is why the record
+    /// cannot be decoded (it goes to the dead-letter path), the outer one a registry failure.
+    async fn framed_with_writer<'r>(
+        &self,
+        r: &'r Received,
+    ) -> Result<std::result::Result<(wire::Framed<'r>, Arc<WriterSchema>), String>> {
+        let f = match wire::parse(&r.payload) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        Ok(self.writer_or_reason(f.schema_id).await?.map(|w| (f, w)))
+    }
+
     async fn writer_or_reason(
         &self,
         id: u32,
