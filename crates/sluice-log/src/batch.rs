@@ -219,12 +219,14 @@ impl RecordBatchRef {
 }
 
 /// Validates a produce request's record set: one or more complete v2 batches, each with a good
-/// CRC, a consistent record count and within `max_message_bytes`. Control batches are refused
-/// (only the broker writes transaction markers).
+/// CRC, a consistent record count, within `max.message.bytes`, and records that pass Kafka's
+/// log validation (see [`crate::record::validate_records`]). Control batches are refused (only
+/// the broker writes transaction markers).
 pub fn validate_record_set(
     buf: &[u8],
-    max_message_bytes: u32,
+    config: &crate::LogConfig,
 ) -> Result<Vec<RecordBatchRef>, LogError> {
+    let max_message_bytes = config.max_message_bytes;
     if buf.is_empty() {
         return Err(LogError::CorruptBatch(
             "empty record set: a produce request must carry at least one record batch".into(),
@@ -257,6 +259,7 @@ pub fn validate_record_set(
                 "clients may not write control batches".into(),
             ));
         }
+        crate::record::validate_records(&rest[..size], &h, config)?;
         batches.push(RecordBatchRef {
             position: pos,
             header: h,
@@ -368,10 +371,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn cfg(max_message_bytes: u32) -> crate::LogConfig {
+        crate::LogConfig {
+            max_message_bytes,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn valid_batch_passes_and_parses() {
         let b = simple_batch(3, 1000);
-        let v = validate_record_set(&b, 1 << 20).unwrap();
+        let v = validate_record_set(&b, &cfg(1 << 20)).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].header.record_count, 3);
         assert_eq!(v[0].header.last_offset_delta, 2);
@@ -382,7 +392,7 @@ mod tests {
     fn several_batches_in_one_set() {
         let mut b = simple_batch(3, 1000);
         b.extend_from_slice(&simple_batch(2, 1000));
-        let v = validate_record_set(&b, 1 << 20).unwrap();
+        let v = validate_record_set(&b, &cfg(1 << 20)).unwrap();
         assert_eq!(v.len(), 2);
         assert_eq!(v[1].position, v[0].size());
     }
@@ -394,24 +404,24 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert!(matches!(
-            validate_record_set(&bad, 1 << 20),
+            validate_record_set(&bad, &cfg(1 << 20)),
             Err(LogError::CorruptBatch(_))
         ));
         assert!(matches!(
-            validate_record_set(&b[..b.len() - 1], 1 << 20),
+            validate_record_set(&b[..b.len() - 1], &cfg(1 << 20)),
             Err(LogError::CorruptBatch(_))
         ));
         assert!(matches!(
-            validate_record_set(&b, 10),
+            validate_record_set(&b, &cfg(10)),
             Err(LogError::MessageTooLarge { .. })
         ));
         let mut m = b.clone();
         m[MAGIC_AT] = 1;
         assert!(matches!(
-            validate_record_set(&m, 1 << 20),
+            validate_record_set(&m, &cfg(1 << 20)),
             Err(LogError::UnsupportedMagic(1))
         ));
-        assert!(validate_record_set(&[], 1 << 20).is_err());
+        assert!(validate_record_set(&[], &cfg(1 << 20)).is_err());
     }
 
     #[test]
@@ -424,10 +434,70 @@ mod tests {
         assert!(h.is_log_append_time());
     }
 
+    #[test]
+    fn compacted_topics_refuse_keyless_records_and_name_each() {
+        use super::test_util::batch_with;
+        use kafka_protocol::records::Compression;
+        let compacted = crate::LogConfig {
+            cleanup_policy: crate::CleanupPolicy::Compact,
+            ..Default::default()
+        };
+        for codec in [Compression::None, Compression::Zstd] {
+            let b = batch_with(
+                &[
+                    (Some(b"a".to_vec()), Some(b"1".to_vec()), 1),
+                    (None, Some(b"2".to_vec()), 1),
+                    (Some(b"c".to_vec()), Some(b"3".to_vec()), 1),
+                    (None, Some(b"4".to_vec()), 1),
+                ],
+                -1,
+                -1,
+                -1,
+                codec,
+            );
+            match validate_record_set(&b, &compacted) {
+                Err(LogError::InvalidRecord { record_errors, .. }) => {
+                    let indexes: Vec<i32> = record_errors.iter().map(|e| e.0).collect();
+                    assert_eq!(indexes, [1, 3]);
+                }
+                other => panic!("{codec:?}: {other:?}"),
+            }
+            // The same batch is fine where keys are optional.
+            assert!(validate_record_set(&b, &cfg(1 << 20)).is_ok());
+        }
+    }
+
+    #[test]
+    fn unknown_codecs_and_lying_records_are_refused() {
+        let mut b = simple_batch(2, 1000);
+        b[ATTRIBUTES_AT + 1] |= 7;
+        rewrite_crc(&mut b);
+        assert!(matches!(
+            validate_record_set(&b, &cfg(1 << 20)),
+            Err(LogError::CorruptBatch(_))
+        ));
+        // A gzip flag over uncompressed records.
+        let mut b = simple_batch(2, 1000);
+        b[ATTRIBUTES_AT + 1] |= 1;
+        rewrite_crc(&mut b);
+        assert!(matches!(
+            validate_record_set(&b, &cfg(1 << 20)),
+            Err(LogError::CorruptBatch(_))
+        ));
+        // The first record claims one byte more (zigzag +2), with a fresh CRC.
+        let mut b = simple_batch(2, 1000);
+        b[HEADER_SIZE] += 2;
+        rewrite_crc(&mut b);
+        assert!(matches!(
+            validate_record_set(&b, &cfg(1 << 20)),
+            Err(LogError::InvalidRecord { .. })
+        ));
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = validate_record_set(&data, 1 << 20);
+            let _ = validate_record_set(&data, &cfg(1 << 20));
             let _ = check_batch(&data);
         }
 
@@ -437,7 +507,7 @@ mod tests {
             let p = pos % b.len();
             b[p] = val;
             let c = cut % (b.len() + 1);
-            let _ = validate_record_set(&b[..c], 1 << 20);
+            let _ = validate_record_set(&b[..c], &cfg(1 << 20));
         }
 
         #[test]
@@ -448,7 +518,7 @@ mod tests {
             let bit = bit % covered_bits;
             let mut m = b.clone();
             m[CRC_AT + bit / 8] ^= 1 << (bit % 8);
-            prop_assert!(validate_record_set(&m, 1 << 20).is_err());
+            prop_assert!(validate_record_set(&m, &cfg(1 << 20)).is_err());
         }
     }
 }

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use bytes::BytesMut;
 
 use crate::batch::{self, BatchHeader, HEADER_SIZE};
-use crate::record::{compress_payload, decompressed_payload, parse_records};
+use crate::codec::decompress_to_vec;
+use crate::record::{compress_payload, RecordReader};
 use crate::recovery::{self, CLEANED_SUFFIX};
 use crate::segment::Segment;
 use crate::{CleanupPolicy, LogConfig, LogError};
@@ -72,10 +73,13 @@ pub(crate) fn compact(
             if h.is_control() {
                 return Ok(());
             }
-            let payload = decompressed_payload(bytes, h)?;
-            for r in parse_records(&payload, h.record_count)? {
-                if let Some(key) = r.key {
-                    latest.insert(key.to_vec(), h.base_offset + r.offset_delta as i64);
+            let Some(payload) = decodable(dir, bytes, h, config) else {
+                return Ok(());
+            };
+            let mut reader = RecordReader::new(&payload[..], h.record_count).with_keys();
+            while let Ok(Some(r)) = reader.next_record() {
+                if !r.key_is_null {
+                    latest.insert(reader.key().to_vec(), h.base_offset + r.offset_delta as i64);
                 }
             }
             Ok(())
@@ -125,6 +129,30 @@ pub(crate) fn compact(
     Ok(removed)
 }
 
+/// The decompressed records of a batch, or `None` (logged) when they cannot be read within
+/// `max.uncompressed.batch.bytes`: such a batch (stored before validation existed, or damaged)
+/// is kept whole rather than stopping compaction of the whole log on every pass.
+fn decodable(dir: &Path, bytes: &[u8], h: &BatchHeader, config: &LogConfig) -> Option<Vec<u8>> {
+    let decoded = decompress_to_vec(bytes, h, config.max_uncompressed_batch_bytes).and_then(|p| {
+        // Check the framing of every record before trusting any of it.
+        let mut reader = RecordReader::new(&p[..], h.record_count);
+        loop {
+            match reader.next_record() {
+                Ok(Some(_)) => {}
+                Ok(None) => break Ok(p),
+                Err(e) => break Err(e.into_log_error(|io| LogError::CorruptBatch(io.to_string()))),
+            }
+        }
+    });
+    match decoded {
+        Ok(payload) => Some(payload),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), base_offset = h.base_offset, error = %e, "compaction keeps a batch it cannot read");
+            None
+        }
+    }
+}
+
 /// Calls `f` with each batch header and its bytes, in file order.
 fn for_each_batch(
     seg: &Segment,
@@ -165,18 +193,26 @@ fn rewrite_segment(
         if h.is_control() {
             return write(&mut out, bytes);
         }
-        let payload = decompressed_payload(bytes, h)?;
-        let records = parse_records(&payload, h.record_count)?;
+        let Some(payload) = decodable(dir, bytes, h, config) else {
+            return write(&mut out, bytes);
+        };
         raw.clear();
         let mut kept = 0i32;
-        for r in &records {
-            if keep(h, r.offset_delta, r.timestamp_delta, r.key, r.value_is_null) {
-                raw.extend_from_slice(r.raw);
+        let mut total = 0i32;
+        let mut pos = 0usize;
+        let mut reader = RecordReader::new(&payload[..], h.record_count).with_keys();
+        while let Ok(Some(r)) = reader.next_record() {
+            let size = r.size;
+            let key = (!r.key_is_null).then(|| reader.key());
+            if keep(h, r.offset_delta, r.timestamp_delta, key, r.value_is_null) {
+                raw.extend_from_slice(payload.get(pos..pos + size).unwrap_or_default());
                 kept += 1;
             }
+            pos += size;
+            total += 1;
         }
-        removed += (records.len() as i64 - kept as i64) as u64;
-        if kept as usize == records.len() {
+        removed += (total - kept) as u64;
+        if kept == total {
             return write(&mut out, bytes);
         }
         if kept == 0 {

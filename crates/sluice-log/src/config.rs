@@ -39,6 +39,10 @@ pub struct LogConfig {
     pub min_compaction_lag_ms: i64,
     /// `max.message.bytes`: largest record batch accepted (default 1 MiB + overhead, 1048588).
     pub max_message_bytes: u32,
+    /// Largest uncompressed size of one batch's records (default 64 MiB). A compressed batch
+    /// that inflates past it is refused at produce time, and every later decompression (ListOffsets
+    /// by timestamp, compaction) stops there, so a decompression bomb costs bounded memory and CPU.
+    pub max_uncompressed_batch_bytes: u64,
     /// `index.interval.bytes`: bytes between sparse index entries (default 4096).
     pub index_interval_bytes: u32,
     /// `segment.index.bytes`: maximum size of an offset/time index file (default 10 MiB).
@@ -62,6 +66,7 @@ impl Default for LogConfig {
             delete_retention_ms: 24 * 3600 * 1000,
             min_compaction_lag_ms: 0,
             max_message_bytes: 1_048_588,
+            max_uncompressed_batch_bytes: 64 << 20,
             index_interval_bytes: 4096,
             segment_index_bytes: 10 * 1024 * 1024,
             timestamp_type: TimestampType::CreateTime,

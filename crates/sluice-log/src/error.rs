@@ -19,6 +19,21 @@ pub enum LogError {
         /// The configured limit.
         max: u32,
     },
+    /// A record inside a batch is invalid (Kafka `INVALID_RECORD`): malformed framing, or no
+    /// key in a compacted topic.
+    #[error("invalid record: {reason}")]
+    InvalidRecord {
+        /// What is wrong, for the partition's error message.
+        reason: String,
+        /// `(index in the batch, message)` of each refused record (KIP-467 `record_errors`).
+        record_errors: Vec<(i32, String)>,
+    },
+    /// A compressed batch inflates past `max.uncompressed.batch.bytes` (`MESSAGE_TOO_LARGE`).
+    #[error("record batch decompresses to more than max.uncompressed.batch.bytes={limit}; send smaller batches or raise the limit")]
+    UncompressedTooLarge {
+        /// The configured limit.
+        limit: u64,
+    },
     /// An idempotent producer skipped a sequence number (Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`).
     #[error("out of order sequence for producer {producer_id}: expected {expected}, got {got}")]
     OutOfOrderSequence {

@@ -46,10 +46,11 @@
 //! plausible index entry are CRC-checked, and the log is cut at the first torn or corrupt batch.
 //!
 //! Modules: [`batch`] (v2 header parsing/validation), `segment`, `index`, `recovery`,
-//! `retention`, `compaction`, `producer_state` (idempotence), `record` (record-level parsing
-//! for ListOffsets and compaction only), [`partition`] (the [`PartitionLog`]).
+//! `retention`, `compaction`, `producer_state` (idempotence), `record` (record-level reading
+//! for produce validation, ListOffsets and compaction), `codec` (bounded decompression), [`partition`] (the [`PartitionLog`]).
 
 pub mod batch;
+mod codec;
 mod compaction;
 pub mod config;
 pub mod error;
@@ -64,7 +65,7 @@ mod segment;
 pub use batch::{BatchHeader, RecordBatchRef};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
-pub use partition::{AppendOutcome, PartitionLog, ReadResult, SyncHandle};
+pub use partition::{AppendOutcome, PartitionLog, ReadResult, SyncHandle, ValidatedRecords};
 
 #[cfg(test)]
 mod log_tests;

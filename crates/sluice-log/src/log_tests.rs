@@ -347,7 +347,7 @@ fn visible_after_sync_hides_unsynced_records_from_readers() {
     let bytes = r.read().unwrap();
     assert_eq!(r.high_watermark, 60);
     assert_eq!(
-        crate::batch::validate_record_set(&bytes, u32::MAX)
+        crate::batch::validate_record_set(&bytes, &unlimited())
             .unwrap()
             .len(),
         60
@@ -794,7 +794,7 @@ fn throughput_of_1mb_batches() {
     let t = std::time::Instant::now();
     for _ in 0..n {
         let b = batch.clone();
-        crate::batch::validate_record_set(&b, u32::MAX).unwrap();
+        crate::batch::validate_record_set(&b, &unlimited()).unwrap();
     }
     println!("clone+validate {:?}/batch", t.elapsed() / n);
     let t = std::time::Instant::now();
@@ -889,4 +889,11 @@ fn crash_recovery_crc_checks_everything_past_the_last_fsync() {
     let log = PartitionLog::open(dir.path(), cfg).unwrap();
     assert_eq!(log.log_end_offset(), 45);
     assert_eq!(log.size_bytes(), 15 * one as u64);
+}
+
+fn unlimited() -> crate::LogConfig {
+    crate::LogConfig {
+        max_message_bytes: u32::MAX,
+        ..Default::default()
+    }
 }

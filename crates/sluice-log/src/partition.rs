@@ -17,6 +17,28 @@ use crate::recovery;
 use crate::segment::{Segment, MAX_SEGMENT_BYTES};
 use crate::{LogConfig, LogError, TimestampType};
 
+/// A produce request's record set that passed validation (CRCs, sizes, record framing, bounded
+/// decompression): the only thing [`PartitionLog::append_validated`] accepts.
+#[derive(Debug)]
+pub struct ValidatedRecords {
+    records: BytesMut,
+    batches: Vec<batch::RecordBatchRef>,
+}
+
+impl ValidatedRecords {
+    /// Validates `records` against the partition settings `config`.
+    pub fn new(records: BytesMut, config: &LogConfig) -> Result<Self, LogError> {
+        if records.len() as u64 > MAX_SEGMENT_BYTES {
+            return Err(LogError::MessageTooLarge {
+                size: records.len(),
+                max: config.max_message_bytes,
+            });
+        }
+        let batches = batch::validate_record_set(&records, config)?;
+        Ok(ValidatedRecords { records, batches })
+    }
+}
+
 /// What [`PartitionLog::append`] did with a produce request's record set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
@@ -229,14 +251,21 @@ impl PartitionLog {
     /// active segment. Nothing is written unless every batch in the set is valid. `now_ms` is
     /// the broker's clock, used for `LogAppendTime` and segment rolling.
     pub fn append(&mut self, records: BytesMut, now_ms: i64) -> Result<AppendOutcome, LogError> {
-        let mut records = records;
-        if records.len() as u64 > MAX_SEGMENT_BYTES {
-            return Err(LogError::MessageTooLarge {
-                size: records.len(),
-                max: self.config.max_message_bytes,
-            });
-        }
-        let mut batches = batch::validate_record_set(&records, self.config.max_message_bytes)?;
+        let validated = ValidatedRecords::new(records, &self.config)?;
+        self.append_validated(validated, now_ms)
+    }
+
+    /// Appends a record set validated beforehand (see [`ValidatedRecords::new`]), so that the
+    /// caller can pay for validation, decompression included, without holding this log's lock.
+    pub fn append_validated(
+        &mut self,
+        validated: ValidatedRecords,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, LogError> {
+        let ValidatedRecords {
+            mut records,
+            mut batches,
+        } = validated;
         if let Some(dup) = self.check_sequences(&batches)? {
             return Ok(AppendOutcome::Duplicate {
                 base_offset: dup.first_offset,
@@ -425,9 +454,13 @@ impl PartitionLog {
             loop {
                 if h.max_timestamp >= timestamp_ms && h.last_offset() >= self.log_start_offset {
                     seg.read_batch(pos, &h, &mut buf)?;
-                    let found = crate::record::find_record(&buf, &h, self.log_start_offset, |t| {
-                        t >= timestamp_ms
-                    })?;
+                    let found = crate::record::find_record(
+                        &buf,
+                        &h,
+                        self.config.max_uncompressed_batch_bytes,
+                        self.log_start_offset,
+                        |t| t >= timestamp_ms,
+                    )?;
                     if found.is_some() {
                         return Ok(found);
                     }
@@ -469,7 +502,13 @@ impl PartitionLog {
             };
             let mut buf = Vec::new();
             seg.read_batch(pos, &h, &mut buf)?;
-            crate::record::find_record(&buf, &h, batch_offset, |t| t >= ts)
+            crate::record::find_record(
+                &buf,
+                &h,
+                self.config.max_uncompressed_batch_bytes,
+                batch_offset,
+                |t| t >= ts,
+            )
         })();
         match exact {
             Ok(Some(found)) => Some(found),
