@@ -43,6 +43,27 @@ pub struct BrokerConfig {
     pub flush_interval: Duration,
     /// `socket.request.max.bytes`: larger requests close the connection (default 100 MiB).
     pub socket_request_max_bytes: usize,
+    /// Serve the PLAINTEXT listener on `listen` (default true). Off, clients can only come in
+    /// over the configured `listeners` (e.g. SSL), and at least one must exist.
+    pub plaintext: bool,
+    /// `queued.max.request.bytes`: bytes of large requests being read and of requests being
+    /// processed, all connections together; reading pauses while they are spent (256 MiB).
+    pub queued_max_request_bytes: usize,
+    /// `fetch.max.bytes`: most record bytes one fetch response carries, whatever the client
+    /// asks (default 55 MiB, as Kafka).
+    pub fetch_max_bytes: usize,
+    /// Record bytes all fetch responses being assembled may hold at once (default 256 MiB).
+    pub fetch_memory_bytes: usize,
+    /// `connections.max.idle.ms`: a connection with nothing to do for this long is closed
+    /// (default 10 minutes, as Kafka).
+    pub connections_max_idle: Duration,
+    /// A request whose bytes stop arriving for this long closes its connection (default 30 s).
+    pub request_read_timeout: Duration,
+    /// `max.connections`: connections accepted at once over all listeners (default 10,000,
+    /// lowered at start to half the process's open-file limit).
+    pub max_connections: usize,
+    /// `max.connections.per.ip`: connections accepted at once from one address (default 1,000).
+    pub max_connections_per_ip: usize,
     /// How often retention, compaction and segment-age rolls run.
     pub housekeeping_interval: Duration,
     /// Consumer group coordinator settings (`offsets.*`, `group.*`).
@@ -82,6 +103,14 @@ impl Default for BrokerConfig {
             fsync_policy: FsyncPolicy::Always,
             flush_interval: Duration::from_millis(1000),
             socket_request_max_bytes: 100 * 1024 * 1024,
+            plaintext: true,
+            queued_max_request_bytes: 256 << 20,
+            fetch_max_bytes: 55 << 20,
+            fetch_memory_bytes: 256 << 20,
+            connections_max_idle: Duration::from_secs(600),
+            request_read_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
             housekeeping_interval: Duration::from_secs(30),
             groups: crate::group::GroupConfig::default(),
             listeners: Vec::new(),

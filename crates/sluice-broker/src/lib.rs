@@ -15,6 +15,7 @@ pub mod config;
 pub mod durability;
 pub mod group;
 pub mod handlers;
+pub mod memory;
 pub mod meta;
 pub mod net;
 pub mod partition;

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use sluice_log::{AppendOutcome, LogConfig, LogError, PartitionLog, ReadResult, SyncHandle};
+use sluice_log::{
+    AppendOutcome, LogConfig, LogError, PartitionLog, ReadResult, SyncHandle, ValidatedRecords,
+};
 
 /// One topic partition hosted by this broker.
 #[derive(Debug)]
@@ -36,13 +38,16 @@ impl Partition {
         })
     }
 
-    /// Appends a produce request's record set; wakes parked fetches if the new records are
-    /// already visible (they are not while the high watermark waits for the fsync).
+    /// Validates and appends a produce request's record set; wakes parked fetches if the new
+    /// records are already visible (they are not while the high watermark waits for the fsync).
+    /// Validation (record framing, bounded decompression) runs before the log's lock is taken.
     pub fn append(&self, records: BytesMut, now_ms: i64) -> Result<AppendOutcome, LogError> {
+        let config = self.log.lock().config().clone();
+        let validated = ValidatedRecords::new(records, &config)?;
         let (outcome, moved) = {
             let mut log = self.log.lock();
             let before = log.high_watermark();
-            let outcome = log.append(records, now_ms)?;
+            let outcome = log.append_validated(validated, now_ms)?;
             (outcome, log.high_watermark() != before)
         };
         if moved {
@@ -96,7 +101,10 @@ pub fn log_error_code(err: &LogError) -> ResponseError {
     match err {
         LogError::CorruptBatch(_) => ResponseError::CorruptMessage,
         LogError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
-        LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::MessageTooLarge { .. } | LogError::UncompressedTooLarge { .. } => {
+            ResponseError::MessageTooLarge
+        }
+        LogError::InvalidRecord { .. } => ResponseError::InvalidRecord,
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,

@@ -227,7 +227,14 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     .map_err(|e| StartError::Task(e.to_string()))??;
     let group_maintenance = groups.start_maintenance(shutdown_rx.clone());
     let housekeeping_interval = config.housekeeping_interval;
+    let connections = crate::net::limits::ConnectionLimits::new(
+        crate::net::limits::effective_max_connections(config.max_connections),
+        config.max_connections_per_ip,
+    );
     let broker = Arc::new(Broker {
+        request_memory: crate::memory::MemoryBudget::new(config.queued_max_request_bytes),
+        fetch_memory: crate::memory::MemoryBudget::new(config.fetch_memory_bytes),
+        connections,
         config,
         cluster_id,
         metadata,

@@ -24,6 +24,12 @@ pub struct Broker {
     pub producer_ids: ProducerIdAllocator,
     /// ACL authorizer; `None` means authorization is disabled (every request is allowed).
     pub authorizer: Option<Arc<crate::auth::Authorizer>>,
+    /// Bytes of requests being read and processed (`queued.max.request.bytes`).
+    pub request_memory: crate::memory::MemoryBudget,
+    /// Bytes of fetch responses being assembled.
+    pub fetch_memory: crate::memory::MemoryBudget,
+    /// Open connections, overall and per address (`max.connections[.per.ip]`).
+    pub connections: crate::net::limits::ConnectionLimits,
     /// Notified once when the broker begins shutting down.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -106,6 +106,15 @@ fn mutated_frame() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// Cases per property: `default` in `cargo test`, more for a long local run with
+/// `SLUICE_FUZZ_CASES=1000000 cargo test --release -p sluice-broker --test decode_fuzz`.
+fn cases(default: u32) -> u32 {
+    std::env::var("SLUICE_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -115,7 +124,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(400), ..ProptestConfig::default() })]
 
     #[test]
     fn framing_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256), max in 0usize..512) {
@@ -135,7 +144,7 @@ fn random_requests_never_panic_the_request_path() {
     let peer = SocketAddr::from(([127, 0, 0, 1], 1));
     let answered = std::sync::atomic::AtomicUsize::new(0);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 3000,
+        cases: cases(3000),
         ..ProptestConfig::default()
     });
     let strategy = prop_oneof![

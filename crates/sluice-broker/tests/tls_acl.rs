@@ -452,6 +452,24 @@ async fn handshake_refuses_missing_or_foreign_certificates_and_rules_map_subject
         )
         .await;
     assert_eq!(created.results[0].error_code, 0);
+    // Write alone does not allow auto-creating the topic (Create does): the admin creates it.
+    let mut orders = Conn::tls(ssl(&handle), &setup.pki, Some(&mapped))
+        .await
+        .unwrap();
+    assert_eq!(
+        produce(&mut orders, "orders").await,
+        ResponseError::UnknownTopicOrPartition.code(),
+        "Write without Create must not auto-create"
+    );
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![
+            kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                .with_name(TopicName(s("orders")))
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]);
+    assert_eq!(admin.request(&req, 5).await.topics[0].error_code, 0);
     let mut orders = Conn::tls(ssl(&handle), &setup.pki, Some(&mapped))
         .await
         .unwrap();

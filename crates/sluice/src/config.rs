@@ -76,6 +76,44 @@ pub struct BrokerSettings {
     /// Largest accepted request; bigger ones close the connection [default: 104857600].
     #[arg(long, env = "SLUICE_SOCKET_REQUEST_MAX_BYTES", value_name = "BYTES")]
     pub socket_request_max_bytes: Option<usize>,
+    /// Serve the PLAINTEXT listener on `listen`: true or false [default: true]. Turn it off
+    /// when clients must come in over the SSL listener only.
+    #[arg(
+        long,
+        env = "SLUICE_PLAINTEXT",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub plaintext: Option<bool>,
+    /// `queued.max.request.bytes`: bytes of requests being read or processed, all connections
+    /// together; reading pauses while they are spent [default: 268435456].
+    #[arg(long, env = "SLUICE_QUEUED_MAX_REQUEST_BYTES", value_name = "N")]
+    pub queued_max_request_bytes: Option<usize>,
+    /// `fetch.max.bytes`: most record bytes in one fetch response [default: 57671680].
+    #[arg(long, env = "SLUICE_FETCH_MAX_BYTES", value_name = "N")]
+    pub fetch_max_bytes: Option<usize>,
+    /// Record bytes all fetch responses being assembled may hold at once [default: 268435456].
+    #[arg(long, env = "SLUICE_FETCH_MEMORY_BYTES", value_name = "N")]
+    pub fetch_memory_bytes: Option<usize>,
+    /// `connections.max.idle.ms`: close connections idle this long [default: 600000].
+    #[arg(long, env = "SLUICE_CONNECTIONS_MAX_IDLE_MS", value_name = "N")]
+    pub connections_max_idle_ms: Option<u64>,
+    /// Close a connection whose request stops arriving for this long [default: 30000].
+    #[arg(long, env = "SLUICE_REQUEST_READ_TIMEOUT_MS", value_name = "N")]
+    pub request_read_timeout_ms: Option<u64>,
+    /// `max.connections`: connections at once over all listeners [default: 10000, at most
+    /// half the open-file limit].
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// `max.connections.per.ip`: connections at once from one address [default: 1000].
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Largest uncompressed size of one record batch; compressed batches inflating past it
+    /// are refused (decompression bombs) [default: 67108864].
+    #[arg(long, env = "SLUICE_MAX_UNCOMPRESSED_BATCH_BYTES", value_name = "N")]
+    pub max_uncompressed_batch_bytes: Option<u64>,
     /// Milliseconds between retention, compaction and segment-age checks [default: 30000].
     #[arg(long, env = "SLUICE_HOUSEKEEPING_INTERVAL_MS", value_name = "MS")]
     pub housekeeping_interval_ms: Option<u64>,
@@ -160,6 +198,23 @@ impl BrokerSettings {
             socket_request_max_bytes: self
                 .socket_request_max_bytes
                 .or(lower.socket_request_max_bytes),
+            plaintext: self.plaintext.or(lower.plaintext),
+            queued_max_request_bytes: self
+                .queued_max_request_bytes
+                .or(lower.queued_max_request_bytes),
+            fetch_max_bytes: self.fetch_max_bytes.or(lower.fetch_max_bytes),
+            fetch_memory_bytes: self.fetch_memory_bytes.or(lower.fetch_memory_bytes),
+            connections_max_idle_ms: self
+                .connections_max_idle_ms
+                .or(lower.connections_max_idle_ms),
+            request_read_timeout_ms: self
+                .request_read_timeout_ms
+                .or(lower.request_read_timeout_ms),
+            max_connections: self.max_connections.or(lower.max_connections),
+            max_connections_per_ip: self.max_connections_per_ip.or(lower.max_connections_per_ip),
+            max_uncompressed_batch_bytes: self
+                .max_uncompressed_batch_bytes
+                .or(lower.max_uncompressed_batch_bytes),
             housekeeping_interval_ms: self
                 .housekeeping_interval_ms
                 .or(lower.housekeeping_interval_ms),
@@ -217,6 +272,47 @@ impl BrokerSettings {
                 "socket_request_max_bytes",
                 self.socket_request_max_bytes,
                 d.socket_request_max_bytes,
+                1,
+            )?,
+            plaintext: self.plaintext.unwrap_or(d.plaintext),
+            queued_max_request_bytes: at_least(
+                "queued_max_request_bytes",
+                self.queued_max_request_bytes,
+                d.queued_max_request_bytes,
+                1 << 20,
+            )?,
+            fetch_max_bytes: at_least(
+                "fetch_max_bytes",
+                self.fetch_max_bytes,
+                d.fetch_max_bytes,
+                1,
+            )?,
+            fetch_memory_bytes: at_least(
+                "fetch_memory_bytes",
+                self.fetch_memory_bytes,
+                d.fetch_memory_bytes,
+                1 << 20,
+            )?,
+            connections_max_idle: self
+                .connections_max_idle_ms
+                .map(|ms| positive_ms("connections_max_idle_ms", ms))
+                .transpose()?
+                .unwrap_or(d.connections_max_idle),
+            request_read_timeout: self
+                .request_read_timeout_ms
+                .map(|ms| positive_ms("request_read_timeout_ms", ms))
+                .transpose()?
+                .unwrap_or(d.request_read_timeout),
+            max_connections: at_least(
+                "max_connections",
+                self.max_connections,
+                d.max_connections,
+                1,
+            )?,
+            max_connections_per_ip: at_least(
+                "max_connections_per_ip",
+                self.max_connections_per_ip,
+                d.max_connections_per_ip,
                 1,
             )?,
             housekeeping_interval: self
@@ -290,6 +386,12 @@ impl BrokerSettings {
                 timestamp_type: self
                     .message_timestamp_type
                     .map_or(log.timestamp_type, |t| t.0),
+                max_uncompressed_batch_bytes: at_least(
+                    "max_uncompressed_batch_bytes",
+                    self.max_uncompressed_batch_bytes,
+                    log.max_uncompressed_batch_bytes,
+                    1 << 20,
+                )?,
                 // Derived from the fsync policy by the broker itself.
                 visible_after_sync: log.visible_after_sync,
             },

@@ -10,7 +10,46 @@ use super::authorizer::{AclError, Authorizer};
 use super::principal::KafkaPrincipal;
 use crate::handlers::RequestContext;
 
+/// The topic operations Kafka reports in `topic_authorized_operations`.
+pub const TOPIC_OPERATIONS: &[Operation] = &[
+    Operation::Read,
+    Operation::Write,
+    Operation::Create,
+    Operation::Delete,
+    Operation::Alter,
+    Operation::Describe,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+];
+/// The group operations Kafka reports in `authorized_operations`.
+pub const GROUP_OPERATIONS: &[Operation] =
+    &[Operation::Read, Operation::Delete, Operation::Describe];
+/// The cluster operations Kafka reports in `cluster_authorized_operations`.
+pub const CLUSTER_OPERATIONS: &[Operation] = &[
+    Operation::Create,
+    Operation::Alter,
+    Operation::Describe,
+    Operation::ClusterAction,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+    Operation::IdempotentWrite,
+];
+
 impl RequestContext {
+    /// The bitfield (bit = Kafka operation code) of `operations` the caller may perform on
+    /// `resource_type`/`name`, for the `*_authorized_operations` response fields.
+    pub fn authorized_operations(
+        &self,
+        resource_type: ResourceType,
+        name: &str,
+        operations: &[Operation],
+    ) -> i32 {
+        operations
+            .iter()
+            .filter(|op| self.authorize(**op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
+    }
+
     /// The broker's authorizer, or `None` when authorization is disabled.
     pub fn authorizer(&self) -> Option<&Arc<Authorizer>> {
         self.broker.authorizer.as_ref()
@@ -40,6 +79,13 @@ impl RequestContext {
         } else {
             Err(ResponseError::GroupAuthorizationFailed)
         }
+    }
+
+    /// Whether the caller may create topic `name` (Create on the cluster or on the topic), as
+    /// auto-creation requires.
+    pub fn may_create_topic(&self, name: &str) -> bool {
+        self.authorize_cluster(Operation::Create)
+            || self.authorize(Operation::Create, ResourceType::Topic, name)
     }
 
     /// Whether the caller may perform `operation` on the cluster resource.

@@ -10,6 +10,8 @@ pub mod context;
 mod der;
 pub mod principal;
 
-pub use acl::{AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType};
+pub use acl::{
+    AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType, CLUSTER_NAME,
+};
 pub use authorizer::{AclError, Authorizer, AuthorizerConfig};
 pub use principal::{KafkaPrincipal, PrincipalMapper};

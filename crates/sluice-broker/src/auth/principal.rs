@@ -28,6 +28,9 @@ pub enum PrincipalError {
     /// No `ssl.principal.mapping.rules` rule matched the subject.
     #[error("no ssl.principal.mapping.rules rule matches the subject '{0}'; add a rule for it or end the rules with DEFAULT")]
     NoMatchingRule(String),
+    /// The certificate names nobody: an empty subject (or one a mapping rule maps to nothing).
+    #[error("the client certificate has an empty subject; issue certificates with a subject such as CN=<service>")]
+    EmptySubject,
 }
 
 /// A `Type:name` principal such as `User:CN=orders-svc`, as ACLs and `super.users` name it.
@@ -95,9 +98,15 @@ pub fn principal_from_certificate(
     mapper: &PrincipalMapper,
 ) -> Result<KafkaPrincipal, PrincipalError> {
     let subject = rfc2253_subject(cert)?;
+    if subject.is_empty() {
+        return Err(PrincipalError::EmptySubject);
+    }
     let name = mapper
         .map(&subject)
         .ok_or_else(|| PrincipalError::NoMatchingRule(subject.clone()))?;
+    if name.is_empty() {
+        return Err(PrincipalError::EmptySubject);
+    }
     Ok(KafkaPrincipal::user(&name))
 }
 
@@ -197,23 +206,15 @@ fn write_ava(content: &[u8], out: &mut String) -> Result<(), PrincipalError> {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The text of a string-typed attribute value, or `None` for types the JDK prints as hex.
+///
+/// The JDK (`AVA.toRFC2253String`) reads the content octets of every string type it prints as
+/// UTF-8, whatever the type's own encoding: a BMPString `admin` (UTF-16BE) comes out as
+/// `\00a\00d\00m\00i\00n`, not `admin`, so it can never pass for a UTF8String `CN=admin`.
 fn directory_string(tag: u8, content: &[u8]) -> Option<String> {
     match tag {
-        // UTF8String
-        0x0c => String::from_utf8(content.to_vec()).ok(),
-        // PrintableString, T61String, IA5String, GeneralString: one byte per character.
-        0x13 | 0x14 | 0x16 | 0x1b => Some(content.iter().map(|&b| char::from(b)).collect()),
-        // BMPString: UTF-16BE.
-        0x1e => {
-            if !content.len().is_multiple_of(2) {
-                return None;
-            }
-            let units = content
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units)
-                .collect::<Result<String, _>>()
-                .ok()
+        // UTF8String, PrintableString, T61String, IA5String, GeneralString, BMPString.
+        0x0c | 0x13 | 0x14 | 0x16 | 0x1b | 0x1e => {
+            Some(String::from_utf8_lossy(content).into_owned())
         }
         _ => None,
     }
@@ -227,6 +228,10 @@ fn escape_value(value: &str, out: &mut String) {
     let total = value.chars().count();
     let trail = value.chars().rev().take_while(|&c| is_blank(c)).count();
     for (i, c) in value.chars().enumerate() {
+        if c == '\0' {
+            out.push_str("\\00");
+            continue;
+        }
         if ESCAPED.contains(c) || i < lead || i >= total - trail {
             out.push('\\');
         }
@@ -578,12 +583,19 @@ mod tests {
     }
 
     #[test]
-    fn bmp_strings_decode_and_unknown_value_types_print_as_hex() {
+    fn bmp_strings_print_as_the_jdk_does_and_unknown_types_as_hex() {
+        // The JDK reads BMPString octets as UTF-8: NULs escaped as \00, never plain `hi`.
         let der = name(&[
             vec![ava(CN, 0x1e, &[0, b'h', 0, b'i'])],
             vec![ava(OU, 0x02, &[5])],
         ]);
-        assert_eq!(format_rfc2253(&der).unwrap(), "OU=#020105,CN=hi");
+        assert_eq!(format_rfc2253(&der).unwrap(), "OU=#020105,CN=\\00h\\00i");
+        // UniversalString is no string type to the JDK.
+        let der = name(&[vec![ava(CN, 0x1c, &[0, 0, 0, b'a'])]]);
+        assert_eq!(format_rfc2253(&der).unwrap(), "CN=#1c0400000061");
+        // Invalid UTF-8 in a PrintableString becomes U+FFFD, as Java's decoder does.
+        let der = name(&[vec![ava(CN, 0x13, &[b'a', 0xff])]]);
+        assert_eq!(format_rfc2253(&der).unwrap(), "CN=a\u{fffd}");
     }
 
     #[test]

@@ -4,7 +4,10 @@
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 
+use kafka_protocol::error::ResponseError;
+
 use super::RequestContext;
+use crate::auth::{Operation, ResourceType};
 use crate::group::consumer::{self, ConsumerHeartbeat};
 use crate::group::wire::{client_host, client_id, str_bytes};
 use crate::group::Now;
@@ -14,6 +17,34 @@ pub async fn handle(
     ctx: &RequestContext,
     req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    let refuse = |error: ResponseError, message: String| {
+        ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(str_bytes(message)))
+    };
+    // As Kafka: Read on the group to be a member, and Describe on every subscribed topic.
+    if let Err(e) = ctx.authorize_group(Operation::Read, req.group_id.as_str()) {
+        return refuse(
+            e,
+            format!("not authorized to read group {}", req.group_id.as_str()),
+        );
+    }
+    let unauthorized: Vec<&str> = req
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .map(|t| t.as_str())
+        .filter(|t| !ctx.authorize(Operation::Describe, ResourceType::Topic, t))
+        .collect();
+    if !unauthorized.is_empty() {
+        return refuse(
+            ResponseError::TopicAuthorizationFailed,
+            format!(
+                "not authorized to describe the subscribed topics {}",
+                unauthorized.join(", ")
+            ),
+        );
+    }
     let owned = req.topic_partitions.as_ref().map(|tps| {
         let mut owned = consumer::Assignment::new();
         for tp in tps {
@@ -45,9 +76,12 @@ pub async fn handle(
         client_host: client_host(ctx),
     };
     let metadata = &ctx.broker.metadata;
+    // Topics the member may not describe are never assigned (nor their ids revealed), whatever
+    // a regex matches.
     let lookup = |name: &str| {
         metadata
             .topic(name)
+            .filter(|_| ctx.authorize(Operation::Describe, ResourceType::Topic, name))
             .map(|t| (t.id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
     };
     match ctx

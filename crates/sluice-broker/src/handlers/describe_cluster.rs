@@ -7,21 +7,11 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+use crate::auth::context::CLUSTER_OPERATIONS;
+use crate::auth::{ResourceType, CLUSTER_NAME};
 
 /// `endpoint_type` asking for brokers (the only kind a client can reach here).
 const ENDPOINT_BROKERS: i8 = 1;
-
-/// Kafka's `AclOperation` codes that apply to the cluster resource: CREATE, ALTER, DESCRIBE,
-/// CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-const CLUSTER_OPERATIONS: [u8; 7] = [5, 7, 8, 9, 10, 11, 12];
-
-/// The bitfield of cluster operations the caller may perform. There are no ACLs yet, so every
-/// operation is allowed.
-pub fn cluster_authorized_operations() -> i32 {
-    CLUSTER_OPERATIONS
-        .iter()
-        .fold(0, |bits, op| bits | (1 << op))
-}
 
 /// Handles a DescribeCluster request.
 pub async fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
@@ -44,22 +34,11 @@ pub async fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> Descri
         .with_port(i32::from(port))
         .with_rack(None)]);
     if req.include_cluster_authorized_operations {
-        response = response.with_cluster_authorized_operations(cluster_authorized_operations());
+        response = response.with_cluster_authorized_operations(ctx.authorized_operations(
+            ResourceType::Cluster,
+            CLUSTER_NAME,
+            CLUSTER_OPERATIONS,
+        ));
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn authorized_operations_cover_cluster_acl_operations() {
-        let bits = cluster_authorized_operations();
-        for op in CLUSTER_OPERATIONS {
-            assert_ne!(bits & (1 << op), 0, "operation {op} missing");
-        }
-        // READ (3) and WRITE (4) are topic operations, not cluster ones.
-        assert_eq!(bits & (1 << 3 | 1 << 4), 0);
-    }
 }

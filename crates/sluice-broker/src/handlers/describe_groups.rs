@@ -6,11 +6,9 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::auth::Operation;
+use crate::auth::context::GROUP_OPERATIONS;
+use crate::auth::{Operation, ResourceType};
 use crate::group::wire::{opt_str_bytes, str_bytes};
-
-/// Kafka's `AclOperation` codes that apply to a group: READ, DELETE, DESCRIBE.
-const GROUP_OPERATIONS: [u8; 3] = [3, 6, 8];
 
 /// Handles a DescribeGroups request.
 pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
@@ -42,8 +40,7 @@ pub async fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> Describ
                 })
                 .collect();
             let operations = if req.include_authorized_operations {
-                // No ACLs yet: every group operation is allowed.
-                GROUP_OPERATIONS.iter().fold(0, |bits, op| bits | (1 << op))
+                ctx.authorized_operations(ResourceType::Group, group_id, GROUP_OPERATIONS)
             } else {
                 i32::MIN
             };

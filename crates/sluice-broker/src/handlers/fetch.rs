@@ -11,7 +11,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
-use sluice_log::LogError;
+use sluice_log::{LogError, ReadResult};
 use tracing::debug;
 
 use super::RequestContext;
@@ -75,23 +75,27 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
                 .with_topic_id(topic.topic_id),
         );
     }
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    // Like Kafka's fetch.max.bytes: a client asking for 2 GiB gets the broker's cap.
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(ctx.broker.config.fetch_max_bytes);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let read_committed = req.isolation_level == READ_COMMITTED;
     let deadline = tokio::time::Instant::now() + max_wait;
     let mut shutdown = ctx.broker.shutdown.clone();
 
-    let mut results = read_all(&wanted, max_bytes, read_committed);
+    // Plan (sizes only, nothing read) until enough data is there, then read once.
+    let mut plan = plan_all(&wanted, max_bytes);
     loop {
-        if results.bytes >= min_bytes
-            || results.error
+        if plan.bytes >= min_bytes
+            || plan.error
             || tokio::time::Instant::now() >= deadline
             || *shutdown.borrow()
         {
             break;
         }
-        // Register for wake-ups *before* re-reading, so an append in between is not missed.
+        // Register for wake-ups *before* re-planning, so an append in between is not missed.
         let mut notified: Vec<_> = wanted
             .iter()
             .filter_map(|w| w.partition.as_ref())
@@ -103,8 +107,8 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         for n in &mut notified {
             n.as_mut().enable();
         }
-        results = read_all(&wanted, max_bytes, read_committed);
-        if results.bytes >= min_bytes {
+        plan = plan_all(&wanted, max_bytes);
+        if plan.bytes >= min_bytes {
             break;
         }
         tokio::select! {
@@ -112,12 +116,16 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             _ = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
         }
-        results = read_all(&wanted, max_bytes, read_committed);
+        plan = plan_all(&wanted, max_bytes);
     }
 
-    for (w, data) in wanted.iter().zip(results.partitions) {
+    // The broker-wide fetch memory budget: wait for room before reading what was planned.
+    let _memory = ctx.broker.fetch_memory.reserve(plan.bytes).await;
+    for (w, planned) in wanted.iter().zip(plan.partitions) {
         if let Some(topic) = topics.get_mut(w.topic) {
-            topic.partitions.push(data);
+            topic
+                .partitions
+                .push(execute(w, planned).with_aborted_transactions(read_committed.then(Vec::new)));
         }
     }
     FetchResponse::default()
@@ -125,50 +133,51 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         .with_responses(topics)
 }
 
-/// The outcome of one pass over the requested partitions.
-struct Pass {
-    partitions: Vec<PartitionData>,
+/// One partition's part of a fetch: the response without its records, and what to read.
+struct PartitionPlan {
+    data: PartitionData,
+    read: Option<ReadResult>,
+}
+
+/// The outcome of one planning pass over the requested partitions.
+struct Plan {
+    partitions: Vec<PartitionPlan>,
     bytes: usize,
     /// Some partition has an error: answer at once, as Kafka does.
     error: bool,
 }
 
-/// Reads every wanted partition within the response budget.
-fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Pass {
-    let mut pass = Pass {
+/// Plans every wanted partition within the response budget, without reading data.
+fn plan_all(wanted: &[Wanted], max_bytes: usize) -> Plan {
+    let mut plan = Plan {
         partitions: Vec::with_capacity(wanted.len()),
         bytes: 0,
         error: false,
     };
     for w in wanted {
-        let data = read_one(
-            w,
-            max_bytes.saturating_sub(pass.bytes),
-            pass.bytes == 0,
-            read_committed,
-        );
-        if data.error_code != 0 {
-            pass.error = true;
+        let planned = plan_one(w, max_bytes.saturating_sub(plan.bytes), plan.bytes == 0);
+        if planned.data.error_code != 0 {
+            plan.error = true;
         }
-        pass.bytes += data.records.as_ref().map_or(0, Bytes::len);
-        pass.partitions.push(data);
+        plan.bytes += planned.read.as_ref().map_or(0, ReadResult::len);
+        plan.partitions.push(planned);
     }
-    pass
+    plan
 }
 
-/// Reads one partition. `budget` is what is left of the response's `max_bytes`; `first` says
+/// Plans one partition. `budget` is what is left of the response's `max_bytes`; `first` says
 /// no data precedes this partition, in which case one batch is returned even if larger than the
 /// limits (so consumers always make progress, as in Kafka).
-fn read_one(w: &Wanted, budget: usize, first: bool, read_committed: bool) -> PartitionData {
-    let mut data = PartitionData::default()
-        .with_partition_index(w.index)
-        .with_aborted_transactions(read_committed.then(Vec::new));
+fn plan_one(w: &Wanted, budget: usize, first: bool) -> PartitionPlan {
+    let data = PartitionData::default().with_partition_index(w.index);
     let Some(partition) = &w.partition else {
-        return data.with_error_code(w.missing.code());
+        return PartitionPlan {
+            data: data.with_error_code(w.missing.code()),
+            read: None,
+        };
     };
     let limit = w.max_bytes.min(budget);
-    let planned = partition.plan_read(w.offset, limit);
-    let plan = match planned {
+    let plan = match partition.plan_read(w.offset, limit) {
         Ok(plan) => plan,
         Err(e) => {
             let (hw, start) = {
@@ -178,24 +187,40 @@ fn read_one(w: &Wanted, budget: usize, first: bool, read_committed: bool) -> Par
             if !matches!(e, LogError::OffsetOutOfRange { .. }) {
                 debug!(topic = %partition.topic, partition = w.index, error = %e, "fetch read failed");
             }
-            return data
-                .with_error_code(log_error_code(&e).code())
-                .with_high_watermark(hw)
-                .with_last_stable_offset(hw)
-                .with_log_start_offset(start);
+            return PartitionPlan {
+                data: data
+                    .with_error_code(log_error_code(&e).code())
+                    .with_high_watermark(hw)
+                    .with_last_stable_offset(hw)
+                    .with_log_start_offset(start),
+                read: None,
+            };
         }
     };
-    data = data
+    let data = data
         .with_high_watermark(plan.high_watermark)
         .with_last_stable_offset(plan.high_watermark)
         .with_log_start_offset(plan.log_start_offset);
-    if plan.is_empty() || (!first && plan.len() > limit) || limit == 0 && !first {
-        return data.with_records(Some(Bytes::new()));
+    let skip = plan.is_empty() || (!first && plan.len() > limit) || limit == 0 && !first;
+    PartitionPlan {
+        data,
+        read: (!skip).then_some(plan),
     }
-    match plan.read() {
+}
+
+/// Reads what `planned` planned and completes the partition's response.
+fn execute(w: &Wanted, planned: PartitionPlan) -> PartitionData {
+    let PartitionPlan { data, read } = planned;
+    if data.error_code != 0 {
+        return data;
+    }
+    let Some(read) = read else {
+        return data.with_records(Some(Bytes::new()));
+    };
+    match read.read() {
         Ok(bytes) => data.with_records(Some(bytes)),
         Err(e) => {
-            debug!(topic = %partition.topic, partition = w.index, error = %e, "fetch read failed");
+            debug!(partition = w.index, error = %e, "fetch read failed");
             data.with_error_code(log_error_code(&e).code())
         }
     }

@@ -10,20 +10,17 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::auth::{Operation, ResourceType};
+use crate::auth::context::{CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
+use crate::auth::{Operation, ResourceType, CLUSTER_NAME};
 use crate::meta::Topic;
 
-/// Kafka ACL operation bits a client may ask about (READ..ALTER_CONFIGS, DESCRIBE etc.):
-/// without ACLs every operation is allowed.
-const ALL_TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-/// Cluster operations: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS, IDEMPOTENT_WRITE.
-const ALL_CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-
-/// Describes one existing topic.
-fn describe(topic: &Topic, node: i32, include_ops: bool) -> MetadataResponseTopic {
+/// Describes one existing topic; with `include_ops`, what the caller may do with it.
+fn describe(
+    ctx: &RequestContext,
+    topic: &Topic,
+    node: i32,
+    include_ops: bool,
+) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
@@ -42,7 +39,8 @@ fn describe(topic: &Topic, node: i32, include_ops: bool) -> MetadataResponseTopi
         .with_is_internal(topic.internal)
         .with_partitions(partitions);
     if include_ops {
-        out.topic_authorized_operations = ALL_TOPIC_OPERATIONS;
+        out.topic_authorized_operations =
+            ctx.authorized_operations(ResourceType::Topic, &topic.name, TOPIC_OPERATIONS);
     }
     out
 }
@@ -77,20 +75,14 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
             .iter()
             // Topics the caller may not Describe are left out, not reported as errors.
             .filter(|t| ctx.authorize(Operation::Describe, ResourceType::Topic, &t.name))
-            .map(|t| describe(t, node, include_ops))
+            .map(|t| describe(ctx, t, node, include_ops))
             .collect(),
         Some(requested) => requested
             .into_iter()
             .map(|r| {
                 let found: Result<Arc<Topic>, ResponseError> = match &r.name {
                     Some(name) => authorize_topic(ctx, name.0.as_str()).and_then(|()| {
-                        let may_create = allow_auto_create
-                            && (ctx.authorize_cluster(Operation::Create)
-                                || ctx.authorize(
-                                    Operation::Create,
-                                    ResourceType::Topic,
-                                    name.0.as_str(),
-                                ));
+                        let may_create = allow_auto_create && ctx.may_create_topic(name.0.as_str());
                         broker.topic_or_auto_create(name.0.as_str(), may_create)
                     }),
                     None => broker
@@ -100,7 +92,7 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                         .and_then(|t| authorize_topic(ctx, &t.name).map(|()| t)),
                 };
                 match found {
-                    Ok(topic) => describe(&topic, node, include_ops),
+                    Ok(topic) => describe(ctx, &topic, node, include_ops),
                     Err(e) => MetadataResponseTopic::default()
                         .with_error_code(e.code())
                         .with_name(r.name)
@@ -118,7 +110,8 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
         .with_controller_id(BrokerId(node))
         .with_topics(topics);
     if req.include_cluster_authorized_operations {
-        response.cluster_authorized_operations = ALL_CLUSTER_OPERATIONS;
+        response.cluster_authorized_operations =
+            ctx.authorized_operations(ResourceType::Cluster, CLUSTER_NAME, CLUSTER_OPERATIONS);
     }
     response
 }

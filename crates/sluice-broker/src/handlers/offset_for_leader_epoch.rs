@@ -7,6 +7,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::RequestContext;
+use crate::auth::{Operation, ResourceType};
 
 /// The only leader epoch this broker has.
 const LEADER_EPOCH: i32 = 0;
@@ -21,7 +22,16 @@ pub async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
-            let known = metadata.topic(topic.topic.0.as_str());
+            // Describe on the topic, as Kafka asks of clients; without it the topic's existence
+            // and size stay hidden.
+            let allowed = ctx.authorize(
+                Operation::Describe,
+                ResourceType::Topic,
+                topic.topic.0.as_str(),
+            );
+            let known = allowed
+                .then(|| metadata.topic(topic.topic.0.as_str()))
+                .flatten();
             let partitions = topic
                 .partitions
                 .iter()
@@ -36,8 +46,12 @@ pub async fn handle(
                             .and_then(|i| t.partitions.get(i))
                     });
                     let Some(partition) = partition else {
-                        return result
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        let error = if allowed {
+                            ResponseError::UnknownTopicOrPartition
+                        } else {
+                            ResponseError::TopicAuthorizationFailed
+                        };
+                        return result.with_error_code(error.code());
                     };
                     if p.current_leader_epoch > LEADER_EPOCH {
                         return result.with_error_code(ResponseError::UnknownLeaderEpoch.code());

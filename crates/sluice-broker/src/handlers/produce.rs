@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
-use sluice_log::AppendOutcome;
-use tracing::debug;
+use sluice_log::{AppendOutcome, LogError};
+use tracing::{debug, warn};
 
 use super::RequestContext;
 use crate::auth::{Operation, ResourceType};
@@ -61,7 +63,7 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
             None if !ctx.authorize(Operation::Write, ResourceType::Topic, name) => {
                 Err(ResponseError::TopicAuthorizationFailed)
             }
-            None => broker.topic_or_auto_create(name, true),
+            None => broker.topic_or_auto_create(name, ctx.may_create_topic(name)),
         };
         let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
         for (pi, data) in topic_data.partition_data.into_iter().enumerate() {
@@ -123,8 +125,27 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
                     );
                 }
                 Err(e) => {
-                    debug!(topic = name, partition = data.index, error = %e, "append refused");
-                    partitions.push(failed(data.index, log_error_code(&e), Some(e.to_string())));
+                    if let LogError::Io { .. } = e {
+                        // A full or failing disk: the operator must hear of it, not just the client.
+                        warn!(topic = name, partition = data.index, error = %e, "append failed: storage error");
+                    } else {
+                        debug!(topic = name, partition = data.index, error = %e, "append refused");
+                    }
+                    let mut response = failed(data.index, log_error_code(&e), Some(e.to_string()));
+                    if let LogError::InvalidRecord { record_errors, .. } = e {
+                        // KIP-467: name each refused record (Produce v8+; older versions omit it).
+                        response.record_errors = record_errors
+                            .into_iter()
+                            .map(|(index, message)| {
+                                BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(index)
+                                    .with_batch_index_error_message(Some(StrBytes::from_string(
+                                        message,
+                                    )))
+                            })
+                            .collect();
+                    }
+                    partitions.push(response);
                 }
             }
         }

@@ -20,18 +20,23 @@ use futures::FutureExt;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::frame::{self, FrameError};
 use super::listener::Listener;
 use crate::auth::KafkaPrincipal;
 use crate::handlers::{self, DispatchError, RequestContext};
+use crate::memory::Reservation;
 use crate::state::Broker;
 
 /// Requests of one connection that may be in progress at once.
 const MAX_IN_FLIGHT: usize = 32;
-/// Minimum free space kept in the read buffer before each read.
+/// Most bytes taken from the socket per read while a request is arriving.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read (and reserved from the request budget) between requests: small, since idle
+/// connections are many.
+const FIRST_READ: usize = 4 * 1024;
 
 /// What a started request resolves to: an encoded response, nothing (acks=0), or a reason to
 /// close the connection.
@@ -101,6 +106,12 @@ pub async fn serve(
 }
 
 /// The request loop of an established (plaintext or TLS) connection.
+///
+/// Bounds on what one client can hold: at most [`MAX_IN_FLIGHT`] requests; every byte read is
+/// first reserved from the broker-wide request memory budget (`queued.max.request.bytes`;
+/// reading pauses while it is spent), and started requests keep their bytes of it until
+/// answered; a request must keep arriving (`request_read_timeout`) and an idle connection is
+/// closed after `connections_max_idle`.
 async fn pipeline<R, W>(
     mut rd: R,
     wr: W,
@@ -113,28 +124,42 @@ async fn pipeline<R, W>(
     W: AsyncWrite + Unpin,
 {
     let mut wr = BufWriter::with_capacity(READ_CHUNK, wr);
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut rbuf = BytesMut::new();
     let mut inflight: FuturesOrdered<Pending> = FuturesOrdered::new();
-    let max = broker.config.socket_request_max_bytes;
+    let config = &broker.config;
+    let max = config.socket_request_max_bytes;
+    let budget = broker.request_memory.clone();
+    // Budget held for the bytes buffered of a large request, and a wait for more of it.
+    let mut held = Reservation::default();
+    let mut waiting: Option<Pin<Box<dyn Future<Output = Reservation> + Send>>> = None;
+    let mut last_activity = Instant::now();
     let mut reading = !*shutdown.borrow();
     loop {
         while reading && inflight.len() < MAX_IN_FLIGHT {
             match frame::take_frame(&mut rbuf, max) {
-                Ok(Some(frame)) => match start_session_request(&broker, &session, peer, frame) {
-                    Ok(mut request) => match futures::poll!(request.as_mut()) {
-                        Poll::Ready(outcome) => {
-                            // A request refused while decoding ends the connection: start
-                            // nothing after it.
-                            reading &= outcome.is_ok();
-                            inflight.push_back(Box::pin(futures::future::ready(outcome)));
+                Ok(Some(frame)) => {
+                    // The request keeps its bytes of the budget until it is answered.
+                    let reservation = held.split(frame.len() + 4);
+                    match start_session_request(&broker, &session, peer, frame) {
+                        Ok(mut request) => match futures::poll!(request.as_mut()) {
+                            Poll::Ready(outcome) => {
+                                // A request refused while decoding ends the connection: start
+                                // nothing after it.
+                                reading &= outcome.is_ok();
+                                inflight.push_back(Box::pin(futures::future::ready(outcome)));
+                            }
+                            Poll::Pending => inflight.push_back(Box::pin(async move {
+                                let outcome = request.await;
+                                drop(reservation);
+                                outcome
+                            })),
+                        },
+                        Err(e) => {
+                            warn!(%peer, reason = %e, "closing connection");
+                            reading = false;
                         }
-                        Poll::Pending => inflight.push_back(request),
-                    },
-                    Err(e) => {
-                        warn!(%peer, reason = %e, "closing connection");
-                        reading = false;
                     }
-                },
+                }
                 Ok(None) => break,
                 Err(e) => {
                     warn!(%peer, reason = %e, "closing connection");
@@ -145,9 +170,39 @@ async fn pipeline<R, W>(
         if !reading && inflight.is_empty() {
             break;
         }
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
-            rbuf.reserve(READ_CHUNK);
+        // Every buffered byte, and the next read, is covered by the broker's request budget
+        // before reading: between requests only a small read is reserved, so idle connections
+        // cost little of it.
+        let read_size = if rbuf.is_empty() {
+            FIRST_READ
+        } else {
+            READ_CHUNK
+        };
+        if reading && waiting.is_none() {
+            let want = (rbuf.len() + read_size).saturating_sub(held.bytes());
+            if want > 0 {
+                match budget.try_reserve(want) {
+                    Some(more) => held.merge(more),
+                    None => {
+                        let budget = budget.clone();
+                        waiting = Some(Box::pin(async move { budget.reserve(want).await }));
+                    }
+                }
+            }
         }
+        if rbuf.capacity() - rbuf.len() < read_size {
+            rbuf.reserve(read_size);
+        }
+        // A started request must keep arriving; an idle connection is closed after a while.
+        let patience = if !rbuf.is_empty() {
+            Some(config.request_read_timeout)
+        } else if inflight.is_empty() {
+            Some(config.connections_max_idle)
+        } else {
+            None
+        };
+        let deadline = patience.map(|p| last_activity + p);
+        let mut socket = (&mut rd).take(read_size as u64);
         tokio::select! {
             outcome = inflight.next(), if !inflight.is_empty() => {
                 let Some(outcome) = outcome else { continue };
@@ -166,8 +221,16 @@ async fn pipeline<R, W>(
                 if !keep_open {
                     return;
                 }
+                last_activity = Instant::now();
             }
-            read = rd.read_buf(&mut rbuf), if reading && inflight.len() < MAX_IN_FLIGHT => {
+            more = async { Some(waiting.as_mut()?.await) }, if waiting.is_some() => {
+                waiting = None;
+                if let Some(more) = more {
+                    held.merge(more);
+                }
+            }
+            read = socket.read_buf(&mut rbuf),
+                if reading && inflight.len() < MAX_IN_FLIGHT && waiting.is_none() => {
                 match read {
                     Ok(0) => {
                         // Kafka clients never half-close: EOF means gone. Requests in flight
@@ -177,12 +240,20 @@ async fn pipeline<R, W>(
                         }
                         return;
                     }
-                    Ok(_) => {}
+                    Ok(_) => last_activity = Instant::now(),
                     Err(e) => {
                         debug!(%peer, error = %e, "read failed; closing connection");
                         return;
                     }
                 }
+            }
+            () = sleep_until_some(deadline), if reading => {
+                if rbuf.is_empty() {
+                    debug!(%peer, "closing idle connection (connections.max.idle.ms)");
+                } else {
+                    info!(%peer, bytes = rbuf.len(), "closing connection: the rest of the request did not arrive in time");
+                }
+                return;
             }
             _ = shutdown.changed(), if reading => {
                 reading = false;
@@ -190,6 +261,14 @@ async fn pipeline<R, W>(
         }
     }
     let _ = wr.shutdown().await;
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Writes one outcome; returns false if the connection must be closed.

@@ -33,7 +33,8 @@ pub enum FrameError {
 const FIXED_HEADER_LEN: usize = 2 + 2 + 4;
 
 /// Takes one complete frame (without its size prefix) off the front of `buf`, or `None` if
-/// more bytes are needed. When `None`, `buf` has been reserved for the rest of the frame.
+/// more bytes are needed. Nothing is reserved for the announced size: the buffer grows only as
+/// bytes arrive, so a prefix claiming 100 MB costs nothing until the bytes are really sent.
 pub fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, FrameError> {
     let Some(prefix) = buf.get(..4).and_then(|p| <[u8; 4]>::try_from(p).ok()) else {
         return Ok(None);
@@ -44,7 +45,6 @@ pub fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, Frame
         return Err(FrameError::TooLarge { size, max });
     }
     if buf.len() < 4 + size {
-        buf.reserve(4 + size - buf.len());
         return Ok(None);
     }
     buf.advance(4);

@@ -55,12 +55,15 @@ pub enum ListenerError {
         #[source]
         source: TlsError,
     },
+    /// The PLAINTEXT listener is off and no other listener is configured.
+    #[error("no listener: the PLAINTEXT listener is turned off (plaintext = false) and no SSL listener is configured; set ssl_listen or turn plaintext back on")]
+    NoListener,
     /// `ssl.principal.mapping.rules` is invalid.
     #[error(transparent)]
     MappingRules(#[from] MappingRuleError),
 }
 
-/// Binds every listener of `config`: the default PLAINTEXT one first.
+/// Binds every listener of `config`: the default PLAINTEXT one first, unless it is turned off.
 pub async fn bind_all(
     config: &BrokerConfig,
 ) -> Result<Vec<(TcpListener, Arc<Listener>)>, ListenerError> {
@@ -74,8 +77,12 @@ pub async fn bind_all(
         advertised: config.advertised.clone(),
         tls: None,
     };
+    let plaintext = config.plaintext.then_some(&default);
+    if plaintext.is_none() && config.listeners.is_empty() {
+        return Err(ListenerError::NoListener);
+    }
     let mut bound = Vec::with_capacity(1 + config.listeners.len());
-    for spec in std::iter::once(&default).chain(&config.listeners) {
+    for spec in plaintext.into_iter().chain(&config.listeners) {
         bound.push(bind(spec, mapper.clone()).await?);
     }
     Ok(bound)

@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod frame;
+pub mod limits;
 pub mod listener;
 pub mod tls;
 
@@ -28,10 +29,21 @@ pub async fn accept_loop(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    debug!(%peer, "connection accepted");
-                    connections.spawn(connection::serve(stream, peer, broker.clone(), info.clone(), shutdown.clone()));
-                }
+                Ok((stream, peer)) => match broker.connections.admit(peer.ip()) {
+                    Ok(permit) => {
+                        debug!(%peer, "connection accepted");
+                        let serve = connection::serve(stream, peer, broker.clone(), info.clone(), shutdown.clone());
+                        connections.spawn(async move {
+                            serve.await;
+                            drop(permit);
+                        });
+                    }
+                    Err(refused) => {
+                        // Closed at once: the client sees the connection drop and retries later.
+                        debug!(%peer, listener = %info.name, "connection refused: {refused}");
+                        drop(stream);
+                    }
+                },
                 Err(e) => {
                     // Usually EMFILE; back off briefly instead of spinning.
                     warn!(error = %e, "accept failed");
