@@ -1,8 +1,10 @@
-//! `sluice up`: the whole platform on one machine.
+//! `sluice up`: the whole platform on one machine, each component in a supervised process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use anyhow::{bail, Context};
 
 use crate::cmd::ConfigFileArg;
 use crate::config::{self, BrokerSettings};
@@ -35,11 +37,32 @@ pub struct UpArgs {
     no_registry: bool,
 }
 
-/// Starts every platform component and runs until SIGINT/SIGTERM.
+/// Environment variable carrying the broker address the supervisor picked (for `--listen
+/// HOST:0`), so that every child agrees on it.
+const BROKER_ADDR_ENV: &str = "SLUICE_UP_BROKER_ADDR";
+
+/// Starts every platform component, each in a supervised process of its own, and runs until
+/// SIGINT/SIGTERM. In a child process (see [`platform::supervisor`]) runs the one component
+/// named by its environment instead.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let file = config::load_file(args.file.config.as_deref())?;
     let mut broker = config::broker_config(args.broker, file.as_ref())?;
     crate::security::apply(args.security, file.as_ref(), &mut broker)?;
+    let child = std::env::var(platform::supervisor::COMPONENT_ENV).ok();
+    if let Some(addr) = std::env::var(BROKER_ADDR_ENV)
+        .ok()
+        .filter(|_| child.is_some())
+    {
+        broker.listen = addr
+            .parse()
+            .with_context(|| format!("{BROKER_ADDR_ENV}={addr} is not an address"))?;
+    } else if broker.listen.port() == 0 {
+        // Every component needs the broker's address before the broker starts: pick the port
+        // now, once, for all of them.
+        let probe = std::net::TcpListener::bind(broker.listen)
+            .with_context(|| format!("cannot pick a port for the broker on {}", broker.listen))?;
+        broker.listen = probe.local_addr()?;
+    }
     let kss = (!args.no_kss).then(|| {
         let kss_dir = broker.data_dir.join("kss");
         let mut admin_addr = broker.listen;
@@ -68,31 +91,41 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     });
     let registry = (!args.no_registry)
-        .then(|| registry_config(&mut broker, args.registry_listen))
+        .then(|| registry_config(&broker, args.registry_listen))
         .transpose()?;
-    // Later components (console) join this list, after the broker they use.
-    let mut components = vec![platform::broker::starter(broker)];
-    components.extend(kss.map(platform::kss::starter));
-    components.extend(registry.map(crate::cmd::registry::starter));
-    platform::run("sluice up", components).await
+    let Some(child) = child else {
+        // Later components (console) join this list, after the broker they use.
+        let env = vec![(BROKER_ADDR_ENV.to_owned(), broker.listen.to_string())];
+        let names = std::iter::once("broker")
+            .chain(kss.is_some().then_some("kss"))
+            .chain(registry.is_some().then_some("registry"));
+        let children = names
+            .map(|name| platform::supervisor::ChildSpec {
+                name,
+                env: env.clone(),
+            })
+            .collect();
+        return platform::supervisor::run(children).await;
+    };
+    let component = match child.as_str() {
+        "broker" => platform::broker::starter(broker),
+        "kss" => kss
+            .map(platform::kss::starter)
+            .context("KSS is turned off (--no-kss)")?,
+        "registry" => registry
+            .map(crate::cmd::registry::starter)
+            .context("the registry is turned off (--no-registry)")?,
+        other => bail!("unknown platform component {other:?}"),
+    };
+    platform::run("sluice up", vec![component]).await
 }
 
 /// The embedded registry's settings: state in the embedded broker, reached over loopback, and
 /// joining the leader election so `sluice registry` instances started later forward to it.
 fn registry_config(
-    broker: &mut sluice_broker::BrokerConfig,
+    broker: &sluice_broker::BrokerConfig,
     listen: SocketAddr,
 ) -> anyhow::Result<sluice_registry::RegistryConfig> {
-    if broker.listen.port() == 0 {
-        // The registry needs the broker's address before the broker starts: pick the port now.
-        let probe = std::net::TcpListener::bind(broker.listen).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot pick a port for the broker on {}: {e}",
-                broker.listen
-            )
-        })?;
-        broker.listen = probe.local_addr()?;
-    }
     let mut bootstrap = broker.listen;
     if bootstrap.ip().is_unspecified() {
         bootstrap.set_ip(std::net::Ipv4Addr::LOCALHOST.into());

@@ -8,6 +8,7 @@
 pub mod broker;
 pub mod kss;
 pub mod signal;
+pub mod supervisor;
 
 use std::future::Future;
 use std::io::Write;
