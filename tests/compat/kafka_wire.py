@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+
+import crc32c
 
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
@@ -18,12 +21,16 @@ API_FETCH = 1
 API_METADATA = 3
 API_API_VERSIONS = 18
 API_INIT_PRODUCER_ID = 22
+API_OFFSET_FOR_LEADER_EPOCH = 23
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
 ERR_MESSAGE_TOO_LARGE = 10
+ERR_TOPIC_AUTHORIZATION_FAILED = 29
+ERR_GROUP_AUTHORIZATION_FAILED = 30
 ERR_UNSUPPORTED_VERSION = 35
 ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+ERR_INVALID_RECORD = 87
 
 
 class Reader:
@@ -99,6 +106,10 @@ class ProducePartitionResult:
     partition: int
     error_code: int
     base_offset: int
+    # Produce v8+ only (KIP-467): (batch_index, message) of each refused record, and the
+    # partition's error message.
+    record_errors: list[tuple[int, str | None]] = field(default_factory=list)
+    error_message: str | None = None
 
 
 class KafkaConnection:
@@ -194,10 +205,12 @@ class KafkaConnection:
                 r.int64()  # log_append_time_ms
             if version >= 5:
                 r.int64()  # log_start_offset
+            record_errors: list[tuple[int, str | None]] = []
+            message = None
             if version >= 8:
-                r.array(lambda rr: (rr.int32(), rr.nullable_string()))
-                r.nullable_string()
-            return ProducePartitionResult(name, index, error, base_offset)
+                record_errors = r.array(lambda rr: (rr.int32(), rr.nullable_string()))
+                message = r.nullable_string()
+            return ProducePartitionResult(name, index, error, base_offset, record_errors, message)
 
         def read_topic(r: Reader) -> list[ProducePartitionResult]:
             name = r.string()
@@ -238,6 +251,26 @@ class KafkaConnection:
         if len(topics) != 1 or len(topics[0][1]) != 1:
             raise AssertionError(f"expected one partition in the fetch response, got {topics}")
         return topics[0][1][0]
+
+    def offset_for_leader_epoch_v3(
+        self, topic: str, partitions: list[int], leader_epoch: int = 0, current_leader_epoch: int = -1
+    ) -> list[tuple[int, int, int, int]]:
+        """OffsetForLeaderEpoch v3 (non-flexible) for one topic, as a consumer sends it.
+
+        Returns [(error_code, partition, leader_epoch, end_offset)] in response order.
+        """
+        body = (
+            struct.pack(">i", -1)  # replica_id: a consumer
+            + struct.pack(">i", 1) + nullable_string(topic)
+            + struct.pack(">i", len(partitions))
+            + b"".join(struct.pack(">iii", p, current_leader_epoch, leader_epoch) for p in partitions)
+        )
+        resp = self.request(API_OFFSET_FOR_LEADER_EPOCH, 3, body)
+        resp.int32()  # throttle_time_ms
+        topics = resp.array(lambda r: (r.string(), r.array(lambda rr: (rr.int16(), rr.int32(), rr.int32(), rr.int64()))))
+        if len(topics) != 1 or topics[0][0] != topic:
+            raise AssertionError(f"expected one topic {topic!r} in the response, got {topics}")
+        return topics[0][1]
 
     def init_producer_id(self) -> tuple[int, int, int]:
         """Returns (error_code, producer_id, producer_epoch) for a non-transactional producer."""
@@ -287,3 +320,102 @@ def batch_codec(batch: bytes) -> int:
     """The compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd) from a batch's attributes."""
     (attributes,) = struct.unpack_from(">h", batch, 21)
     return attributes & 0x7
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-built v2 records and batches, for batches no client library will produce (lying lengths,
+# null header keys, unknown codecs, decompression bombs).
+
+BATCH_HEADER_SIZE = 61
+
+
+def uvarint(value: int) -> bytes:
+    """An unsigned LEB128 varint."""
+    if value < 0:
+        raise ValueError("uvarint of a negative number")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def varint(value: int) -> bytes:
+    """A zigzag varint/varlong as used inside v2 records."""
+    return uvarint((value << 1) ^ (value >> 63))
+
+
+def varbytes(value: bytes | None) -> bytes:
+    """A varint-length-prefixed byte string; None is length -1."""
+    if value is None:
+        return varint(-1)
+    return varint(len(value)) + bytes(value)
+
+
+def encode_record(
+    offset_delta: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[bytes | None, bytes | None]] | tuple = (),
+    timestamp_delta: int = 0,
+    length_delta: int = 0,
+    trailing: bytes = b"",
+) -> bytes:
+    """One v2 record; `length_delta` makes its length prefix lie, `trailing` adds body bytes."""
+    body = (
+        b"\x00"  # attributes
+        + varint(timestamp_delta)
+        + varint(offset_delta)
+        + varbytes(key)
+        + varbytes(value)
+        + varint(len(headers))
+        + b"".join(varbytes(k) + varbytes(v) for k, v in headers)
+        + trailing
+    )
+    return varint(len(body) + length_delta) + body
+
+
+def record_around_value(offset_delta: int, value_len: int, key: bytes | None = None) -> tuple[bytes, bytes]:
+    """(prefix, suffix) of a record whose value is `value_len` bytes that go in between.
+
+    Lets a caller stream a huge value (e.g. zeros into a compressor) without holding it.
+    """
+    head = b"\x00" + varint(0) + varint(offset_delta) + varbytes(key) + varint(value_len)
+    tail = varint(0)  # no headers
+    return varint(len(head) + value_len + len(tail)) + head, tail
+
+
+def build_raw_batch(
+    payload: bytes,
+    record_count: int,
+    attributes: int = 0,
+    last_offset_delta: int | None = None,
+    base_timestamp: int | None = None,
+    max_timestamp: int | None = None,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    base_offset: int = 0,
+) -> bytes:
+    """A v2 batch around an already encoded (and possibly compressed) records payload.
+
+    The CRC-32C is computed over attributes..end, so the batch passes the CRC check whatever
+    the payload holds. Timestamps default to now, so retention never deletes the batch early.
+    """
+    if base_timestamp is None:
+        base_timestamp = int(time.time() * 1000)
+    if last_offset_delta is None:
+        last_offset_delta = record_count - 1
+    if max_timestamp is None:
+        max_timestamp = base_timestamp
+    after_crc = struct.pack(
+        ">hiqqqhii", attributes, last_offset_delta, base_timestamp, max_timestamp,
+        producer_id, producer_epoch, base_sequence, record_count,
+    ) + payload
+    crc = crc32c.crc32c(after_crc)
+    batch_length = 4 + 1 + 4 + len(after_crc)  # partitionLeaderEpoch, magic, crc, rest
+    return struct.pack(">qiibI", base_offset, batch_length, -1, 2, crc) + after_crc
