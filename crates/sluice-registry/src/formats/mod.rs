@@ -3,6 +3,7 @@
 
 pub mod avro;
 pub mod json;
+pub mod limits;
 pub mod protobuf;
 
 use std::fmt;
