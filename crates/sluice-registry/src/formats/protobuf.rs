@@ -10,6 +10,7 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
+use super::limits::{self, LimitError, Syntax, MAX_NESTING_DEPTH};
 use super::ResolvedReference;
 
 /// File name given to a schema registered as text (imports are named by their references).
@@ -36,8 +37,12 @@ impl FileResolver for ReferenceResolver {
     }
 }
 
-/// Decodes a base64 `FileDescriptorProto` (Confluent's `format=serialized`).
-fn decode_serialized(text: &str) -> Option<FileDescriptorProto> {
+/// Decodes a base64 `FileDescriptorProto` (Confluent's `format=serialized`); `None` when `text`
+/// is not one (so it is `.proto` text).
+///
+/// prost stops decoding at 100 levels of nested messages; the decoded tree is held to
+/// [`MAX_NESTING_DEPTH`] like text, since everything after decoding walks it.
+fn decode_serialized(text: &str) -> Option<Result<FileDescriptorProto, LimitError>> {
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed.contains(|c: char| c.is_whitespace() || c == ';' || c == '{') {
         return None;
@@ -45,12 +50,35 @@ fn decode_serialized(text: &str) -> Option<FileDescriptorProto> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(trimmed)
         .ok()?;
-    FileDescriptorProto::decode(bytes.as_slice()).ok()
+    let fd = FileDescriptorProto::decode(bytes.as_slice()).ok()?;
+    Some(check_descriptor_depth(&fd).map(|()| fd))
+}
+
+/// Refuses message types nested deeper than [`MAX_NESTING_DEPTH`], without recursing.
+fn check_descriptor_depth(fd: &FileDescriptorProto) -> Result<(), LimitError> {
+    let mut pending: Vec<(&DescriptorProto, usize)> =
+        fd.message_type.iter().map(|m| (m, 1)).collect();
+    while let Some((m, depth)) = pending.pop() {
+        if depth > MAX_NESTING_DEPTH {
+            return Err(LimitError::TooDeep { offset: None });
+        }
+        pending.extend(m.nested_type.iter().map(|n| (n, depth + 1)));
+    }
+    Ok(())
+}
+
+/// Checks a `.proto` text or base64 descriptor against the limits before anything parses it.
+fn check_limits(text: &str) -> Result<(), LimitError> {
+    limits::check_text(text, Syntax::Proto)
 }
 
 fn open_reference(r: &ResolvedReference) -> Result<File, String> {
+    let refused =
+        |e: LimitError| format!("Invalid schema: the PROTOBUF reference '{}' {e}", r.name);
+    check_limits(&r.schema).map_err(refused)?;
     match decode_serialized(&r.schema) {
-        Some(mut fd) => {
+        Some(decoded) => {
+            let mut fd = decoded.map_err(refused)?;
             fd.name = Some(r.name.clone());
             Ok(File::from_file_descriptor_proto(fd))
         }
@@ -61,8 +89,14 @@ fn open_reference(r: &ResolvedReference) -> Result<File, String> {
 
 impl ProtoSchema {
     /// Parses `.proto` text or a base64 descriptor; imports come from `references`.
+    ///
+    /// The text (and each reference) is first held to the size and nesting limits of
+    /// [`limits`], since protox's parser recurses once per nesting level.
     pub fn parse(text: &str, references: &[ResolvedReference]) -> Result<Self, String> {
-        if let Some(descriptor) = decode_serialized(text) {
+        let refused = |e: LimitError| format!("Invalid schema: the PROTOBUF schema {e}");
+        check_limits(text).map_err(refused)?;
+        if let Some(decoded) = decode_serialized(text) {
+            let descriptor = decoded.map_err(refused)?;
             return Ok(Self {
                 text: text.trim().to_string(),
                 descriptor,
@@ -110,33 +144,38 @@ impl ProtoSchema {
     }
 }
 
-/// Messages by full name (`package.Outer.Inner`), nested ones included.
+/// Messages by full name (`package.Outer.Inner`), nested ones included. Walked with an explicit
+/// stack: the nesting was bounded at parse time, but the walk need not rely on it.
 fn messages(fd: &FileDescriptorProto) -> BTreeMap<String, &DescriptorProto> {
-    fn walk<'a>(
+    fn enqueue<'a>(
         prefix: &str,
         list: &'a [DescriptorProto],
-        out: &mut BTreeMap<String, &'a DescriptorProto>,
+        pending: &mut Vec<(String, &'a DescriptorProto)>,
     ) {
         for m in list {
-            // Map entries are synthetic; their changes show up as field changes.
-            if m.options
-                .as_ref()
-                .and_then(|o| o.map_entry)
-                .unwrap_or(false)
-            {
-                continue;
-            }
             let name = if prefix.is_empty() {
                 m.name().to_string()
             } else {
                 format!("{prefix}.{}", m.name())
             };
-            walk(&name, &m.nested_type, out);
-            out.insert(name, m);
+            pending.push((name, m));
         }
     }
     let mut out = BTreeMap::new();
-    walk(fd.package(), &fd.message_type, &mut out);
+    let mut pending = Vec::new();
+    enqueue(fd.package(), &fd.message_type, &mut pending);
+    while let Some((name, m)) = pending.pop() {
+        // Map entries are synthetic; their changes show up as field changes.
+        if m.options
+            .as_ref()
+            .and_then(|o| o.map_entry)
+            .unwrap_or(false)
+        {
+            continue;
+        }
+        enqueue(&name, &m.nested_type, &mut pending);
+        out.insert(name, m);
+    }
     out
 }
 
@@ -322,6 +361,220 @@ mod tests {
         assert!(ProtoSchema::parse(main, &[via_serialized_dep]).is_ok());
     }
 
+    use crate::formats::limits::on_handler_stack;
+
+    /// `depth` messages nested in one another, in .proto text.
+    fn nested_messages(depth: usize) -> String {
+        let mut text = String::from("syntax = \"proto3\";\n");
+        for i in 0..depth {
+            text.push_str(&format!("message M{i} {{ string f{i} = 1;\n"));
+        }
+        text.push_str(&"}\n".repeat(depth));
+        text
+    }
+
+    /// `depth` messages nested in one another, as a decoded descriptor.
+    fn nested_descriptor(depth: usize) -> FileDescriptorProto {
+        let mut inner: Option<DescriptorProto> = None;
+        for i in (0..depth).rev() {
+            inner = Some(DescriptorProto {
+                name: Some(format!("M{i}")),
+                nested_type: inner.into_iter().collect(),
+                ..DescriptorProto::default()
+            });
+        }
+        FileDescriptorProto {
+            name: Some("deep.proto".into()),
+            message_type: inner.into_iter().collect(),
+            ..FileDescriptorProto::default()
+        }
+    }
+
+    fn b64(fd: &FileDescriptorProto) -> String {
+        base64::engine::general_purpose::STANDARD.encode(fd.encode_to_vec())
+    }
+
+    fn is_depth_error(e: &str) -> bool {
+        e.starts_with("Invalid schema:") && e.contains("limit of 64 levels")
+    }
+
+    #[test]
+    fn a_thousand_nested_messages_are_refused_not_a_crash() {
+        // The reported crash: 13 KB of text, 1,000 nested `message` blocks.
+        let text = format!(
+            "syntax = \"proto3\";\n{}{}",
+            "message A {\n".repeat(1000),
+            "}".repeat(1000)
+        );
+        assert_eq!(text.len() / 1000, 13);
+        let err = on_handler_stack(move || ProtoSchema::parse(&text, &[]).err());
+        let err = err.unwrap_or_default();
+        assert!(is_depth_error(&err), "{err}");
+    }
+
+    #[test]
+    fn nesting_at_the_limit_compiles_on_a_handler_stack() {
+        let (ok, too_deep) = on_handler_stack(|| {
+            let ok = ProtoSchema::parse(&nested_messages(MAX_NESTING_DEPTH), &[]).map(|p| {
+                // Everything done with a parsed schema later, at the same depth.
+                let back = ProtoSchema::parse(&p.serialized(None), &[]);
+                let problems = read_problems(&p, &p);
+                (back.is_ok(), problems)
+            });
+            (
+                ok,
+                ProtoSchema::parse(&nested_messages(MAX_NESTING_DEPTH + 1), &[]),
+            )
+        });
+        assert_eq!(ok, Ok((true, Vec::new())));
+        let err = too_deep.err().unwrap_or_default();
+        assert!(is_depth_error(&err), "{err}");
+    }
+
+    #[test]
+    fn deep_option_values_are_refused_before_protox() {
+        // Aggregate option values are parsed by a recursive text-format parser; both brace
+        // and angle-bracket delimiters nest.
+        for (open, close) in [("{", "}"), ("<", ">"), ("a: [", "]")] {
+            let text = format!(
+                "syntax = \"proto3\"; import \"google/protobuf/descriptor.proto\"; \
+                 option (x) = {}{};",
+                format!("{{ a {open}").repeat(1000),
+                format!("{close} }}").repeat(1000)
+            );
+            let err = on_handler_stack(move || ProtoSchema::parse(&text, &[]).err());
+            let err = err.unwrap_or_default();
+            assert!(is_depth_error(&err), "{open}: {err}");
+        }
+    }
+
+    #[test]
+    fn serialized_descriptors_are_held_to_the_same_depth() {
+        let (at_limit, over, prost_limit, far_over) = on_handler_stack(|| {
+            (
+                ProtoSchema::parse(&b64(&nested_descriptor(MAX_NESTING_DEPTH)), &[])
+                    .map(|p| read_problems(&p, &p).len()),
+                ProtoSchema::parse(&b64(&nested_descriptor(MAX_NESTING_DEPTH + 1)), &[]),
+                // Just inside prost's own decoding limit of 100 levels.
+                ProtoSchema::parse(&b64(&nested_descriptor(99)), &[]),
+                // Past it prost refuses, and the text is then not valid .proto either.
+                ProtoSchema::parse(&b64(&nested_descriptor(1000)), &[]),
+            )
+        });
+        assert_eq!(at_limit, Ok(0));
+        assert!(is_depth_error(&over.err().unwrap_or_default()));
+        assert!(is_depth_error(&prost_limit.err().unwrap_or_default()));
+        assert!(far_over.is_err());
+    }
+
+    #[test]
+    fn recursive_message_types_compare_without_recursing() {
+        let text = "syntax = \"proto3\"; package p; \
+                    message Node { Node next = 1; repeated Node children = 2; Tree t = 3; } \
+                    message Tree { Node root = 1; map<string, Tree> sub = 2; }";
+        let a = ProtoSchema::parse(text, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let serialized =
+            ProtoSchema::parse(&a.serialized(None), &[]).unwrap_or_else(|e| panic!("{e}"));
+        let changed = ProtoSchema::parse(&text.replace("Tree t = 3", "Node t = 3"), &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(read_problems(&a, &serialized).is_empty());
+        assert_eq!(read_problems(&a, &changed).len(), 1);
+        // A descriptor that names itself as a field type decodes and compares too.
+        let mut fd = nested_descriptor(1);
+        if let Some(m) = fd.message_type.first_mut() {
+            m.field.push(FieldDescriptorProto {
+                name: Some("me".into()),
+                number: Some(1),
+                r#type: Some(Type::Message.into()),
+                type_name: Some(".M0".into()),
+                ..FieldDescriptorProto::default()
+            });
+        }
+        let own = ProtoSchema::parse(&b64(&fd), &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(read_problems(&own, &own).is_empty());
+    }
+
+    #[test]
+    fn references_are_held_to_the_limits() {
+        let deep = ResolvedReference {
+            name: "deep.proto".into(),
+            schema: nested_messages(1000),
+        };
+        let main = "syntax = \"proto3\"; import \"deep.proto\"; message U { M0 m = 1; }";
+        let err = on_handler_stack(move || ProtoSchema::parse(main, &[deep]).err());
+        let err = err.unwrap_or_default();
+        assert!(is_depth_error(&err) && err.contains("deep.proto"), "{err}");
+        let serialized = ResolvedReference {
+            name: "deep.proto".into(),
+            schema: b64(&nested_descriptor(MAX_NESTING_DEPTH + 1)),
+        };
+        let err = ProtoSchema::parse(main, &[serialized])
+            .err()
+            .unwrap_or_default();
+        assert!(is_depth_error(&err), "{err}");
+    }
+
+    #[test]
+    fn comment_and_string_rules_match_protox() {
+        // The depth scan skips what protox skips: check where protox ends comments and
+        // strings, on the layouts the scan handles specially.
+        let names = |body: &str| -> Vec<String> {
+            let text = format!("syntax = \"proto3\";\n{body}");
+            assert!(check_limits(&text).is_ok(), "{text}");
+            ProtoSchema::parse(&text, &[])
+                .map(|p| {
+                    p.descriptor
+                        .message_type
+                        .iter()
+                        .map(|m| m.name().to_string())
+                        .collect()
+                })
+                .unwrap_or_else(|e| panic!("{e}: {text}"))
+        };
+        assert_eq!(names("/* **/ message X {}"), ["X"]);
+        assert_eq!(names("/* *\n **/ message X {}"), ["X"]);
+        assert_eq!(names("/* message X {} */ message Y {}"), ["Y"]);
+        assert_eq!(names("// message X {\nmessage Y {}"), ["Y"]);
+        assert_eq!(
+            names("option java_package = \"a\\\\\"; message X {}"),
+            ["X"]
+        );
+        assert_eq!(names("option java_package = 'a\"}'; message X {}"), ["X"]);
+        assert_eq!(
+            names("option java_package = \"a\\\"; message X {\";\nmessage Y {}"),
+            ["Y"]
+        );
+    }
+
+    #[test]
+    fn oversized_text_is_refused() {
+        let text = format!("syntax = \"proto3\"; {}", "// padding\n".repeat(60_000));
+        let err = ProtoSchema::parse(&text, &[]).err().unwrap_or_default();
+        assert!(err.contains("limit of 524288 bytes"), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn depth_around_the_limit(
+            extra in 0usize..3,
+            below in proptest::bool::ANY,
+            noise in "[ \n]{0,3}(//[{}]*\n)?",
+        ) {
+            // Nesting just under or at the limit compiles; past it is refused naming the limit.
+            let depth = if below { MAX_NESTING_DEPTH - extra } else { MAX_NESTING_DEPTH + 1 + extra };
+            let text = nested_messages(depth).replace('\n', &format!("\n{noise}"));
+            let verdict = on_handler_stack(move || ProtoSchema::parse(&text, &[]).map(|_| ()));
+            if below {
+                proptest::prop_assert_eq!(verdict, Ok(()));
+            } else {
+                let err = verdict.err().unwrap_or_default();
+                proptest::prop_assert!(is_depth_error(&err), "{}", err);
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,80}") {
@@ -332,6 +585,11 @@ mod tests {
         fn arbitrary_base64_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
             let text = base64::engine::general_purpose::STANDARD.encode(&bytes);
             let _ = ProtoSchema::parse(&text, &[]);
+        }
+
+        #[test]
+        fn bracket_soup_never_panics(text in "(message A|[{}()<>\\[\\]'\"/*#\\\\\n ;=1]){0,120}") {
+            let _ = on_handler_stack(move || ProtoSchema::parse(&text, &[]).err());
         }
     }
 }
