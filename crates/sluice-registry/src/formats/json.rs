@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value};
 
+use super::limits::{self, Syntax, MAX_COMPARISONS};
+
 /// A JSON Schema document.
 #[derive(Debug, Clone)]
 pub struct JsonSchema {
@@ -15,7 +17,14 @@ const TYPES: &[&str] = &[
 
 impl JsonSchema {
     /// Parses `text` and checks the keywords this registry reasons about are well-formed.
+    ///
+    /// The text is first held to the limits of [`limits`]: serde_json, the meta-schema
+    /// validation and the walks here all recurse once per level. `$ref`s are never followed
+    /// (neither here nor by the compatibility check), so self-referencing and cyclic `$ref`s
+    /// cannot make either loop.
     pub fn parse(text: &str) -> Result<Self, String> {
+        limits::check_text(text, Syntax::Json)
+            .map_err(|e| format!("Invalid schema: the JSON schema {e}"))?;
         let root: Value = serde_json::from_str(text)
             .map_err(|e| format!("Invalid schema: the JSON schema is not valid JSON: {e}"))?;
         if root.is_object() {
@@ -135,10 +144,44 @@ fn validate(v: &Value, path: &str) -> Result<(), String> {
 }
 
 /// Why data valid against `writer` may be invalid against `reader` (Confluent's rules).
+///
+/// At most [`MAX_COMPARISONS`] pairs of sub-schemas are compared; schemas needing more are
+/// reported as incompatible, with a problem saying so.
 pub fn read_problems(writer: &JsonSchema, reader: &JsonSchema) -> Vec<String> {
     let mut out = Vec::new();
-    check(&writer.root, &reader.root, "#", &mut out);
+    let mut budget = Budget {
+        left: MAX_COMPARISONS,
+        exhausted: false,
+    };
+    check(&writer.root, &reader.root, "#", &mut out, &mut budget);
+    if budget.exhausted {
+        out.push(format!(
+            "#: the schemas are too complex to compare: the check needs more than the limit of {MAX_COMPARISONS} sub-schema comparisons"
+        ));
+    }
     out
+}
+
+/// What is left of the comparisons one compatibility check may make.
+struct Budget {
+    left: usize,
+    exhausted: bool,
+}
+
+impl Budget {
+    /// Takes one comparison; false once none are left.
+    fn take(&mut self) -> bool {
+        match self.left.checked_sub(1) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => {
+                self.exhausted = true;
+                false
+            }
+        }
+    }
 }
 
 fn types_of(v: &Map<String, Value>) -> Option<Vec<String>> {
@@ -174,8 +217,8 @@ fn num(obj: &Map<String, Value>, key: &str) -> Option<f64> {
     obj.get(key).and_then(Value::as_f64)
 }
 
-fn check(writer: &Value, reader: &Value, path: &str, out: &mut Vec<String>) {
-    if writer == reader || is_empty_schema(reader) {
+fn check(writer: &Value, reader: &Value, path: &str, out: &mut Vec<String>, budget: &mut Budget) {
+    if !budget.take() || writer == reader || is_empty_schema(reader) {
         return;
     }
     let (w, r) = match (writer, reader) {
@@ -274,13 +317,13 @@ fn check(writer: &Value, reader: &Value, path: &str, out: &mut Vec<String>) {
     for (name, rs) in rp {
         let sub = format!("{path}/properties/{name}");
         match wp.get(name) {
-            Some(ws) => check(ws, rs, &sub, out),
+            Some(ws) => check(ws, rs, &sub, out, budget),
             None => {
                 // Data from an open writer may carry this property with any value.
                 if w_open && !is_empty_schema(rs) {
                     let wa = w.get("additionalProperties");
                     match wa {
-                        Some(wa) if !matches!(wa, Value::Bool(true)) => check(wa, rs, &sub, out),
+                        Some(wa) if !matches!(wa, Value::Bool(true)) => check(wa, rs, &sub, out, budget),
                         _ => out.push(format!(
                             "{sub}: PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL: the writer allowed any value here"
                         )),
@@ -296,13 +339,13 @@ fn check(writer: &Value, reader: &Value, path: &str, out: &mut Vec<String>) {
                 Some(Value::Bool(false)) => out.push(format!(
                     "{sub}: PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL: the reader rejects this property"
                 )),
-                Some(ra) if !matches!(ra, Value::Bool(true)) => check(ws, ra, &sub, out),
+                Some(ra) if !matches!(ra, Value::Bool(true)) => check(ws, ra, &sub, out, budget),
                 _ => {}
             }
         }
     }
     if let (Some(wi), Some(ri)) = (w.get("items"), r.get("items")) {
-        check(wi, ri, &format!("{path}/items"), out);
+        check(wi, ri, &format!("{path}/items"), out, budget);
     } else if let (None, Some(ri)) = (w.get("items"), r.get("items")) {
         if !is_empty_schema(ri) && types_of(w).is_some_and(|t| t.iter().any(|x| x == "array")) {
             out.push(format!(
@@ -314,7 +357,7 @@ fn check(writer: &Value, reader: &Value, path: &str, out: &mut Vec<String>) {
         w.get("additionalProperties").filter(|v| v.is_object()),
         r.get("additionalProperties").filter(|v| v.is_object()),
     ) {
-        check(wa, ra, &format!("{path}/additionalProperties"), out);
+        check(wa, ra, &format!("{path}/additionalProperties"), out, budget);
     }
     for key in ["oneOf", "anyOf"] {
         if let (Some(wv), Some(rv)) = (
@@ -324,7 +367,7 @@ fn check(writer: &Value, reader: &Value, path: &str, out: &mut Vec<String>) {
             for (i, ws) in wv.iter().enumerate() {
                 let readable = rv.iter().any(|rs| {
                     let mut tmp = Vec::new();
-                    check(ws, rs, path, &mut tmp);
+                    check(ws, rs, path, &mut tmp, budget);
                     tmp.is_empty()
                 });
                 if !readable {
@@ -354,6 +397,144 @@ mod tests {
         )
         .is_ok());
         assert!(JsonSchema::parse("true").is_ok());
+    }
+
+    use crate::formats::limits::{on_handler_stack, MAX_NESTING_DEPTH};
+
+    /// `depth` JSON levels: objects nested through `properties` (two levels per object).
+    fn nested_properties(depth: usize) -> String {
+        let objects = depth / 2;
+        let mut text = String::new();
+        for _ in 0..objects {
+            text.push_str(r#"{"type":"object","properties":{"a":"#);
+        }
+        text.push_str(if depth % 2 == 1 {
+            r#"{"type":"string"}"#
+        } else {
+            "true"
+        });
+        text.push_str(&"}}".repeat(objects));
+        text
+    }
+
+    fn parse(text: &str) -> JsonSchema {
+        JsonSchema::parse(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    fn is_depth_error(e: &str) -> bool {
+        e.starts_with("Invalid schema:") && e.contains("limit of 64 levels")
+    }
+
+    #[test]
+    fn a_thousand_levels_are_refused_not_a_crash() {
+        for text in [
+            nested_properties(1000),
+            format!("{}{}", "[".repeat(1000), "]".repeat(1000)),
+        ] {
+            let err = on_handler_stack(move || JsonSchema::parse(&text).err());
+            let err = err.unwrap_or_default();
+            assert!(is_depth_error(&err), "{err}");
+        }
+    }
+
+    #[test]
+    fn everything_runs_at_the_limit_on_a_handler_stack() {
+        let (ok, problems) = on_handler_stack(|| {
+            let text = nested_properties(MAX_NESTING_DEPTH - 1);
+            let a = JsonSchema::parse(&text);
+            let b = JsonSchema::parse(&text.replace("string", "integer"));
+            match (a, b) {
+                (Ok(a), Ok(b)) => (true, read_problems(&a, &b).len()),
+                _ => (false, 0),
+            }
+        });
+        assert_eq!((ok, problems), (true, 1));
+        let err = JsonSchema::parse(&nested_properties(MAX_NESTING_DEPTH + 1))
+            .err()
+            .unwrap_or_default();
+        assert!(is_depth_error(&err), "{err}");
+    }
+
+    #[test]
+    fn self_and_cyclic_refs_are_not_followed() {
+        let texts = [
+            r##"{"$ref":"#"}"##,
+            r##"{"type":"object","properties":{"me":{"$ref":"#"}}}"##,
+            r##"{"definitions":{"a":{"$ref":"#/definitions/b"},"b":{"$ref":"#/definitions/a"}},"$ref":"#/definitions/a"}"##,
+            r##"{"$defs":{"a":{"$ref":"#/$defs/a"}},"properties":{"x":{"$ref":"#/$defs/a"}}}"##,
+        ];
+        let parsed: Vec<JsonSchema> = texts.iter().map(|t| parse(t)).collect();
+        for w in &parsed {
+            for r in &parsed {
+                let _ = read_problems(w, r);
+            }
+        }
+    }
+
+    #[test]
+    fn comparisons_are_budgeted() {
+        // 400 writer alternatives, each compared with each of 400 reader alternatives: 160,000
+        // comparisons from a 20 KB schema, and nesting such oneOfs would multiply them.
+        let one_of = |ty: &str| {
+            let alternatives: Vec<String> = (0..400)
+                .map(|i| {
+                    format!(r#"{{"properties":{{"p{i}":{{"type":"{ty}"}}}},"required":["p{i}"]}}"#)
+                })
+                .collect();
+            format!(r#"{{"oneOf":[{}]}}"#, alternatives.join(","))
+        };
+        let writer = parse(&one_of("string"));
+        let reader = parse(&one_of("integer"));
+        let started = std::time::Instant::now();
+        let problems = read_problems(&writer, &reader);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        assert!(
+            problems.iter().any(|p| p.contains("limit of 100000")),
+            "{problems:?}"
+        );
+        // Within the budget nothing is added.
+        assert!(read_problems(&writer, &writer).is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn depth_around_the_limit(
+            kinds in proptest::collection::vec(0u8..4, MAX_NESTING_DEPTH + 3),
+            cut in 0usize..3,
+            below in proptest::bool::ANY,
+        ) {
+            // A random mix of keywords holding sub-schemas, one JSON level each ("items" as a
+            // schema, "not") or two ("allOf" array, "properties" map).
+            let limit = if below { MAX_NESTING_DEPTH - cut } else { MAX_NESTING_DEPTH + 1 + cut };
+            let mut text = String::from("{}");
+            let mut depth = 1;
+            for k in &kinds {
+                let (next, levels) = match k {
+                    0 => (format!(r#"{{"items":{text}}}"#), 1),
+                    1 => (format!(r#"{{"not":{text}}}"#), 1),
+                    2 => (format!(r#"{{"allOf":[{text}]}}"#), 2),
+                    _ => (format!(r#"{{"properties":{{"p":{text}}}}}"#), 2),
+                };
+                if depth + levels > limit {
+                    break;
+                }
+                text = next;
+                depth += levels;
+            }
+            while depth < limit {
+                text = format!(r#"{{"not":{text}}}"#);
+                depth += 1;
+            }
+            let verdict = on_handler_stack(move || JsonSchema::parse(&text).map(|s| read_problems(&s, &s).len()));
+            if below {
+                proptest::prop_assert_eq!(verdict, Ok(0));
+            } else {
+                let err = verdict.err().unwrap_or_default();
+                proptest::prop_assert!(is_depth_error(&err), "{}", err);
+            }
+        }
     }
 
     proptest::proptest! {
