@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
+use crate::formats::limits::{MAX_REFERENCED_BYTES, MAX_REFERENCES, MAX_REFERENCE_DEPTH};
 use crate::formats::{CompatibilityLevel, ParsedSchema, ResolvedReference, SchemaType};
 use crate::store::log::SchemaLog;
 use crate::store::records::{
@@ -83,6 +84,68 @@ pub struct Registry {
     write_lock: tokio::sync::Mutex<()>,
 }
 
+/// State of one [`Registry::resolve`].
+#[derive(Default)]
+struct ReferenceWalk {
+    out: Vec<ResolvedReference>,
+    seen: HashSet<(String, i32)>,
+    bytes: usize,
+}
+
+impl ReferenceWalk {
+    /// Recursion is bounded by [`MAX_REFERENCE_DEPTH`], checked on entry.
+    fn visit(
+        &mut self,
+        state: &State,
+        refs: &[SchemaReference],
+        depth: usize,
+    ) -> Result<(), RegistryError> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        if depth >= MAX_REFERENCE_DEPTH {
+            return Err(RegistryError::InvalidSchema(format!(
+                "Invalid schema: references are nested deeper than the limit of {MAX_REFERENCE_DEPTH} levels"
+            )));
+        }
+        if refs.len() > MAX_REFERENCES {
+            return Err(too_many_references());
+        }
+        for r in refs {
+            let entry = Registry::version_entry(state, &r.subject, r.version, false).map_err(|_| {
+                RegistryError::InvalidSchema(format!(
+                    "Invalid schema: reference '{}' points to subject '{}' version {} which does not exist; register it first",
+                    r.name, r.subject, r.version
+                ))
+            })?;
+            if !self.seen.insert((r.subject.clone(), entry.1)) {
+                continue;
+            }
+            if self.seen.len() > MAX_REFERENCES {
+                return Err(too_many_references());
+            }
+            self.bytes = self.bytes.saturating_add(entry.2.schema.len());
+            if self.bytes > MAX_REFERENCED_BYTES {
+                return Err(RegistryError::InvalidSchema(format!(
+                    "Invalid schema: the referenced schemas add up to more than the limit of {MAX_REFERENCED_BYTES} bytes"
+                )));
+            }
+            self.visit(state, &entry.2.references, depth + 1)?;
+            self.out.push(ResolvedReference {
+                name: r.name.clone(),
+                schema: entry.2.schema.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn too_many_references() -> RegistryError {
+    RegistryError::InvalidSchema(format!(
+        "Invalid schema: the schema references more than the limit of {MAX_REFERENCES} schemas (directly and through other references)"
+    ))
+}
+
 fn schema_type_of(req: &SchemaRequest) -> Result<SchemaType, RegistryError> {
     match &req.schema_type {
         None => Ok(SchemaType::Avro),
@@ -116,45 +179,18 @@ impl Registry {
     }
 
     /// Resolves `refs` (and their own references, transitively) to texts, dependencies first.
+    ///
+    /// Each subject version is resolved once however often it is reached, so diamonds cost
+    /// nothing extra and cycles (possible through `latest` references, or records written to
+    /// `_schemas` by others) end; chains deeper than [`MAX_REFERENCE_DEPTH`], more than
+    /// [`MAX_REFERENCES`] schemas or more than [`MAX_REFERENCED_BYTES`] of text are refused.
     fn resolve(
         state: &State,
         refs: &[SchemaReference],
     ) -> Result<Vec<ResolvedReference>, RegistryError> {
-        let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        Self::resolve_into(state, refs, &mut out, &mut seen, 0)?;
-        Ok(out)
-    }
-
-    fn resolve_into(
-        state: &State,
-        refs: &[SchemaReference],
-        out: &mut Vec<ResolvedReference>,
-        seen: &mut HashSet<(String, i32)>,
-        depth: usize,
-    ) -> Result<(), RegistryError> {
-        if depth > 32 {
-            return Err(RegistryError::InvalidSchema(
-                "Invalid schema: references are nested more than 32 deep (a cycle?)".into(),
-            ));
-        }
-        for r in refs {
-            let entry = Self::version_entry(state, &r.subject, r.version, false).map_err(|_| {
-                RegistryError::InvalidSchema(format!(
-                    "Invalid schema: reference '{}' points to subject '{}' version {} which does not exist; register it first",
-                    r.name, r.subject, r.version
-                ))
-            })?;
-            if !seen.insert((r.subject.clone(), entry.1)) {
-                continue;
-            }
-            Self::resolve_into(state, &entry.2.references, out, seen, depth + 1)?;
-            out.push(ResolvedReference {
-                name: r.name.clone(),
-                schema: entry.2.schema.clone(),
-            });
-        }
-        Ok(())
+        let mut walk = ReferenceWalk::default();
+        walk.visit(state, refs, 0)?;
+        Ok(walk.out)
     }
 
     /// (id, version, schema) of a subject version; `version` -1 is the latest.
@@ -315,17 +351,25 @@ impl Registry {
         if level == CompatibilityLevel::None {
             return Ok(Vec::new());
         }
-        let mut previous = Vec::new();
-        if let Some(versions) = state.subjects.get(subject) {
-            for (v, e) in versions {
-                if e.deleted || only.is_some_and(|o| o != *v) {
-                    continue;
-                }
-                if let Some(s) = state.schemas.get(&e.id) {
-                    previous.push(Self::parse_entry(state, s)?);
-                }
-            }
-        }
+        let live: Vec<&SchemaEntry> = state
+            .subjects
+            .get(subject)
+            .into_iter()
+            .flatten()
+            .filter(|(v, e)| !e.deleted && only.is_none_or(|o| o == **v))
+            .filter_map(|(_, e)| state.schemas.get(&e.id).map(|s| s.as_ref()))
+            .collect();
+        // Parse only what the level compares against: a non-transitive level looks at the
+        // latest version alone, however many a subject has.
+        let compared = if level.is_transitive() {
+            &live[..]
+        } else {
+            live.get(live.len().saturating_sub(1)..).unwrap_or_default()
+        };
+        let previous = compared
+            .iter()
+            .map(|s| Self::parse_entry(state, s))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(level.problems(parsed, &previous))
     }
 
@@ -679,5 +723,118 @@ impl Registry {
         self.log
             .append(vec![Record::new(&key, value.as_ref())])
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state holding version 1 of each `(subject, id, references)`, as if read from
+    /// `_schemas` (which other writers may have filled with anything).
+    fn state_with(versions: &[(&str, i64, Vec<SchemaReference>)]) -> State {
+        let mut state = State::default();
+        for (subject, id, references) in versions {
+            let record = Record::new(
+                &RecordKey::Schema {
+                    subject: subject.to_string(),
+                    version: 1,
+                    magic: 1,
+                },
+                Some(&SchemaValue {
+                    subject: subject.to_string(),
+                    version: 1,
+                    id: *id,
+                    schema_type: SchemaType::Avro,
+                    references: references.clone(),
+                    schema: format!(r#""{subject}""#),
+                    deleted: false,
+                }),
+            );
+            state.apply(&record.key, record.value.as_deref());
+        }
+        state
+    }
+
+    fn reference(subject: &str, version: i32) -> SchemaReference {
+        SchemaReference {
+            name: subject.to_string(),
+            subject: subject.to_string(),
+            version,
+        }
+    }
+
+    fn resolve_error(state: &State, refs: &[SchemaReference]) -> String {
+        match Registry::resolve(state, refs) {
+            Ok(r) => panic!("resolved {} references", r.len()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn cyclic_references_resolve_each_schema_once() {
+        // a -> b -> c -> a through `latest`, and a reference to itself.
+        let state = state_with(&[
+            ("a", 1, vec![reference("b", -1), reference("a", -1)]),
+            ("b", 2, vec![reference("c", -1)]),
+            ("c", 3, vec![reference("a", -1)]),
+        ]);
+        let resolved =
+            Registry::resolve(&state, &[reference("a", 1)]).unwrap_or_else(|e| panic!("{e}"));
+        let mut names: Vec<&str> = resolved.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn reference_depth_is_bounded() {
+        let chain = |len: usize| {
+            let versions: Vec<(String, i64, Vec<SchemaReference>)> = (0..len)
+                .map(|i| {
+                    let refs = if i + 1 < len {
+                        vec![reference(&format!("s{}", i + 1), 1)]
+                    } else {
+                        Vec::new()
+                    };
+                    (format!("s{i}"), i as i64 + 1, refs)
+                })
+                .collect();
+            let borrowed: Vec<(&str, i64, Vec<SchemaReference>)> = versions
+                .iter()
+                .map(|(s, id, r)| (s.as_str(), *id, r.clone()))
+                .collect();
+            state_with(&borrowed)
+        };
+        let state = chain(MAX_REFERENCE_DEPTH);
+        assert!(Registry::resolve(&state, &[reference("s0", 1)]).is_ok());
+        let state = chain(MAX_REFERENCE_DEPTH + 1);
+        let err = resolve_error(&state, &[reference("s0", 1)]);
+        assert!(err.contains("limit of 32 levels"), "{err}");
+    }
+
+    #[test]
+    fn reference_count_is_bounded() {
+        let subjects: Vec<String> = (0..=MAX_REFERENCES).map(|i| format!("s{i}")).collect();
+        let versions: Vec<(&str, i64, Vec<SchemaReference>)> = subjects
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.as_str(), i as i64 + 1, Vec::new()))
+            .collect();
+        let state = state_with(&versions);
+        let all: Vec<SchemaReference> = subjects.iter().map(|s| reference(s, 1)).collect();
+        let err = resolve_error(&state, &all);
+        assert!(err.contains("limit of 256 schemas"), "{err}");
+        // Transitively too: one reference to a schema that references all the others.
+        let mut versions = versions;
+        versions.push(("hub", 10_000, all[1..].to_vec()));
+        let state = state_with(&versions);
+        let err = resolve_error(&state, &[reference("hub", 1), reference("s0", 1)]);
+        assert!(err.contains("limit of 256 schemas"), "{err}");
+        // Repeating one reference many times is not many schemas.
+        let same = vec![reference("s0", 1); MAX_REFERENCES];
+        assert_eq!(
+            Registry::resolve(&state, &same).map(|r| r.len()).ok(),
+            Some(1)
+        );
     }
 }

@@ -154,7 +154,8 @@ impl CompatibilityLevel {
         }
     }
 
-    fn transitive(&self) -> bool {
+    /// Whether the level compares against every earlier version, not just the latest.
+    pub fn is_transitive(&self) -> bool {
         matches!(
             self,
             CompatibilityLevel::BackwardTransitive
@@ -185,7 +186,7 @@ impl CompatibilityLevel {
 
     /// Why `new` may not follow `previous` (oldest first) under this level; empty when it may.
     pub fn problems(&self, new: &ParsedSchema, previous: &[ParsedSchema]) -> Vec<String> {
-        let against: &[ParsedSchema] = if self.transitive() {
+        let against: &[ParsedSchema] = if self.is_transitive() {
             previous
         } else {
             previous.last().map(std::slice::from_ref).unwrap_or(&[])
