@@ -59,6 +59,9 @@ pub enum RegistryError {
         /// Why, one entry per problem.
         details: Vec<String>,
     },
+    /// 413: the request body is larger than the limit (in bytes).
+    #[error("Request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
     /// 400: the request body is not the expected JSON.
     #[error("Unprocessable request body: {0}")]
     BadRequest(String),
@@ -96,6 +99,7 @@ impl RegistryError {
             RegistryError::OperationNotPermitted(_) => (422, 42205),
             RegistryError::ReferenceExists(_) => (422, 42206),
             RegistryError::Incompatible { .. } => (409, 409),
+            RegistryError::PayloadTooLarge(_) => (413, 413),
             RegistryError::BadRequest(_) => (400, 400),
             RegistryError::Store(_) => (500, 50001),
             RegistryError::Timeout(_) => (500, 50002),

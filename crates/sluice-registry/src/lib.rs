@@ -144,9 +144,9 @@ pub async fn start(config: RegistryConfig) -> Result<RegistryHandle, RegistryErr
         registry: registry::Registry::new(state, log),
         forwarder,
     });
-    let router = api::router(Arc::clone(&app)).layer(axum::middleware::from_fn_with_state(
-        Arc::clone(&app),
-        leader::forward_writes,
+    // The body limit goes outside the forwarding middleware too, which reads bodies itself.
+    let router = api::with_body_limit(api::router(Arc::clone(&app)).layer(
+        axum::middleware::from_fn_with_state(Arc::clone(&app), leader::forward_writes),
     ));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -405,3 +405,96 @@ async fn import_mode_references_and_permanent_deletes() {
     r.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
     c.stop().await;
 }
+
+/// Hostile bodies get Confluent errors, and the registry keeps serving (each of these used to
+/// overflow a worker's stack and abort the process, or got axum's plain-text rejection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_get_errors_not_a_crash() {
+    let c = cluster().await;
+    let r = c.registry(None).await;
+    let deep_proto = format!(
+        "syntax = \"proto3\";\n{}{}",
+        "message A {\n".repeat(1000),
+        "}".repeat(1000)
+    );
+    let deep_avro = format!(
+        "{}\"int\"{}",
+        r#"{"type":"array","items":"#.repeat(1000),
+        "}".repeat(1000)
+    );
+    let deep_json = format!("{}true{}", r#"{"not":"#.repeat(1000), "}".repeat(1000));
+    for (schema, ty) in [
+        (deep_proto, "PROTOBUF"),
+        (deep_avro, "AVRO"),
+        (deep_json, "JSON"),
+    ] {
+        let req = json!({"schema": schema, "schemaType": ty});
+        for path in [
+            "/subjects/deep/versions",
+            "/compatibility/subjects/deep/versions",
+        ] {
+            let (s, body) = call(&r, "POST", path, Some(req.clone())).await;
+            assert_eq!(
+                (s, body["error_code"].as_i64()),
+                (422, Some(42201)),
+                "{ty}: {body}"
+            );
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(message.contains("limit of 64 levels"), "{ty}: {message}");
+        }
+    }
+    // Too large both where it is handled and where a follower would forward it.
+    let follower = c.registry(Some(&r)).await;
+    let huge = vec![b' '; sluice_registry::formats::limits::MAX_BODY_BYTES + 1];
+    // Under the body limit (and over axum's default 2 MB) but over the schema limit.
+    let big_schema = json!({"schema": " ".repeat(3 << 20)});
+    for instance in [&r, &follower] {
+        let (s, body) = call(
+            instance,
+            "POST",
+            "/subjects/big/versions",
+            Some(big_schema.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, body["error_code"].as_i64()),
+            (422, Some(42201)),
+            "{body}"
+        );
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("limit of 524288 bytes"), "{message}");
+        let addr = instance.local_addr().to_string();
+        let (status, bytes) = exchange(&addr, "POST", "/subjects/big/versions", &huge)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_i64()),
+            (413, Some(413)),
+            "{body}"
+        );
+    }
+    let _ = follower.shutdown().await;
+    let addr = r.local_addr().to_string();
+    for bad in [&b"{not json"[..], br#"{"schema": 5}"#, b""] {
+        let (status, bytes) = exchange(&addr, "POST", "/subjects/bad/versions", bad)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_eq!(
+            (status.as_u16(), body["error_code"].as_i64()),
+            (400, Some(400)),
+            "{body}"
+        );
+    }
+    let (s, body) = call(
+        &r,
+        "POST",
+        "/subjects/fine/versions",
+        Some(avro_record(json!([{"name": "a", "type": "string"}]))),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let _ = r.shutdown().await;
+    c.stop().await;
+}

@@ -1,11 +1,10 @@
 //! `/compatibility`: testing a schema against a subject without registering it.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Serialize;
 
-use super::{body, flag, json, Query, Shared};
+use super::{flag, json, JsonBody, Query, Shared};
 use crate::error::RegistryError;
 use crate::registry::{SchemaRequest, VersionSpec};
 
@@ -29,9 +28,8 @@ pub async fn against_all(
     State(app): State<Shared>,
     Path(subject): Path<String>,
     q: Query,
-    bytes: Bytes,
+    JsonBody(req): JsonBody<SchemaRequest>,
 ) -> Result<Response, RegistryError> {
-    let req: SchemaRequest = body(&bytes)?;
     let problems = app.registry.test_compatibility(&subject, None, &req)?;
     Ok(verdict(problems, flag(&q, "verbose")))
 }
@@ -41,10 +39,9 @@ pub async fn against_version(
     State(app): State<Shared>,
     Path((subject, version)): Path<(String, String)>,
     q: Query,
-    bytes: Bytes,
+    JsonBody(req): JsonBody<SchemaRequest>,
 ) -> Result<Response, RegistryError> {
     let spec = VersionSpec::parse(&version)?;
-    let req: SchemaRequest = body(&bytes)?;
     let problems = app
         .registry
         .test_compatibility(&subject, Some(spec), &req)?;

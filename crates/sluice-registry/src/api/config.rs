@@ -1,17 +1,18 @@
 //! `/config`: global and subject compatibility levels.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::{body, flag, json, Query, Shared};
+use super::{flag, json, JsonBody, Query, Shared};
 use crate::error::RegistryError;
 use crate::formats::CompatibilityLevel;
 
+/// `PUT /config` body.
 #[derive(Deserialize)]
-struct ConfigUpdate {
-    compatibility: String,
+pub struct ConfigUpdate {
+    /// The requested value, validated by the handler.
+    pub compatibility: String,
 }
 
 #[derive(Serialize)]
@@ -34,9 +35,8 @@ fn level_view(level: CompatibilityLevel) -> Response {
 async fn put(
     app: &Shared,
     subject: Option<&str>,
-    bytes: &Bytes,
+    update: ConfigUpdate,
 ) -> Result<Response, RegistryError> {
-    let update: ConfigUpdate = body(bytes)?;
     let level: CompatibilityLevel = update
         .compatibility
         .parse()
@@ -56,9 +56,9 @@ pub async fn get_global(State(app): State<Shared>) -> Response {
 /// `PUT /config`.
 pub async fn put_global(
     State(app): State<Shared>,
-    bytes: Bytes,
+    JsonBody(update): JsonBody<ConfigUpdate>,
 ) -> Result<Response, RegistryError> {
-    put(&app, None, &bytes).await
+    put(&app, None, update).await
 }
 
 /// `GET /config/{subject}` (`defaultToGlobal`).
@@ -79,9 +79,9 @@ pub async fn get_subject(
 pub async fn put_subject(
     State(app): State<Shared>,
     Path(subject): Path<String>,
-    bytes: Bytes,
+    JsonBody(update): JsonBody<ConfigUpdate>,
 ) -> Result<Response, RegistryError> {
-    put(&app, Some(&subject), &bytes).await
+    put(&app, Some(&subject), update).await
 }
 
 /// `DELETE /config/{subject}`: returns the level it had.

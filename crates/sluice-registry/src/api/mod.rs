@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::RegistryError;
+use crate::formats::limits::MAX_BODY_BYTES;
 use crate::leader::Forwarder;
 use crate::registry::Registry;
 
@@ -62,9 +64,37 @@ pub fn raw(status: StatusCode, body: Bytes) -> Response {
         .into_response()
 }
 
-/// Parses a JSON request body whatever its declared content type.
-pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, RegistryError> {
-    serde_json::from_slice(bytes).map_err(|e| RegistryError::BadRequest(e.to_string()))
+/// Reads a request body of at most [`MAX_BODY_BYTES`] (the limit comes from the
+/// [`DefaultBodyLimit`] layer [`router`] and [`with_body_limit`] install); a larger one is a
+/// 413 with Confluent's error body, not axum's plain-text one.
+pub async fn read_body(req: Request) -> Result<Bytes, RegistryError> {
+    Bytes::from_request(req, &()).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            RegistryError::PayloadTooLarge(MAX_BODY_BYTES)
+        } else {
+            RegistryError::BadRequest(e.body_text())
+        }
+    })
+}
+
+/// A JSON request body whatever its declared content type, read with [`read_body`]. Like
+/// Confluent (rest-utils), malformed JSON and JSON of the wrong shape are both 400.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = RegistryError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| RegistryError::BadRequest(e.to_string()))
+    }
+}
+
+/// Sets the request body limit for everything `router` routes, middleware included.
+pub fn with_body_limit(router: Router) -> Router {
+    router.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 #[derive(Serialize)]
@@ -89,9 +119,9 @@ impl IntoResponse for RegistryError {
     }
 }
 
-/// The full route table.
+/// The full route table, with the request body limit.
 pub fn router(state: Shared) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(|| async { json(&serde_json::json!({})) }))
         .route("/subjects", get(subjects::list))
         .route(
@@ -147,7 +177,8 @@ pub fn router(state: Shared) -> Router {
                 Bytes::from_static(br#"{"error_code":404,"message":"HTTP 404 Not Found"}"#),
             )
         })
-        .with_state(state)
+        .with_state(state);
+    with_body_limit(routes)
 }
 
 #[cfg(test)]

@@ -1,17 +1,18 @@
 //! `/mode`: global and subject modes (READWRITE, READONLY, READONLY_OVERRIDE, IMPORT).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::{body, flag, json, Query, Shared};
+use super::{flag, json, JsonBody, Query, Shared};
 use crate::error::RegistryError;
 use crate::store::state::Mode;
 
+/// `PUT /mode` body.
 #[derive(Deserialize)]
-struct ModeUpdate {
-    mode: String,
+pub struct ModeUpdate {
+    /// The requested value, validated by the handler.
+    pub mode: String,
 }
 
 #[derive(Serialize)]
@@ -29,9 +30,8 @@ async fn put(
     app: &Shared,
     subject: Option<&str>,
     q: &Query,
-    bytes: &Bytes,
+    update: ModeUpdate,
 ) -> Result<Response, RegistryError> {
-    let update: ModeUpdate = body(bytes)?;
     let mode: Mode = update.mode.parse().map_err(RegistryError::InvalidMode)?;
     app.registry
         .set_mode(subject, Some(mode), flag(q, "force"))
@@ -48,9 +48,9 @@ pub async fn get_global(State(app): State<Shared>) -> Response {
 pub async fn put_global(
     State(app): State<Shared>,
     q: Query,
-    bytes: Bytes,
+    JsonBody(update): JsonBody<ModeUpdate>,
 ) -> Result<Response, RegistryError> {
-    put(&app, None, &q, &bytes).await
+    put(&app, None, &q, update).await
 }
 
 /// `GET /mode/{subject}` (`defaultToGlobal`).
@@ -72,9 +72,9 @@ pub async fn put_subject(
     State(app): State<Shared>,
     Path(subject): Path<String>,
     q: Query,
-    bytes: Bytes,
+    JsonBody(update): JsonBody<ModeUpdate>,
 ) -> Result<Response, RegistryError> {
-    put(&app, Some(&subject), &q, &bytes).await
+    put(&app, Some(&subject), &q, update).await
 }
 
 /// `DELETE /mode/{subject}`: returns the mode it had.

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::{body, flag, json, raw, Query, Shared};
+use super::{flag, json, raw, JsonBody, Query, Shared};
 use crate::error::RegistryError;
 use crate::registry::{SchemaRequest, VersionSpec};
 
@@ -60,9 +60,8 @@ pub async fn register(
     State(app): State<Shared>,
     Path(subject): Path<String>,
     q: Query,
-    bytes: Bytes,
+    JsonBody(req): JsonBody<SchemaRequest>,
 ) -> Result<Response, RegistryError> {
-    let req: SchemaRequest = body(&bytes)?;
     let id = app
         .registry
         .register(&subject, &req, flag(&q, "normalize"))
@@ -75,9 +74,8 @@ pub async fn lookup(
     State(app): State<Shared>,
     Path(subject): Path<String>,
     q: Query,
-    bytes: Bytes,
+    JsonBody(req): JsonBody<SchemaRequest>,
 ) -> Result<Response, RegistryError> {
-    let req: SchemaRequest = body(&bytes)?;
     let view = app
         .registry
         .lookup(&subject, &req, flag(&q, "normalize"), flag(&q, "deleted"))?;

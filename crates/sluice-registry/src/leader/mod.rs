@@ -16,8 +16,6 @@ use tracing::warn;
 use crate::api::{raw, Shared};
 use crate::error::RegistryError;
 
-/// Largest request body forwarded.
-const MAX_BODY: usize = 16 << 20;
 /// How long a forwarded request may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -90,9 +88,10 @@ pub async fn forward_writes(State(app): State<Shared>, req: Request, next: Next)
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+    // The same limit and 413 as when the request is handled here.
+    let body = match crate::api::read_body(req).await {
         Ok(b) => b,
-        Err(e) => return RegistryError::BadRequest(e.to_string()).into_response(),
+        Err(e) => return e.into_response(),
     };
     match tokio::time::timeout(
         FORWARD_TIMEOUT,
