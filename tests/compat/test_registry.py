@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 
@@ -102,3 +103,90 @@ def test_two_instances_share_state(sluice_bin, broker, registry, tmp_path):
             time.sleep(0.1)
     finally:
         assert follower.stop() == 0
+
+
+# Hostile input: every parser fed by the network is bounded (crates/sluice-registry
+# src/formats/limits.rs). Each case used to abort the registry process (a stack overflow is not
+# a panic); now each is a Confluent error and the registry keeps serving.
+NESTING_LIMIT = 64
+BODY_LIMIT = 4 * 1024 * 1024
+
+
+def _raw_call(registry, method: str, path: str, data: bytes) -> tuple[int, dict]:
+    """One request with a raw body. The registry may answer (413) before reading all of a body
+    it refuses, so a failed send is not the end: the answer is read regardless."""
+    host, port = registry.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.putrequest(method, path)
+        conn.putheader("Content-Type", "application/vnd.schemaregistry.v1+json")
+        conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders()
+        try:
+            conn.send(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+    finally:
+        conn.close()
+
+
+def _assert_still_serving(registry):
+    assert registry.proc is not None and registry.proc.poll() is None, "the registry process died"
+    status, body = registry.call("POST", "/subjects/healthy/versions", {"schema": USER_V1})
+    assert status == 200 and body["id"] > 0, body
+    status, body = registry.call("GET", "/subjects/healthy/versions")
+    assert (status, body) == (200, [1]), body
+
+
+def _assert_limit_error(status, body):
+    assert (status, body["error_code"]) == (422, 42201), body
+    assert f"limit of {NESTING_LIMIT} levels" in body["message"], body
+
+
+def test_thousand_nested_protobuf_messages_are_refused(registry):
+    schema = 'syntax = "proto3";\n' + "message A {\n" * 1000 + "}" * 1000
+    assert len(schema) // 1000 == 13  # the 13 KB report
+    # The subject exists, so lookups and compatibility tests get as far as parsing too.
+    status, body = registry.call("POST", "/subjects/deep-proto/versions",
+                                 {"schema": 'syntax = "proto3"; message A {}', "schemaType": "PROTOBUF"})
+    assert status == 200, body
+    for path in ("/subjects/deep-proto/versions", "/subjects/deep-proto",
+                 "/compatibility/subjects/deep-proto/versions",
+                 "/compatibility/subjects/deep-proto/versions/latest"):
+        status, body = registry.call("POST", path, {"schema": schema, "schemaType": "PROTOBUF"})
+        _assert_limit_error(status, body)
+    _assert_still_serving(registry)
+
+
+def test_deep_avro_and_json_schemas_are_refused(registry):
+    deep_avro = '{"type":"array","items":' * 1000 + '"int"' + "}" * 1000
+    deep_json = '{"type":"object","properties":{"a":' * 500 + "true" + "}}" * 500
+    for subject, schema, schema_type in (("deep-avro", deep_avro, "AVRO"), ("deep-json", deep_json, "JSON")):
+        status, body = registry.call("POST", f"/subjects/{subject}/versions",
+                                     {"schema": schema, "schemaType": schema_type})
+        _assert_limit_error(status, body)
+    # A self-referencing JSON Schema is fine: $refs are not followed.
+    status, body = registry.call("POST", "/subjects/self-ref/versions",
+                                 {"schema": '{"$ref":"#"}', "schemaType": "JSON"})
+    assert status == 200, body
+    _assert_still_serving(registry)
+
+
+def test_oversized_and_malformed_bodies(registry):
+    big = json.dumps({"schema": " " * BODY_LIMIT}).encode()
+    status, body = _raw_call(registry, "POST", "/subjects/big/versions", big)
+    assert (status, body["error_code"]) == (413, 413), body
+    assert str(BODY_LIMIT) in body["message"], body
+    # Under the body limit but over the schema text limit: an invalid schema, naming the limit.
+    status, body = registry.call("POST", "/subjects/big/versions", {"schema": " " * (600 * 1024)})
+    assert (status, body["error_code"]) == (422, 42201), body
+    assert "limit of 524288 bytes" in body["message"], body
+    # Malformed JSON and JSON of the wrong shape: 400, as Confluent's rest-utils answers.
+    for data in (b"{not json", b'{"schema": 5}', b"[" * 1000, b""):
+        status, body = _raw_call(registry, "POST", "/subjects/bad/versions", data)
+        assert (status, body["error_code"]) == (400, 400), (data[:20], body)
+    status, body = _raw_call(registry, "PUT", "/config", b'{"compatibility": ')
+    assert (status, body["error_code"]) == (400, 400), body
+    _assert_still_serving(registry)
