@@ -102,27 +102,12 @@ impl ProtoSchema {
                 descriptor,
             });
         }
-        let mut files = HashMap::new();
-        for r in references {
-            files.insert(r.name.clone(), open_reference(r)?);
-        }
-        let main = File::from_source(MAIN_FILE, text)
-            .map_err(|e| format!("Invalid schema: the PROTOBUF schema does not parse: {e}"))?;
-        files.insert(MAIN_FILE.to_string(), main);
-        let mut chain = ChainFileResolver::new();
-        chain.add(ReferenceResolver { files });
-        chain.add(GoogleFileResolver::new());
-        let mut compiler = protox::Compiler::with_file_resolver(chain);
-        compiler.include_imports(false);
-        compiler
-            .open_file(MAIN_FILE)
-            .map_err(|e| format!("Invalid schema: the PROTOBUF schema is invalid: {e}"))?;
-        let descriptor = compiler
-            .file_descriptor_set()
-            .file
-            .into_iter()
-            .find(|f| f.name() == MAIN_FILE)
-            .ok_or_else(|| "Invalid schema: the PROTOBUF schema produced no file".to_string())?;
+        // protox-parse debug-asserts on some malformed integer literals (`008A`), so in a debug
+        // build a schema can panic it: that is invalid input, not a reason to drop the request.
+        let descriptor =
+            std::panic::catch_unwind(|| compile(text, references)).unwrap_or_else(|_| {
+                Err("Invalid schema: the PROTOBUF schema could not be parsed".to_string())
+            })?;
         Ok(Self {
             text: text.trim().to_string(),
             descriptor,
@@ -142,6 +127,32 @@ impl ProtoSchema {
         }
         base64::engine::general_purpose::STANDARD.encode(fd.encode_to_vec())
     }
+}
+
+/// Compiles `.proto` text with protox, imports resolved from `references` (already checked
+/// against the limits by the caller; each reference is checked in [`open_reference`]).
+fn compile(text: &str, references: &[ResolvedReference]) -> Result<FileDescriptorProto, String> {
+    let mut files = HashMap::new();
+    for r in references {
+        files.insert(r.name.clone(), open_reference(r)?);
+    }
+    let main = File::from_source(MAIN_FILE, text)
+        .map_err(|e| format!("Invalid schema: the PROTOBUF schema does not parse: {e}"))?;
+    files.insert(MAIN_FILE.to_string(), main);
+    let mut chain = ChainFileResolver::new();
+    chain.add(ReferenceResolver { files });
+    chain.add(GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(chain);
+    compiler.include_imports(false);
+    compiler
+        .open_file(MAIN_FILE)
+        .map_err(|e| format!("Invalid schema: the PROTOBUF schema is invalid: {e}"))?;
+    compiler
+        .file_descriptor_set()
+        .file
+        .into_iter()
+        .find(|f| f.name() == MAIN_FILE)
+        .ok_or_else(|| "Invalid schema: the PROTOBUF schema produced no file".to_string())
 }
 
 /// Messages by full name (`package.Outer.Inner`), nested ones included. Walked with an explicit
@@ -544,6 +555,14 @@ mod tests {
             names("option java_package = \"a\\\"; message X {\";\nmessage Y {}"),
             ["Y"]
         );
+    }
+
+    #[test]
+    fn protox_panics_are_invalid_schemas() {
+        // A base64-looking text that is no descriptor, whose octal-looking literal trips a
+        // debug assertion in protox-parse (found by arbitrary_base64_never_panics).
+        let err = ProtoSchema::parse("008A", &[]).err().unwrap_or_default();
+        assert!(err.starts_with("Invalid schema:"), "{err}");
     }
 
     #[test]
