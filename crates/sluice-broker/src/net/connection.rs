@@ -194,7 +194,10 @@ async fn pipeline<R, W>(
             rbuf.reserve(read_size);
         }
         // A started request must keep arriving; an idle connection is closed after a while.
-        let patience = if !rbuf.is_empty() {
+        let patience = if waiting.is_some() {
+            // Waiting on the broker's own budget is no fault of the client's.
+            None
+        } else if !rbuf.is_empty() {
             Some(config.request_read_timeout)
         } else if inflight.is_empty() {
             Some(config.connections_max_idle)
@@ -228,6 +231,8 @@ async fn pipeline<R, W>(
                 if let Some(more) = more {
                     held.merge(more);
                 }
+                // The client's patience is counted from when it could send again.
+                last_activity = Instant::now();
             }
             read = socket.read_buf(&mut rbuf),
                 if reading && inflight.len() < MAX_IN_FLIGHT && waiting.is_none() => {
