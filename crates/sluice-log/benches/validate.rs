@@ -36,7 +36,8 @@ fn batch(compression: Compression) -> BytesMut {
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: i,
-                sequence: -1,
+                // The encoder starts a new batch whenever offset - sequence changes.
+                sequence: i as i32,
                 timestamp: 1_700_000_000_000,
                 key: Some(format!("key-{i:012}").into_bytes().into()),
                 value: Some(value.into()),
@@ -62,6 +63,11 @@ fn validate(c: &mut Criterion) {
     let mut group = c.benchmark_group("validate 900 x 1 KiB");
     group.throughput(Throughput::Bytes(900 * 1040));
     let plain = batch(Compression::None);
+    assert_eq!(
+        check_batch(&plain).expect("valid").total_size(),
+        plain.len(),
+        "one batch"
+    );
     group.bench_function("crc only", |b| {
         b.iter(|| check_batch(black_box(&plain)).expect("valid"))
     });

@@ -88,7 +88,13 @@ enum Rule {
     OneOf(&'static [&'static str]),
     /// A non-empty comma-separated list of the listed strings.
     ListOf(&'static [&'static str]),
+    /// Any text (configs Kafka still accepts but that mean nothing to a single node), up to
+    /// a length that keeps the catalogue small.
+    Text,
 }
+
+/// Longest value a [`Rule::Text`] config takes.
+const MAX_TEXT_CONFIG: usize = 4096;
 
 /// The `LogConfig` field a config drives.
 #[derive(Debug, Clone, Copy)]
@@ -212,6 +218,15 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         binding: Binding::Stored { default: LONG_MAX },
     },
     TopicConfigDef {
+        name: "follower.replication.throttled.replicas",
+        config_type: ConfigType::List,
+        broker_synonym: "follower.replication.throttled.replicas",
+        read_only: false,
+        doc: "Stored and reported only: a single node replicates nothing to throttle.",
+        rule: Rule::Text,
+        binding: Binding::Stored { default: "" },
+    },
+    TopicConfigDef {
         name: "index.interval.bytes",
         config_type: ConfigType::Int,
         broker_synonym: "log.index.interval.bytes",
@@ -220,6 +235,33 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
               indexes; smaller means faster lookups and bigger index files.",
         rule: Rule::Int { min: 0 },
         binding: Binding::Log(LogField::IndexIntervalBytes),
+    },
+    TopicConfigDef {
+        name: "leader.replication.throttled.replicas",
+        config_type: ConfigType::List,
+        broker_synonym: "leader.replication.throttled.replicas",
+        read_only: false,
+        doc: "Stored and reported only: a single node replicates nothing to throttle.",
+        rule: Rule::Text,
+        binding: Binding::Stored { default: "" },
+    },
+    TopicConfigDef {
+        name: "local.retention.bytes",
+        config_type: ConfigType::Long,
+        broker_synonym: "log.local.retention.bytes",
+        read_only: false,
+        doc: "Stored and reported only: tiered storage is not implemented; -2 means retention.bytes.",
+        rule: Rule::Long { min: -2 },
+        binding: Binding::Stored { default: "-2" },
+    },
+    TopicConfigDef {
+        name: "local.retention.ms",
+        config_type: ConfigType::Long,
+        broker_synonym: "log.local.retention.ms",
+        read_only: false,
+        doc: "Stored and reported only: tiered storage is not implemented; -2 means retention.ms.",
+        rule: Rule::Long { min: -2 },
+        binding: Binding::Stored { default: "-2" },
     },
     TopicConfigDef {
         name: "max.compaction.lag.ms",
@@ -250,6 +292,15 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
               batches for old consumers.",
         rule: Rule::Boolean,
         binding: Binding::Stored { default: "true" },
+    },
+    TopicConfigDef {
+        name: "message.format.version",
+        config_type: ConfigType::String,
+        broker_synonym: "log.message.format.version",
+        read_only: false,
+        doc: "Stored and reported only (deprecated in Kafka 3.0): Sluice stores message format v2 only.",
+        rule: Rule::Text,
+        binding: Binding::Stored { default: "3.0-IV1" },
     },
     TopicConfigDef {
         name: "message.timestamp.after.max.ms",
@@ -329,6 +380,15 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         binding: Binding::Stored { default: "false" },
     },
     TopicConfigDef {
+        name: "remote.storage.enable",
+        config_type: ConfigType::Boolean,
+        broker_synonym: "remote.log.storage.system.enable",
+        read_only: false,
+        doc: "Stored and reported only: tiered storage is not implemented.",
+        rule: Rule::Boolean,
+        binding: Binding::Stored { default: "false" },
+    },
+    TopicConfigDef {
         name: "retention.bytes",
         config_type: ConfigType::Long,
         broker_synonym: "log.retention.bytes",
@@ -366,6 +426,15 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         doc: "The largest an offset or time index file may grow; a full index rolls the segment.",
         rule: Rule::Int { min: 4 },
         binding: Binding::Log(LogField::SegmentIndexBytes),
+    },
+    TopicConfigDef {
+        name: "segment.jitter.ms",
+        config_type: ConfigType::Long,
+        broker_synonym: "log.roll.jitter.ms",
+        read_only: false,
+        doc: "Stored and reported only: segments roll at exactly segment.ms.",
+        rule: Rule::Long { min: 0 },
+        binding: Binding::Stored { default: "0" },
     },
     TopicConfigDef {
         name: "segment.ms",
@@ -475,6 +544,10 @@ impl Rule {
                     Err(format!("must be one of {}", allowed.join(", ")))
                 }
             }
+            Rule::Text if value.len() > MAX_TEXT_CONFIG => {
+                Err(format!("must be at most {MAX_TEXT_CONFIG} bytes"))
+            }
+            Rule::Text => Ok(Parsed::Text(value.to_owned())),
             Rule::ListOf(allowed) => {
                 let items = split_list(value);
                 if items.is_empty() {
