@@ -120,3 +120,24 @@ def test_describe_cluster_and_internal_topic(broker):
     # Internal topics hold broker state (committed offsets) and cannot be deleted.
     internal = admin.delete_topics(["__consumer_offsets"])["__consumer_offsets"]
     assert error_code(internal) == KafkaError.TOPIC_EXCEPTION
+
+
+def test_configs_kafka_3_accepts_but_ignores_are_stored_and_reported(broker, topic_name):
+    """message.format.version & co. are refused by no Kafka 3.x broker: tools still send them."""
+    admin = admin_for(broker)
+    legacy = {
+        "message.format.version": "2.8",
+        "message.downconversion.enable": "false",
+        "segment.jitter.ms": "1000",
+        "leader.replication.throttled.replicas": "*",
+    }
+    admin.create_topics([NewTopic(topic_name, 1, 1, config=legacy)])[topic_name].result(timeout=30)
+    topic = ConfigResource(ResourceType.TOPIC, topic_name)
+    configs = describe(admin, topic)
+    for key, value in legacy.items():
+        assert configs[key].value == value, key
+        assert configs[key].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value, key
+    incremental(admin, topic_name, ConfigEntry("message.format.version", "3.0-IV1",
+                                               incremental_operation=AlterConfigOpType.SET)).result(timeout=30)
+    assert describe(admin, topic)["message.format.version"].value == "3.0-IV1"
+    assert describe(admin, topic)["remote.storage.enable"].value == "false"
