@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rcgen::{CertificateParams, DistinguishedName, KeyPair};
 use ring::rand::SecureRandom;
 use sluice_kss::api::types::{CertificateRequest, CertificateResponse, ErrorResponse};
-use sluice_kss::files::write_atomic;
+use sluice_kss::files::{write_atomic, FileMode};
 
 /// First retry delay while KSS is unreachable.
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -232,7 +232,8 @@ pub fn renewal_time(received: u64, not_after: u64, jitter: f64) -> SystemTime {
         .unwrap_or(received)
 }
 
-/// Writes the credentials into `dir`, each file replaced atomically. The key is written before
+/// Writes the credentials into `dir`, each file replaced atomically through the one helper KSS
+/// uses too (never following a link planted in `dir`). The key is written before
 /// the certificate, so a reader that sees the new certificate also finds its key.
 pub fn write_credentials(
     dir: &Path,
@@ -246,7 +247,12 @@ pub fn write_credentials(
     })?;
     let write = |name: &str, contents: &str, private: bool| {
         let path = dir.join(name);
-        write_atomic(&path, contents.as_bytes(), private)
+        let mode = if private {
+            FileMode::Private
+        } else {
+            FileMode::Shared
+        };
+        write_atomic(&path, contents.as_bytes(), mode)
             .map_err(|source| SidecarError::Write { path, source })
     };
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());

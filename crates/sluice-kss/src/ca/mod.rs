@@ -15,7 +15,7 @@ use rcgen::{
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::files::write_atomic;
+use crate::files::{write_atomic, FileMode};
 use crate::service::ServiceId;
 
 pub use csr::CsrPublicKey;
@@ -146,9 +146,10 @@ impl CertificateAuthority {
                 let cert = params
                     .self_signed(&key)
                     .map_err(|e| CaError::Signing(e.to_string()))?;
-                write_atomic(&key_path, key.serialize_pem().as_bytes(), true)
+                write_atomic(&key_path, key.serialize_pem().as_bytes(), FileMode::Private)
                     .map_err(io(&key_path))?;
-                write_atomic(&cert_path, cert.pem().as_bytes(), false).map_err(io(&cert_path))?;
+                write_atomic(&cert_path, cert.pem().as_bytes(), FileMode::Shared)
+                    .map_err(io(&cert_path))?;
                 tracing::info!(dir = %dir.display(), "created a new KSS certificate authority");
             }
             (true, true) => {}

@@ -5,7 +5,7 @@ use std::path::Path;
 use base64::Engine;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
-use crate::files::write_atomic;
+use crate::files::{write_atomic, FileMode};
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32-byte key follows.
 const ED25519_SPKI_PREFIX: [u8; 12] = [
@@ -69,8 +69,12 @@ pub fn load_issuer_key(path: &Path, create: bool) -> Result<Ed25519KeyPair, KeyF
             std::fs::create_dir_all(dir).map_err(|e| key_error(dir, e))?;
         }
         let der = generate_pkcs8().map_err(|e| key_error(path, e))?;
-        write_atomic(path, pem_encode("PRIVATE KEY", &der).as_bytes(), true)
-            .map_err(|e| key_error(path, e))?;
+        write_atomic(
+            path,
+            pem_encode("PRIVATE KEY", &der).as_bytes(),
+            FileMode::Private,
+        )
+        .map_err(|e| key_error(path, e))?;
         tracing::info!(path = %path.display(), "created a development token issuer key");
     }
     for (label, der) in pem_blocks(path)? {
