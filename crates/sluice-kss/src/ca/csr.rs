@@ -81,3 +81,79 @@ impl PublicKeyData for CsrPublicKey {
         self.alg
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::identity::keys::pem_encode;
+
+    /// A valid CSR, DER, and the byte ranges its signature covers or is: any change there must
+    /// make it refused.
+    fn valid() -> &'static (Vec<u8>, Vec<std::ops::Range<usize>>) {
+        static CSR: OnceLock<(Vec<u8>, Vec<std::ops::Range<usize>>)> = OnceLock::new();
+        CSR.get_or_init(|| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let pem = rcgen::CertificateParams::new(vec!["x.example".to_owned()])
+                .unwrap()
+                .serialize_request(&key)
+                .unwrap()
+                .pem()
+                .unwrap();
+            let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+            let der = block.contents;
+            let (_, csr) = X509CertificationRequest::from_der(&der).unwrap();
+            let info = csr.certification_request_info.raw;
+            let start = info.as_ptr() as usize - der.as_ptr() as usize;
+            let signed = start..start + info.len();
+            // The last bytes of the ECDSA signature's `s` value.
+            let signature = der.len() - 8..der.len();
+            (der.clone(), vec![signed, signature])
+        })
+    }
+
+    #[test]
+    fn the_unmutated_csr_is_accepted() {
+        let (der, _) = valid();
+        assert!(CsrPublicKey::from_verified_pem(&pem_encode("CERTIFICATE REQUEST", der)).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics_or_passes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let text = String::from_utf8_lossy(&bytes);
+            prop_assert!(CsrPublicKey::from_verified_pem(&text).is_err());
+        }
+
+        #[test]
+        fn arbitrary_der_in_a_csr_pem_block_never_panics_or_passes(der in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let pem = pem_encode("CERTIFICATE REQUEST", &der);
+            prop_assert!(CsrPublicKey::from_verified_pem(&pem).is_err());
+        }
+
+        #[test]
+        fn a_csr_changed_where_its_signature_matters_is_refused(
+            which in 0usize..2,
+            offset in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let (der, ranges) = valid();
+            let range = &ranges[which];
+            let at = range.start + offset.index(range.len());
+            let mut mutated = der.clone();
+            mutated[at] ^= flip;
+            let pem = pem_encode("CERTIFICATE REQUEST", &mutated);
+            prop_assert!(matches!(CsrPublicKey::from_verified_pem(&pem), Err(CaError::BadCsr(_))));
+        }
+
+        #[test]
+        fn a_truncated_csr_is_refused(cut in any::<prop::sample::Index>()) {
+            let (der, _) = valid();
+            let pem = pem_encode("CERTIFICATE REQUEST", &der[..cut.index(der.len())]);
+            prop_assert!(CsrPublicKey::from_verified_pem(&pem).is_err());
+        }
+    }
+}
