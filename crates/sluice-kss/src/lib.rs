@@ -21,7 +21,7 @@ use sluice_admin::AdminConfig;
 
 use ca::{CaError, CertificateAuthority, LifetimePolicy};
 use identity::IdentityVerifier;
-use service::ServiceId;
+use service::{ReservedServices, ServiceId};
 
 /// Everything `start` needs.
 #[derive(Debug, Clone)]
@@ -41,6 +41,9 @@ pub struct KssConfig {
     pub trust_bundle: Option<PathBuf>,
     /// Services refused new certificates (in addition to `disabled: true` in the acl.yml).
     pub disabled_services: Vec<ServiceId>,
+    /// Service ids never issued a certificate, e.g. the cluster's super users: service ids or
+    /// principals (`User:CN=admin`, `User:admin`), see [`ReservedServices::new`].
+    pub reserved_services: Vec<String>,
     /// The acl.yml to apply and watch.
     pub acl_file: Option<PathBuf>,
     /// How to reach the cluster's admin APIs (needed with `acl_file`).
@@ -141,7 +144,9 @@ fn build_verifier(config: &KssConfig) -> Result<Box<dyn IdentityVerifier>, KssEr
 
 /// Loads the CA and keys, applies the acl.yml (if any) in the background, and serves the API.
 pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
-    let ca = CertificateAuthority::load_or_create(&config.ca_dir, config.lifetime)?;
+    let reserved = ReservedServices::new(&config.reserved_services);
+    let ca = CertificateAuthority::load_or_create(&config.ca_dir, config.lifetime)?
+        .with_reserved(reserved.clone());
     let verifier = build_verifier(&config)?;
     let mut trust_pem = ca.ca_pem().to_owned();
     if let Some(bundle) = &config.trust_bundle {
@@ -211,7 +216,12 @@ pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
             })
             .await
     });
-    tracing::info!(%local_addr, ca_dir = %config.ca_dir.display(), "KSS listening");
+    tracing::info!(
+        %local_addr,
+        ca_dir = %config.ca_dir.display(),
+        reserved = ?reserved.names().collect::<Vec<_>>(),
+        "KSS listening"
+    );
     Ok(KssHandle {
         local_addr,
         stop,

@@ -17,6 +17,7 @@ fn config(dir: &std::path::Path) -> KssConfig {
         dev_issuer_key: Some(dir.join("issuer.key")),
         trust_bundle: None,
         disabled_services: vec![ServiceId::parse("retired-svc").unwrap()],
+        reserved_services: vec!["User:CN=admin".into()],
         acl_file: None,
         admin: None,
         sync_interval: Duration::from_secs(1),
@@ -96,6 +97,15 @@ async fn issues_to_valid_tokens_and_explains_refusals() {
         .unwrap()
         .error
         .contains("disabled"));
+
+    let reserved = post(Some(token("admin")), body.clone()).await.unwrap();
+    assert_eq!(reserved.status(), 403);
+    assert!(reserved
+        .json::<ErrorResponse>()
+        .await
+        .unwrap()
+        .error
+        .contains("reserved"));
 
     let bad_csr = post(
         Some(token("orders-svc")),

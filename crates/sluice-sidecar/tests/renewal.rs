@@ -20,6 +20,7 @@ async fn kss(dir: &std::path::Path, lifetime: Duration) -> sluice_kss::KssHandle
         dev_issuer_key: Some(dir.join("issuer.key")),
         trust_bundle: None,
         disabled_services: vec![ServiceId::parse("retired-svc").unwrap()],
+        reserved_services: Vec::new(),
         acl_file: None,
         admin: None,
         sync_interval: Duration::from_secs(1),

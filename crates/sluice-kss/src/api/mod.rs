@@ -111,6 +111,7 @@ async fn issue(
             tracing::warn!(target: "audit", event = "refused", service = %service, reason = %e, "certificate refused");
             let status = match e {
                 crate::ca::CaError::BadCsr(_) => StatusCode::BAD_REQUEST,
+                crate::ca::CaError::Reserved(_) => StatusCode::FORBIDDEN,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             error(status, e.to_string())

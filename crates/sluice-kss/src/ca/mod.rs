@@ -16,7 +16,7 @@ use rcgen::{
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::files::{write_atomic, FileMode};
-use crate::service::ServiceId;
+use crate::service::{ReservedServices, ServiceId};
 
 pub use csr::CsrPublicKey;
 
@@ -51,6 +51,9 @@ pub enum CaError {
     /// The CSR is malformed or its signature does not verify.
     #[error("invalid CSR: {0}")]
     BadCsr(String),
+    /// The service id is reserved (a super user or a configured reserved name).
+    #[error("service id {0} is reserved (a cluster super user or --reserved-service); KSS never issues a certificate for it")]
+    Reserved(ServiceId),
     /// Signing failed.
     #[error("could not sign the certificate: {0}")]
     Signing(String),
@@ -96,6 +99,7 @@ pub struct CertificateAuthority {
     key: KeyPair,
     ca_pem: String,
     policy: LifetimePolicy,
+    reserved: ReservedServices,
     rng: SystemRandom,
 }
 
@@ -196,8 +200,15 @@ impl CertificateAuthority {
             key,
             ca_pem,
             policy,
+            reserved: ReservedServices::default(),
             rng: SystemRandom::new(),
         })
+    }
+
+    /// Refuses certificates for `reserved` from now on.
+    pub fn with_reserved(mut self, reserved: ReservedServices) -> Self {
+        self.reserved = reserved;
+        self
     }
 
     /// The CA certificate, PEM: what brokers and clients trust.
@@ -211,13 +222,17 @@ impl CertificateAuthority {
     }
 
     /// Issues a client certificate for `service` to the key that signed `csr_pem`.
-    /// `lifetime` is capped at the policy maximum; `None` means the default.
+    /// `lifetime` is capped at the policy maximum; `None` means the default. A reserved service
+    /// is refused before the CSR is even read.
     pub fn issue(
         &self,
         csr_pem: &str,
         service: &ServiceId,
         lifetime: Option<Duration>,
     ) -> Result<IssuedCertificate, CaError> {
+        if self.reserved.contains(service) {
+            return Err(CaError::Reserved(service.clone()));
+        }
         let public_key = CsrPublicKey::from_verified_pem(csr_pem)?;
         let lifetime = lifetime
             .unwrap_or(self.policy.default)

@@ -123,3 +123,18 @@ fn reloading_keeps_the_same_ca_and_refuses_a_mismatched_pair() {
     std::fs::remove_file(dir.path().join("ca.key")).unwrap();
     assert!(CertificateAuthority::load_or_create(dir.path(), policy()).is_err());
 }
+
+#[test]
+fn reserved_services_are_refused_before_the_csr_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = CertificateAuthority::load_or_create(dir.path(), policy())
+        .unwrap()
+        .with_reserved(ReservedServices::new(["User:CN=admin", "ops"]));
+    let admin = ServiceId::parse("admin").unwrap();
+    let err = ca.issue("garbage", &admin, None).unwrap_err();
+    assert!(matches!(err, CaError::Reserved(_)), "{err}");
+    assert!(err.to_string().contains("reserved"), "{err}");
+    let key = KeyPair::generate().unwrap();
+    let orders = ServiceId::parse("orders-svc").unwrap();
+    assert!(ca.issue(&csr_asking_for_admin(&key), &orders, None).is_ok());
+}

@@ -62,6 +62,14 @@ pub struct ServeArgs {
     /// Service refused new certificates (repeatable; acl.yml `disabled: true` works too).
     #[arg(long, env = "SLUICE_KSS_DISABLED_SERVICES", value_delimiter = ',', value_parser = parse_service)]
     disabled_service: Vec<ServiceId>,
+    /// Service id never issued a certificate, or a principal whose name is reserved
+    /// (`User:CN=admin`) (repeatable).
+    #[arg(long, env = "SLUICE_KSS_RESERVED_SERVICES", value_delimiter = ',')]
+    reserved_service: Vec<String>,
+    /// The cluster's `super.users` (`;`-separated principals, as the broker takes them): all
+    /// reserved, so no token gets a super user's certificate.
+    #[arg(long, env = "SLUICE_SUPER_USERS", value_name = "PRINCIPALS")]
+    super_users: Option<String>,
     /// acl.yml to apply to the cluster at start and on change, and to watch for drift.
     #[arg(long, env = "SLUICE_KSS_ACL_FILE")]
     acl_file: Option<PathBuf>,
@@ -94,6 +102,16 @@ struct TokenArgs {
     audience: String,
 }
 
+/// Splits Kafka's `super.users` value (principals separated by `;`).
+fn super_users(value: Option<&str>) -> impl Iterator<Item = String> + '_ {
+    value
+        .unwrap_or_default()
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 fn parse_service(s: &str) -> Result<ServiceId, String> {
     ServiceId::parse(s)
 }
@@ -104,6 +122,8 @@ impl ServeArgs {
             Some(_) => Some(crate::cmd::acl::admin_config(&self.client)?),
             None => None,
         };
+        let mut reserved_services = self.reserved_service;
+        reserved_services.extend(super_users(self.super_users.as_deref()));
         Ok(KssConfig {
             listen: self.listen,
             ca_dir: self.ca_dir,
@@ -115,6 +135,7 @@ impl ServeArgs {
             dev_issuer_key: self.dev_issuer_key,
             trust_bundle: self.trust_bundle,
             disabled_services: self.disabled_service,
+            reserved_services,
             acl_file: self.acl_file,
             admin,
             sync_interval: Duration::from_millis(self.sync_interval_ms.max(100)),
