@@ -23,6 +23,9 @@ use ca::{CaError, CertificateAuthority, LifetimePolicy};
 use identity::IdentityVerifier;
 use service::{ReservedServices, ServiceId};
 
+/// Name of the token replay cache file in the state directory.
+pub const REPLAY_CACHE_FILE: &str = "token-replay-cache";
+
 /// Everything `start` needs.
 #[derive(Debug, Clone)]
 pub struct KssConfig {
@@ -44,6 +47,9 @@ pub struct KssConfig {
     /// Service ids never issued a certificate, e.g. the cluster's super users: service ids or
     /// principals (`User:CN=admin`, `User:admin`), see [`ReservedServices::new`].
     pub reserved_services: Vec<String>,
+    /// Directory of KSS's own state (the token replay cache, mode 0600); `None`: the CA
+    /// directory.
+    pub state_dir: Option<PathBuf>,
     /// The acl.yml to apply and watch.
     pub acl_file: Option<PathBuf>,
     /// How to reach the cluster's admin APIs (needed with `acl_file`).
@@ -126,6 +132,13 @@ impl KssHandle {
 }
 
 fn build_verifier(config: &KssConfig) -> Result<Box<dyn IdentityVerifier>, KssError> {
+    let state_dir = config.state_dir.as_ref().unwrap_or(&config.ca_dir);
+    create_private_dir(state_dir)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let replay = identity::replay::ReplayCache::open(&state_dir.join(REPLAY_CACHE_FILE), now)
+        .map_err(|e| KssError::Config(format!("{e}; give a writable --state-dir")))?;
     let mut keys = Vec::new();
     if let Some(path) = &config.dev_issuer_key {
         identity::keys::load_issuer_key(path, true)?;
@@ -139,7 +152,26 @@ fn build_verifier(config: &KssConfig) -> Result<Box<dyn IdentityVerifier>, KssEr
             "no token issuer key is trusted: give --trusted-key FILE (or --dev-issuer-key FILE for development)".into(),
         ));
     }
-    Ok(Box::new(identity::jwt::Ed25519JwtVerifier::new(keys)))
+    Ok(Box::new(
+        identity::jwt::Ed25519JwtVerifier::with_replay_cache(keys, replay),
+    ))
+}
+
+/// Creates `dir` (mode 0700 when new).
+fn create_private_dir(dir: &std::path::Path) -> Result<(), KssError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| {
+        KssError::Config(format!(
+            "cannot create the KSS state directory {}: {e}",
+            dir.display()
+        ))
+    })
 }
 
 /// Loads the CA and keys, applies the acl.yml (if any) in the background, and serves the API.

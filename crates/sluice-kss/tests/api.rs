@@ -18,6 +18,7 @@ fn config(dir: &std::path::Path) -> KssConfig {
         trust_bundle: None,
         disabled_services: vec![ServiceId::parse("retired-svc").unwrap()],
         reserved_services: vec!["User:CN=admin".into()],
+        state_dir: Some(dir.join("state")),
         acl_file: None,
         admin: None,
         sync_interval: Duration::from_secs(1),

@@ -68,7 +68,11 @@ async fn issue(
         Ok(service) => service,
         Err(e) => {
             tracing::warn!(target: "audit", event = "refused", reason = %e, "certificate refused");
-            return error(StatusCode::UNAUTHORIZED, e.to_string());
+            let status = match e {
+                IdentityError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return error(status, e.to_string());
         }
     };
     let Json(request) = match body {

@@ -5,13 +5,15 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod replay;
 
 use crate::service::ServiceId;
 
 /// The audience every KSS token must name.
 pub const AUDIENCE: &str = "sluice-kss";
 
-/// Why a token was refused; each message says which check failed (returned as HTTP 401).
+/// Why a token was refused; each message says which check failed (returned as HTTP 401, but
+/// [`IdentityError::Unavailable`] as 503).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityError {
     /// No token was sent.
@@ -38,6 +40,18 @@ pub enum IdentityError {
     /// `sub` is not a valid service id.
     #[error("invalid subject in identity token: {0}")]
     BadSubject(String),
+    /// `iat` or `nbf` is further in the future than the tolerated clock skew.
+    #[error("identity token not yet valid: its {claim} is {ahead} s in the future (at most {} s of clock skew is tolerated); check the issuer's clock", jwt::MAX_CLOCK_SKEW_SECS)]
+    NotYetValid {
+        /// `iat` or `nbf`.
+        claim: &'static str,
+        /// Seconds ahead of KSS's clock.
+        ahead: u64,
+    },
+    /// The token may be fine but KSS cannot accept it now (e.g. the replay cache cannot be
+    /// written); retrying later may help.
+    #[error("KSS cannot verify identity tokens right now: {0}")]
+    Unavailable(String),
 }
 
 /// Turns a bearer token into the service it authenticates.

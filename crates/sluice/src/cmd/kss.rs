@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// HTTP listen address.
     #[arg(long, env = "SLUICE_KSS_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Directory of KSS's state: the token replay cache [default: the CA directory].
+    #[arg(long, env = "SLUICE_KSS_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     /// CA directory (ca.pem, ca.key); a new CA is created when it is empty.
     #[arg(long, env = "SLUICE_KSS_CA_DIR", default_value = "sluice-data/kss/ca")]
     ca_dir: PathBuf,
@@ -136,6 +139,7 @@ impl ServeArgs {
             trust_bundle: self.trust_bundle,
             disabled_services: self.disabled_service,
             reserved_services,
+            state_dir: self.state_dir,
             acl_file: self.acl_file,
             admin,
             sync_interval: Duration::from_millis(self.sync_interval_ms.max(100)),
@@ -152,6 +156,7 @@ pub async fn run(args: KssArgs) -> anyhow::Result<()> {
             let options = MintOptions {
                 audience: token.audience,
                 expires_in_secs: token.expires_in_secs,
+                ..MintOptions::default()
             };
             let jwt = mint(&key, &token.service, &options).map_err(anyhow::Error::msg)?;
             println!("{jwt}");
