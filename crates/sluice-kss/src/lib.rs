@@ -47,6 +47,8 @@ pub struct KssConfig {
     /// Service ids never issued a certificate, e.g. the cluster's super users: service ids or
     /// principals (`User:CN=admin`, `User:admin`), see [`ReservedServices::new`].
     pub reserved_services: Vec<String>,
+    /// Services whose tokens may read `GET /v1/acls/drift`; empty: nobody.
+    pub admin_services: Vec<ServiceId>,
     /// Directory of KSS's own state (the token replay cache, mode 0600); `None`: the CA
     /// directory.
     pub state_dir: Option<PathBuf>,
@@ -96,6 +98,8 @@ pub struct KssState {
     file_disabled: RwLock<BTreeSet<ServiceId>>,
     /// Last drift report; `None` when no acl.yml is managed.
     pub drift: RwLock<Option<acl::DriftReport>>,
+    /// Services allowed to read the drift report.
+    pub admin_services: BTreeSet<ServiceId>,
 }
 
 impl KssState {
@@ -217,6 +221,7 @@ pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
         configured_disabled: config.disabled_services.iter().cloned().collect(),
         file_disabled: RwLock::new(file_disabled),
         drift: RwLock::new(watch_target.as_ref().map(|_| acl::DriftReport::default())),
+        admin_services: config.admin_services.iter().cloned().collect(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -1,14 +1,15 @@
 //! The HTTP API against a real KSS on a loopback port.
 
+use std::path::Path;
 use std::time::Duration;
 
 use sluice_kss::api::types::{CertificateRequest, CertificateResponse, ErrorResponse};
 use sluice_kss::identity::jwt::{mint, MintOptions};
 use sluice_kss::identity::keys::load_issuer_key;
 use sluice_kss::service::ServiceId;
-use sluice_kss::{start, KssConfig};
+use sluice_kss::{start, KssConfig, KssHandle};
 
-fn config(dir: &std::path::Path) -> KssConfig {
+fn config(dir: &Path) -> KssConfig {
     KssConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         ca_dir: dir.join("ca"),
@@ -18,6 +19,7 @@ fn config(dir: &std::path::Path) -> KssConfig {
         trust_bundle: None,
         disabled_services: vec![ServiceId::parse("retired-svc").unwrap()],
         reserved_services: vec!["User:CN=admin".into()],
+        admin_services: vec![ServiceId::parse("kss-admin").unwrap()],
         state_dir: Some(dir.join("state")),
         acl_file: None,
         admin: None,
@@ -36,91 +38,163 @@ fn csr() -> String {
         .unwrap()
 }
 
-#[tokio::test]
-async fn issues_to_valid_tokens_and_explains_refusals() {
-    let dir = tempfile::tempdir().unwrap();
-    let kss = start(config(dir.path())).await.unwrap();
-    let base = format!("http://{}", kss.local_addr());
-    let key = load_issuer_key(&dir.path().join("issuer.key"), false).unwrap();
-    let client = reqwest::Client::new();
-    let post = |token: Option<String>, body: serde_json::Value| {
-        let mut req = client.post(format!("{base}/v1/certificates")).json(&body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+fn url(kss: &KssHandle) -> String {
+    format!("http://{}", kss.local_addr())
+}
+
+struct Api {
+    kss: KssHandle,
+    client: reqwest::Client,
+    key: ring::signature::Ed25519KeyPair,
+}
+
+impl Api {
+    async fn start(dir: &Path) -> Api {
+        let kss = start(config(dir)).await.unwrap();
+        Api {
+            client: reqwest::Client::new(),
+            key: load_issuer_key(&dir.join("issuer.key"), false).unwrap(),
+            kss,
         }
-        req.send()
-    };
-    let token = |service: &str| {
+    }
+
+    fn token(&self, service: &str) -> String {
         mint(
-            &key,
+            &self.key,
             &ServiceId::parse(service).unwrap(),
             &MintOptions::default(),
         )
         .unwrap()
-    };
-    let body = serde_json::to_value(CertificateRequest {
+    }
+
+    async fn post(&self, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
+        let mut req = self
+            .client
+            .post(format!("{}/v1/certificates", url(&self.kss)))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut req = self.client.get(format!("{}{path}", url(&self.kss)));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+}
+
+fn body() -> Vec<u8> {
+    serde_json::to_vec(&CertificateRequest {
         csr: csr(),
         lifetime_secs: None,
     })
-    .unwrap();
+    .unwrap()
+}
 
-    let ok = post(Some(token("orders-svc")), body.clone()).await.unwrap();
-    assert_eq!(ok.status(), 200);
-    let issued: CertificateResponse = ok.json().await.unwrap();
+fn error_of(text: &str) -> String {
+    serde_json::from_str::<ErrorResponse>(text).unwrap().error
+}
+
+#[tokio::test]
+async fn issues_to_valid_tokens_and_explains_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(dir.path()).await;
+
+    let (status, text) = api.post(Some(&api.token("orders-svc")), body()).await;
+    assert_eq!(status, 200, "{text}");
+    let issued: CertificateResponse = serde_json::from_str(&text).unwrap();
     assert_eq!(issued.service, "orders-svc");
     assert!(issued.not_after - issued.not_before >= 24 * 3600);
-    let ca = client
-        .get(format!("{base}/v1/ca.pem"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, ca) = api.get("/v1/ca.pem", None).await;
     assert_eq!(issued.ca, ca);
 
-    let missing = post(None, body.clone()).await.unwrap();
-    assert_eq!(missing.status(), 401);
-    assert!(missing
-        .json::<ErrorResponse>()
-        .await
-        .unwrap()
-        .error
-        .contains("missing"));
+    let (status, text) = api.post(None, body()).await;
+    assert_eq!(status, 401);
+    assert!(error_of(&text).contains("missing"));
 
-    let disabled = post(Some(token("retired-svc")), body.clone())
-        .await
-        .unwrap();
-    assert_eq!(disabled.status(), 403);
-    assert!(disabled
-        .json::<ErrorResponse>()
-        .await
-        .unwrap()
-        .error
-        .contains("disabled"));
+    let (status, text) = api.post(Some(&api.token("retired-svc")), body()).await;
+    assert_eq!(status, 403);
+    assert!(error_of(&text).contains("disabled"));
 
-    let reserved = post(Some(token("admin")), body.clone()).await.unwrap();
-    assert_eq!(reserved.status(), 403);
-    assert!(reserved
-        .json::<ErrorResponse>()
-        .await
-        .unwrap()
-        .error
-        .contains("reserved"));
+    let (status, text) = api.post(Some(&api.token("admin")), body()).await;
+    assert_eq!(status, 403);
+    assert!(error_of(&text).contains("reserved"), "{text}");
 
-    let bad_csr = post(
-        Some(token("orders-svc")),
-        serde_json::json!({"csr": "nope"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(bad_csr.status(), 400);
+    let bad_csr = serde_json::to_vec(&serde_json::json!({"csr": "nope"})).unwrap();
+    let (status, _) = api.post(Some(&api.token("orders-svc")), bad_csr).await;
+    assert_eq!(status, 400);
+    api.kss.shutdown().await.unwrap();
+}
 
-    let drift = client
-        .get(format!("{base}/v1/acls/drift"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(drift.status(), 404, "no acl.yml managed");
-    kss.shutdown().await.unwrap();
+#[tokio::test]
+async fn garbage_and_oversized_bodies_are_refused_without_using_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(dir.path()).await;
+    let token = api.token("orders-svc");
+    let garbage: [&[u8]; 6] = [
+        b"",
+        b"not json",
+        b"{}",
+        b"[1,2]",
+        b"{\"csr\": 5}",
+        b"{\"csr\": \"x\", \"admin\": true}",
+    ];
+    for body in garbage {
+        let (status, text) = api.post(Some(&token), body.to_vec()).await;
+        assert_eq!(status, 400, "{body:?}: {text}");
+        assert!(error_of(&text).contains("invalid request"), "{text}");
+    }
+    let (status, text) = api
+        .post(
+            Some(&token),
+            vec![b'x'; sluice_kss::api::MAX_BODY_BYTES + 1],
+        )
+        .await;
+    assert_eq!(status, 413, "{text}");
+    assert!(error_of(&text).contains("larger than"), "{text}");
+    let (status, text) = api.post(Some(&token), body()).await;
+    assert_eq!(status, 200, "the token was not used up: {text}");
+    let (status, text) = api.get("/v1/nope", None).await;
+    assert_eq!(status, 404);
+    assert!(error_of(&text).contains("no such endpoint"));
+    api.kss.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn drift_needs_an_admin_services_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(dir.path()).await;
+    let (status, text) = api.get("/v1/acls/drift", None).await;
+    assert_eq!(status, 401, "{text}");
+    let (status, text) = api
+        .get("/v1/acls/drift", Some(&api.token("orders-svc")))
+        .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(error_of(&text).contains("--admin-service"), "{text}");
+    let (status, text) = api
+        .get("/v1/acls/drift", Some(&api.token("kss-admin")))
+        .await;
+    assert_eq!(status, 404, "authorized; no acl.yml managed: {text}");
+    api.kss.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_token_used_before_a_restart_is_refused_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(dir.path()).await;
+    let token = api.token("orders-svc");
+    assert_eq!(api.post(Some(&token), body()).await.0, 200);
+    api.kss.shutdown().await.unwrap();
+    let api = Api::start(dir.path()).await;
+    let (status, text) = api.post(Some(&token), body()).await;
+    assert_eq!(status, 401);
+    assert!(error_of(&text).contains("replayed"), "{text}");
+    api.kss.shutdown().await.unwrap();
 }

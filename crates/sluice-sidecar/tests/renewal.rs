@@ -21,6 +21,7 @@ async fn kss(dir: &std::path::Path, lifetime: Duration) -> sluice_kss::KssHandle
         trust_bundle: None,
         disabled_services: vec![ServiceId::parse("retired-svc").unwrap()],
         reserved_services: Vec::new(),
+        admin_services: Vec::new(),
         state_dir: None,
         acl_file: None,
         admin: None,

@@ -1,23 +1,31 @@
 //! The HTTP API (axum): `GET /v1/ca.pem`, `POST /v1/certificates`, `GET /v1/acls/drift`,
 //! `GET /healthz`.
+//!
+//! Every refusal is a status and a JSON `{"error": "..."}` saying what to change: 400 for a body
+//! that is not what the endpoint takes, 413 for one over [`MAX_BODY_BYTES`], 401 for the token,
+//! 403 for a service that may not have what it asks for, 404/405 for an unknown endpoint.
 
 pub mod types;
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::ca::CaError;
 use crate::identity::IdentityError;
+use crate::service::ServiceId;
 use crate::KssState;
 use types::{CertificateRequest, CertificateResponse, ErrorResponse};
 
-/// Largest request body accepted (a CSR is a few KiB).
-const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Largest request body accepted: a CSR is a few KiB (an RSA-4096 one under 4 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The KSS routes over `state`.
 pub fn router(state: Arc<KssState>) -> Router {
@@ -26,12 +34,42 @@ pub fn router(state: Arc<KssState>) -> Router {
         .route("/v1/ca.pem", get(ca_pem))
         .route("/v1/certificates", post(issue))
         .route("/v1/acls/drift", get(drift))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; KSS serves GET /v1/ca.pem, POST /v1/certificates, GET /v1/acls/drift and GET /healthz".into(),
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed; POST /v1/certificates, GET everything else".into(),
+            )
+        })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(ErrorResponse { error: message })).into_response()
+/// A refusal: its status and what to change.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorResponse {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Refusal {
+    Refusal { status, message }
 }
 
 async fn ca_pem(State(state): State<Arc<KssState>>) -> Response {
@@ -55,40 +93,62 @@ fn bearer(headers: &HeaderMap) -> Result<&str, IdentityError> {
         .ok_or(IdentityError::Missing)
 }
 
+/// The service the request's token authenticates (its `jti` is used up), or the refusal.
+fn authenticate(state: &KssState, headers: &HeaderMap, what: &str) -> Result<ServiceId, Refusal> {
+    bearer(headers)
+        .and_then(|t| state.verifier.verify(t))
+        .map_err(|e| {
+            tracing::warn!(target: "audit", event = "refused", reason = %e, "{what} refused");
+            let status = match e {
+                IdentityError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            error(status, e.to_string())
+        })
+}
+
 fn unix(t: std::time::SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The certificate request in `body`. Read before the token is checked, so a malformed or
+/// oversized request does not use up a token.
+fn certificate_request(body: Result<Bytes, BytesRejection>) -> Result<CertificateRequest, Refusal> {
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("request body larger than {MAX_BODY_BYTES} bytes; a CSR request is a few KiB")
+        } else {
+            format!("cannot read the request body: {}", e.body_text())
+        };
+        error(status, message)
+    })?;
+    serde_json::from_slice(&body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "invalid request ({e}); send JSON {{\"csr\": \"-----BEGIN CERTIFICATE REQUEST-----...\", \"lifetime_secs\": 3600}} (lifetime_secs optional)"
+            ),
+        )
+    })
 }
 
 async fn issue(
     State(state): State<Arc<KssState>>,
     headers: HeaderMap,
-    body: Result<Json<CertificateRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let service = match bearer(&headers).and_then(|t| state.verifier.verify(t)) {
-        Ok(service) => service,
-        Err(e) => {
-            tracing::warn!(target: "audit", event = "refused", reason = %e, "certificate refused");
-            let status = match e {
-                IdentityError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            return error(status, e.to_string());
-        }
-    };
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(e) => {
-            tracing::warn!(target: "audit", event = "refused", service = %service, reason = %e, "certificate refused");
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("{e}; send JSON {{\"csr\": \"-----BEGIN CERTIFICATE REQUEST-----...\"}}"),
-            );
-        }
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let request = certificate_request(body)?;
+    let service = authenticate(&state, &headers, "certificate")?;
+    let refuse = |status: StatusCode, reason: String| {
+        tracing::warn!(target: "audit", event = "refused", service = %service, reason = %reason, "certificate refused");
+        error(status, reason)
     };
     if state.is_disabled(&service) {
-        let reason = format!("service {service} is disabled; it gets no new certificates");
-        tracing::warn!(target: "audit", event = "refused", service = %service, reason = %reason, "certificate refused");
-        return error(StatusCode::FORBIDDEN, reason);
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            format!("service {service} is disabled; it gets no new certificates"),
+        ));
     }
     let lifetime = request.lifetime_secs.map(Duration::from_secs);
     match state.ca.issue(&request.csr, &service, lifetime) {
@@ -101,7 +161,7 @@ async fn issue(
                 not_after = unix(issued.not_after),
                 "certificate issued"
             );
-            Json(CertificateResponse {
+            Ok(Json(CertificateResponse {
                 service: service.to_string(),
                 certificate: issued.certificate_pem,
                 ca: state.trust_pem.clone(),
@@ -109,27 +169,37 @@ async fn issue(
                 not_before: unix(issued.not_before),
                 not_after: unix(issued.not_after),
             })
-            .into_response()
+            .into_response())
         }
         Err(e) => {
-            tracing::warn!(target: "audit", event = "refused", service = %service, reason = %e, "certificate refused");
             let status = match e {
-                crate::ca::CaError::BadCsr(_) => StatusCode::BAD_REQUEST,
-                crate::ca::CaError::Reserved(_) => StatusCode::FORBIDDEN,
+                CaError::BadCsr(_) => StatusCode::BAD_REQUEST,
+                CaError::Reserved(_) => StatusCode::FORBIDDEN,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            error(status, e.to_string())
+            Err(refuse(status, e.to_string()))
         }
     }
 }
 
-async fn drift(State(state): State<Arc<KssState>>) -> Response {
+async fn drift(
+    State(state): State<Arc<KssState>>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let service = authenticate(&state, &headers, "drift report")?;
+    if !state.admin_services.contains(&service) {
+        let reason = format!(
+            "service {service} may not read the ACL drift report; only KSS's admin services (--admin-service) may"
+        );
+        tracing::warn!(target: "audit", event = "refused", service = %service, reason = %reason, "drift report refused");
+        return Err(error(StatusCode::FORBIDDEN, reason));
+    }
     let report = state.drift.read().clone();
     match report {
-        Some(report) => Json(report).into_response(),
-        None => error(
+        Some(report) => Ok(Json(report).into_response()),
+        None => Err(error(
             StatusCode::NOT_FOUND,
             "KSS manages no acl.yml; start it with --acl-file and --bootstrap".into(),
-        ),
+        )),
     }
 }

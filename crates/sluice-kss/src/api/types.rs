@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Body of `POST /v1/certificates` (the identity token goes in `Authorization: Bearer`).
+/// Unknown fields are refused, so a misspelt option is an error rather than silently ignored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CertificateRequest {
     /// The PEM CSR; only its public key (and that it is signed by it) matters.
     pub csr: String,

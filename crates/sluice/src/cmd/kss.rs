@@ -73,6 +73,9 @@ pub struct ServeArgs {
     /// reserved, so no token gets a super user's certificate.
     #[arg(long, env = "SLUICE_SUPER_USERS", value_name = "PRINCIPALS")]
     super_users: Option<String>,
+    /// Service whose tokens may read GET /v1/acls/drift (repeatable) [default: none].
+    #[arg(long, env = "SLUICE_KSS_ADMIN_SERVICES", value_delimiter = ',', value_parser = parse_service)]
+    admin_service: Vec<ServiceId>,
     /// acl.yml to apply to the cluster at start and on change, and to watch for drift.
     #[arg(long, env = "SLUICE_KSS_ACL_FILE")]
     acl_file: Option<PathBuf>,
@@ -139,6 +142,7 @@ impl ServeArgs {
             trust_bundle: self.trust_bundle,
             disabled_services: self.disabled_service,
             reserved_services,
+            admin_services: self.admin_service,
             state_dir: self.state_dir,
             acl_file: self.acl_file,
             admin,
