@@ -1,7 +1,7 @@
 //! KSS, the Kafka Security Service: a certificate authority that issues short-lived client
 //! certificates whose subject is the caller's authenticated service id, identity-token
 //! verification, and ACLs kept as code in an `acl.yml` that is applied to the cluster and watched
-//! for drift.
+//! for drift. Served over HTTPS by default.
 
 pub mod acl;
 pub mod api;
@@ -9,8 +9,12 @@ pub mod ca;
 pub mod files;
 pub mod identity;
 pub mod service;
+mod tls;
+
+pub use tls::KssTls;
 
 use std::collections::BTreeSet;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,8 +33,10 @@ pub const REPLAY_CACHE_FILE: &str = "token-replay-cache";
 /// Everything `start` needs.
 #[derive(Debug, Clone)]
 pub struct KssConfig {
-    /// HTTP listen address.
+    /// Listen address of the API.
     pub listen: SocketAddr,
+    /// HTTPS (default: a certificate issued from the KSS CA) or, for development, plain HTTP.
+    pub tls: KssTls,
     /// Directory of the CA (`ca.pem`, `ca.key`); created with a new CA when empty.
     pub ca_dir: PathBuf,
     /// Lifetime of issued certificates.
@@ -86,8 +92,8 @@ pub enum KssError {
 
 /// State shared by the HTTP handlers and the ACL sync task.
 pub struct KssState {
-    /// The CA.
-    pub ca: CertificateAuthority,
+    /// The CA (shared with the HTTPS certificate resolver).
+    pub ca: Arc<CertificateAuthority>,
     /// Identity verification.
     pub verifier: Box<dyn IdentityVerifier>,
     /// PEM handed to clients as `ca.pem`: the KSS CA plus the trust bundle.
@@ -112,15 +118,23 @@ impl KssState {
 /// A running KSS.
 pub struct KssHandle {
     local_addr: SocketAddr,
+    https: bool,
     stop: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     sync: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl KssHandle {
-    /// The address the HTTP API listens on.
+    /// The address the API listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The API's base URL, `https://…` (or `http://…` when started with
+    /// [`KssTls::InsecureHttp`]).
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// Stops serving (in-flight requests finish) and stops the ACL sync task.
@@ -181,8 +195,11 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), KssError> {
 /// Loads the CA and keys, applies the acl.yml (if any) in the background, and serves the API.
 pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
     let reserved = ReservedServices::new(&config.reserved_services);
-    let ca = CertificateAuthority::load_or_create(&config.ca_dir, config.lifetime)?
-        .with_reserved(reserved.clone());
+    let ca = Arc::new(
+        CertificateAuthority::load_or_create(&config.ca_dir, config.lifetime)?
+            .with_reserved(reserved.clone()),
+    );
+    let tls = tls::server_config(&config.tls, &ca, config.listen)?;
     let verifier = build_verifier(&config)?;
     let mut trust_pem = ca.ca_pem().to_owned();
     if let Some(bundle) = &config.trust_bundle {
@@ -246,20 +263,41 @@ pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
     });
     let mut server_stop = stopped;
     let app = api::router(state);
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let stopped = async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    };
+    let https = tls.is_some();
+    let server = match tls {
+        Some(tls) => {
+            let listener =
+                tls::TlsListener::new(listener, tls).map_err(|source| KssError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+            tokio::spawn(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
+        }
+        None => {
+            tracing::warn!("KSS serves plain HTTP (--insecure-http): tokens and certificates travel in clear and clients cannot authenticate KSS; use this for development only");
+            tokio::spawn(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
+        }
+    };
     tracing::info!(
         %local_addr,
+        https,
         ca_dir = %config.ca_dir.display(),
         reserved = ?reserved.names().collect::<Vec<_>>(),
         "KSS listening"
     );
     Ok(KssHandle {
+        https,
         local_addr,
         stop,
         server,

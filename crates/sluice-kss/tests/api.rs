@@ -1,4 +1,4 @@
-//! The HTTP API against a real KSS on a loopback port.
+//! The HTTPS API against a real KSS on a loopback port.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,11 +7,12 @@ use sluice_kss::api::types::{CertificateRequest, CertificateResponse, ErrorRespo
 use sluice_kss::identity::jwt::{mint, MintOptions};
 use sluice_kss::identity::keys::load_issuer_key;
 use sluice_kss::service::ServiceId;
-use sluice_kss::{start, KssConfig, KssHandle};
+use sluice_kss::{start, KssConfig, KssHandle, KssTls};
 
 fn config(dir: &Path) -> KssConfig {
     KssConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        tls: KssTls::default(),
         ca_dir: dir.join("ca"),
         lifetime: Default::default(),
         trusted_keys: Vec::new(),
@@ -38,8 +39,14 @@ fn csr() -> String {
         .unwrap()
 }
 
-fn url(kss: &KssHandle) -> String {
-    format!("http://{}", kss.local_addr())
+/// A client trusting only the KSS CA in `dir`.
+fn client(dir: &Path) -> reqwest::Client {
+    let ca = std::fs::read(dir.join("ca").join("ca.pem")).unwrap();
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap()
 }
 
 struct Api {
@@ -52,7 +59,7 @@ impl Api {
     async fn start(dir: &Path) -> Api {
         let kss = start(config(dir)).await.unwrap();
         Api {
-            client: reqwest::Client::new(),
+            client: client(dir),
             key: load_issuer_key(&dir.join("issuer.key"), false).unwrap(),
             kss,
         }
@@ -70,7 +77,7 @@ impl Api {
     async fn post(&self, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
         let mut req = self
             .client
-            .post(format!("{}/v1/certificates", url(&self.kss)))
+            .post(format!("{}/v1/certificates", self.kss.url()))
             .header("content-type", "application/json")
             .body(body);
         if let Some(t) = token {
@@ -81,7 +88,7 @@ impl Api {
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
-        let mut req = self.client.get(format!("{}{path}", url(&self.kss)));
+        let mut req = self.client.get(format!("{}{path}", self.kss.url()));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -103,9 +110,10 @@ fn error_of(text: &str) -> String {
 }
 
 #[tokio::test]
-async fn issues_to_valid_tokens_and_explains_refusals() {
+async fn issues_to_valid_tokens_over_https_and_explains_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let api = Api::start(dir.path()).await;
+    assert!(api.kss.url().starts_with("https://"));
 
     let (status, text) = api.post(Some(&api.token("orders-svc")), body()).await;
     assert_eq!(status, 200, "{text}");
@@ -196,5 +204,37 @@ async fn a_token_used_before_a_restart_is_refused_after_it() {
     let (status, text) = api.post(Some(&token), body()).await;
     assert_eq!(status, 401);
     assert!(error_of(&text).contains("replayed"), "{text}");
+    api.kss.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_http_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let kss = start(KssConfig {
+        tls: KssTls::InsecureHttp,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    assert!(kss.url().starts_with("http://"));
+    let resp = reqwest::get(format!("{}/healthz", kss.url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    kss.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_client_does_not_block_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::start(dir.path()).await;
+    // Connects and never starts a TLS handshake.
+    let _silent = tokio::net::TcpStream::connect(api.kss.local_addr())
+        .await
+        .unwrap();
+    let (status, _) = tokio::time::timeout(Duration::from_secs(5), api.get("/healthz", None))
+        .await
+        .expect("answered while another client stalls");
+    assert_eq!(status, 200);
     api.kss.shutdown().await.unwrap();
 }

@@ -5,12 +5,13 @@ use std::time::Duration;
 use sluice_kss::identity::jwt::{mint, MintOptions};
 use sluice_kss::identity::keys::load_issuer_key;
 use sluice_kss::service::ServiceId;
-use sluice_kss::{start, KssConfig};
+use sluice_kss::{start, KssConfig, KssTls};
 use sluice_sidecar::{obtain_once, run, SidecarConfig, SidecarError, TokenSource};
 
 async fn kss(dir: &std::path::Path, lifetime: Duration) -> sluice_kss::KssHandle {
     start(KssConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        tls: KssTls::default(),
         ca_dir: dir.join("ca"),
         lifetime: sluice_kss::ca::LifetimePolicy {
             default: lifetime,
@@ -51,8 +52,13 @@ fn sidecar(
     token: std::path::PathBuf,
 ) -> SidecarConfig {
     SidecarConfig {
-        kss_url: format!("http://{}", kss.local_addr()),
-        kss_ca: None,
+        kss_url: kss.url(),
+        kss_ca: Some(
+            out.parent()
+                .expect("out has a parent")
+                .join("ca")
+                .join("ca.pem"),
+        ),
         out_dir: out.to_owned(),
         token: TokenSource::File(token),
         lifetime: None,

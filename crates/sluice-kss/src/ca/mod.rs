@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, SerialNumber,
+    KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -22,6 +22,9 @@ pub use csr::CsrPublicKey;
 
 /// Subject of the CA certificate KSS creates.
 const CA_COMMON_NAME: &str = "Sluice KSS CA";
+/// Subject of KSS's own HTTPS certificate: capitals and a space, so it can never be a service id
+/// and its principal never one that ACLs grant.
+const SERVER_COMMON_NAME: &str = "Sluice KSS server";
 /// How long a created CA certificate is valid.
 const CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// How far not-before is backdated, so clients with a slightly slow clock accept new certificates.
@@ -54,6 +57,9 @@ pub enum CaError {
     /// The service id is reserved (a super user or a configured reserved name).
     #[error("service id {0} is reserved (a cluster super user or --reserved-service); KSS never issues a certificate for it")]
     Reserved(ServiceId),
+    /// A server name for KSS's own certificate is neither an IP address nor a DNS name.
+    #[error("{0:?} is not a DNS name or IP address usable in KSS's server certificate")]
+    BadServerName(String),
     /// Signing failed.
     #[error("could not sign the certificate: {0}")]
     Signing(String),
@@ -93,6 +99,14 @@ pub struct IssuedCertificate {
     pub not_after: SystemTime,
 }
 
+/// KSS's own HTTPS certificate and its key, which never touches the disk.
+pub struct ServerCertificate {
+    /// The certificate, DER.
+    pub certificate_der: Vec<u8>,
+    /// Its private key, PKCS#8 DER.
+    pub key_der: Vec<u8>,
+}
+
 /// The CA: its certificate (served to clients and brokers) and signing key.
 pub struct CertificateAuthority {
     issuer: rcgen::Certificate,
@@ -122,6 +136,19 @@ fn ca_params() -> CertificateParams {
         KeyUsagePurpose::DigitalSignature,
     ];
     params
+}
+
+/// True for a hostname: dot-separated labels of 1 to 63 letters, digits and inner hyphens.
+fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 fn raw_subject(cert_der: &[u8]) -> Result<Vec<u8>, String> {
@@ -238,21 +265,64 @@ impl CertificateAuthority {
             .unwrap_or(self.policy.default)
             .min(self.policy.max)
             .max(MIN_LIFETIME);
+        let mut params = CertificateParams::default();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(params, service.as_str(), &public_key, lifetime)
+    }
+
+    /// Issues KSS's own HTTPS certificate for `names` (DNS names or IP addresses) to a fresh key,
+    /// valid for `lifetime`.
+    pub fn issue_server_certificate(
+        &self,
+        names: &[String],
+        lifetime: Duration,
+    ) -> Result<ServerCertificate, CaError> {
+        let mut params = CertificateParams::default();
+        for name in names {
+            let san = match name.parse::<std::net::IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) if is_dns_name(name) => SanType::DnsName(
+                    name.as_str()
+                        .try_into()
+                        .map_err(|_| CaError::BadServerName(name.clone()))?,
+                ),
+                Err(_) => return Err(CaError::BadServerName(name.clone())),
+            };
+            params.subject_alt_names.push(san);
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().map_err(|e| CaError::Signing(e.to_string()))?;
+        let issued = self.sign(params, SERVER_COMMON_NAME, &key, lifetime)?;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(issued.certificate_pem.as_bytes())
+            .map_err(|e| CaError::Signing(e.to_string()))?;
+        Ok(ServerCertificate {
+            certificate_der: pem.contents,
+            key_der: key.serialize_der(),
+        })
+    }
+
+    /// Signs an end-entity certificate `CN=<common_name>` for `public_key`: `params` brings the
+    /// extended key usage (and SANs), this adds everything every KSS certificate shares.
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        common_name: &str,
+        public_key: &impl PublicKeyData,
+        lifetime: Duration,
+    ) -> Result<IssuedCertificate, CaError> {
         let mut serial = [0u8; 16];
         self.rng
             .fill(&mut serial)
             .map_err(|_| CaError::Signing("the system random generator failed".into()))?;
         // A positive INTEGER of exactly 128 random bits.
         serial[0] &= 0x7f;
-        let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, service.as_str());
+        dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         // No basicConstraints at all marks an end-entity certificate: rcgen's ExplicitNoCa
         // encodes the DEFAULT cA=FALSE, which strict DER parsers reject.
         params.is_ca = IsCa::NoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
         let now = SystemTime::now();
@@ -266,7 +336,7 @@ impl CertificateAuthority {
         params.not_before = time::OffsetDateTime::from(not_before);
         params.not_after = time::OffsetDateTime::from(not_after);
         let cert = params
-            .signed_by(&public_key, &self.issuer, &self.key)
+            .signed_by(public_key, &self.issuer, &self.key)
             .map_err(|e| CaError::Signing(e.to_string()))?;
         Ok(IssuedCertificate {
             certificate_pem: cert.pem(),

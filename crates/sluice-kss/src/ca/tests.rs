@@ -138,3 +138,37 @@ fn reserved_services_are_refused_before_the_csr_is_read() {
     let orders = ServiceId::parse("orders-svc").unwrap();
     assert!(ca.issue(&csr_asking_for_admin(&key), &orders, None).is_ok());
 }
+
+#[test]
+fn the_server_certificate_names_the_hosts_and_is_for_servers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = CertificateAuthority::load_or_create(dir.path(), policy()).unwrap();
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let server = ca
+        .issue_server_certificate(&names, Duration::from_secs(3600))
+        .unwrap();
+    let (_, cert) = parse_x509_certificate(&server.certificate_der).unwrap();
+    assert_eq!(
+        cert.subject().to_string(),
+        format!("CN={SERVER_COMMON_NAME}")
+    );
+    assert!(
+        ServiceId::parse(SERVER_COMMON_NAME).is_err(),
+        "never a service id"
+    );
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.server_auth && !eku.client_auth);
+    let sans = cert.subject_alternative_name().unwrap().unwrap().value;
+    assert_eq!(sans.general_names.len(), 2);
+    let key = KeyPair::try_from(server.key_der.as_slice()).unwrap();
+    assert_eq!(cert.public_key().raw, key.public_key_der().as_slice());
+    for bad in ["bad name!", "", "a..b", "-a.example", "a,b"] {
+        assert!(
+            matches!(
+                ca.issue_server_certificate(&[bad.to_owned()], Duration::from_secs(60)),
+                Err(CaError::BadServerName(_))
+            ),
+            "{bad:?}"
+        );
+    }
+}

@@ -8,12 +8,12 @@ use std::time::Duration;
 use sluice_kss::ca::LifetimePolicy;
 use sluice_kss::identity::jwt::{mint, MintOptions};
 use sluice_kss::service::ServiceId;
-use sluice_kss::KssConfig;
+use sluice_kss::{KssConfig, KssTls};
 
 use crate::kafka::ClientArgs;
 use crate::platform;
 
-/// Default HTTP address of KSS.
+/// Default address of KSS's API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
 /// Default development issuer key (relative to the working directory, beside the broker data).
 const DEFAULT_ISSUER_KEY: &str = "sluice-data/kss/issuer.key";
@@ -38,9 +38,22 @@ enum KssCommand {
 /// Settings of the KSS service.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// HTTP listen address.
+    /// Listen address of the HTTPS API.
     #[arg(long, env = "SLUICE_KSS_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Extra DNS name or IP address for the HTTPS certificate KSS issues itself (repeatable;
+    /// localhost, the loopback addresses and the listen IP are always included).
+    #[arg(long, env = "SLUICE_KSS_TLS_NAMES", value_delimiter = ',')]
+    tls_name: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain instead of one issued from the KSS CA.
+    #[arg(long, env = "SLUICE_KSS_TLS_CERT", requires = "tls_key", conflicts_with_all = ["tls_name", "insecure_http"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM.
+    #[arg(long, env = "SLUICE_KSS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP: tokens and certificates in clear, KSS unauthenticated. Development only.
+    #[arg(long, conflicts_with = "tls_name")]
+    insecure_http: bool,
     /// Directory of KSS's state: the token replay cache [default: the CA directory].
     #[arg(long, env = "SLUICE_KSS_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -128,10 +141,18 @@ impl ServeArgs {
             Some(_) => Some(crate::cmd::acl::admin_config(&self.client)?),
             None => None,
         };
+        let tls = match (self.tls_cert, self.tls_key) {
+            _ if self.insecure_http => KssTls::InsecureHttp,
+            (Some(cert), Some(key)) => KssTls::Files { cert, key },
+            _ => KssTls::Issued {
+                names: self.tls_name,
+            },
+        };
         let mut reserved_services = self.reserved_service;
         reserved_services.extend(super_users(self.super_users.as_deref()));
         Ok(KssConfig {
             listen: self.listen,
+            tls,
             ca_dir: self.ca_dir,
             lifetime: LifetimePolicy {
                 default: Duration::from_secs(self.cert_lifetime_secs),

@@ -30,9 +30,10 @@ impl Component for KssComponent {
 
     fn describe(&self) -> String {
         format!(
-            "KSS listening on http://{} (CA: {})",
-            self.handle.local_addr(),
-            self.ca_dir.display()
+            "KSS listening on {} (CA: {}; sidecars: --kss-ca {})",
+            self.handle.url(),
+            self.ca_dir.display(),
+            self.ca_dir.join("ca.pem").display()
         )
     }
 
