@@ -1,14 +1,22 @@
 //! The credentials sidecar: generates a key pair locally (the private key never leaves the
-//! host), has KSS sign it, and keeps `key.pem`, `cert.pem`, `ca.pem` and ready-to-use client
-//! properties in a directory shared with the application, renewing before expiry.
+//! host), has KSS sign it over HTTPS, checks what comes back, and keeps `key.pem`, `cert.pem`,
+//! `ca.pem` and ready-to-use client properties in a directory shared with the application,
+//! renewing before expiry.
 
-use std::path::{Path, PathBuf};
+mod client;
+mod credentials;
+pub mod verify;
+
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{CertificateParams, DistinguishedName, KeyPair};
 use ring::rand::SecureRandom;
-use sluice_kss::api::types::{CertificateRequest, CertificateResponse, ErrorResponse};
-use sluice_kss::files::{write_atomic, FileMode};
+use sluice_kss::api::types::{CertificateRequest, CertificateResponse};
+use sluice_kss::identity::jwt::unverified_subject;
+use tokio::time::Instant;
+
+pub use credentials::{java_properties, librdkafka_properties, write_credentials};
 
 /// First retry delay while KSS is unreachable.
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -16,6 +24,8 @@ const BACKOFF_START: Duration = Duration::from_secs(1);
 pub const MIN_RENEWAL_DELAY: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Longest one request round may take when no earlier deadline applies.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the identity token comes from; read again for every request, since tokens are
 /// short-lived and something else (a platform agent, a CI job) refreshes them.
@@ -49,10 +59,14 @@ impl TokenSource {
 /// Sidecar settings.
 #[derive(Debug, Clone)]
 pub struct SidecarConfig {
-    /// KSS base URL, e.g. `http://kss:8090`.
+    /// KSS base URL, e.g. `https://kss:8090`.
     pub kss_url: String,
-    /// Extra CA to trust for an `https://` KSS URL.
+    /// CA certificates (PEM) that KSS's HTTPS certificate and the certificates it issues must
+    /// chain to; required for `https://`.
     pub kss_ca: Option<PathBuf>,
+    /// Accept an `http://` KSS URL (development only: no authentication of KSS, everything in
+    /// clear).
+    pub allow_insecure_http: bool,
     /// Directory the credentials are written to.
     pub out_dir: PathBuf,
     /// The identity token.
@@ -61,7 +75,7 @@ pub struct SidecarConfig {
     pub lifetime: Option<Duration>,
     /// Bootstrap servers written into the client properties, if known.
     pub bootstrap: Option<String>,
-    /// How long `--once` keeps retrying an unreachable KSS.
+    /// How long `--once` may take in all, retries included.
     pub once_deadline: Duration,
 }
 
@@ -76,7 +90,7 @@ pub enum SidecarError {
         /// KSS's explanation.
         message: String,
     },
-    /// KSS could not be reached or failed; worth retrying.
+    /// KSS could not be reached, did not answer in time, or failed; worth retrying.
     #[error("KSS at {url} is unavailable: {detail}")]
     Unavailable {
         /// The KSS URL.
@@ -84,6 +98,10 @@ pub enum SidecarError {
         /// What failed.
         detail: String,
     },
+    /// The server is not the KSS expected, or its answer is not a certificate this sidecar can
+    /// use; nothing on disk was replaced.
+    #[error("refusing KSS's answer, the existing credentials are kept: {0}")]
+    Untrusted(String),
     /// The identity token could not be read.
     #[error("{0}")]
     Token(String),
@@ -98,9 +116,9 @@ pub enum SidecarError {
         /// Why.
         source: std::io::Error,
     },
-    /// The HTTP client could not be built.
+    /// The settings are unusable (URL, `--kss-ca`).
     #[error("{0}")]
-    Client(String),
+    Config(String),
 }
 
 impl SidecarError {
@@ -118,19 +136,10 @@ pub struct Issued {
     pub renew_at: SystemTime,
 }
 
-fn http_client(config: &SidecarConfig) -> Result<reqwest::Client, SidecarError> {
-    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
-    if let Some(ca) = &config.kss_ca {
-        let pem = std::fs::read(ca).map_err(|e| {
-            SidecarError::Client(format!("cannot read the KSS CA {}: {e}", ca.display()))
-        })?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| SidecarError::Client(format!("bad KSS CA {}: {e}", ca.display())))?;
-        builder = builder.add_root_certificate(cert);
-    }
-    builder
-        .build()
-        .map_err(|e| SidecarError::Client(format!("cannot build the HTTP client: {e}")))
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A fresh P-256 key and a CSR signed by it. The CSR's subject is informational only: KSS puts
@@ -146,65 +155,49 @@ fn key_and_csr() -> Result<(KeyPair, String), SidecarError> {
     Ok((key, csr))
 }
 
-/// One attempt: new key, CSR, call KSS, write the files.
+/// One attempt: new key, CSR, call KSS, check the answer, write the files. Nothing is written
+/// unless the answer passes [`verify::check_answer`].
 pub async fn obtain_once(config: &SidecarConfig) -> Result<Issued, SidecarError> {
-    let client = http_client(config)?;
+    let kss = client::KssClient::new(config)?;
     let token = config.token.read()?;
+    let service = unverified_subject(&token)
+        .map_err(|e| SidecarError::Token(format!("the identity token is unusable: {e}")))?;
     let (key, csr) = key_and_csr()?;
-    let url = format!("{}/v1/certificates", config.kss_url.trim_end_matches('/'));
-    let unavailable = |detail: String| SidecarError::Unavailable {
-        url: config.kss_url.clone(),
-        detail,
+    let request = CertificateRequest {
+        csr,
+        lifetime_secs: config.lifetime.map(|l| l.as_secs()),
     };
-    let response = client
-        .post(&url)
-        .bearer_auth(token)
-        .json(&CertificateRequest {
-            csr,
-            lifetime_secs: config.lifetime.map(|l| l.as_secs()),
-        })
-        .send()
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let status = response.status();
-    if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<ErrorResponse>(&body)
-            .map(|e| e.error)
-            .unwrap_or(body);
-        return Err(if status.is_server_error() {
-            unavailable(format!("HTTP {status}: {message}"))
-        } else {
-            SidecarError::Refused {
-                status: status.as_u16(),
-                message,
-            }
-        });
-    }
-    let issued: CertificateResponse = response
-        .json()
-        .await
-        .map_err(|e| unavailable(format!("unreadable answer: {e}")))?;
+    let answer = kss.request_certificate(&token, &request).await?;
+    let public_key = key.public_key_der();
+    let received = unix_now();
+    let not_after = verify::check_answer(
+        &answer,
+        &verify::Expected {
+            public_key_der: &public_key,
+            service: &service,
+            anchors: kss.anchors(),
+            now: received,
+        },
+    )
+    .map_err(SidecarError::Untrusted)?;
     write_credentials(
         &config.out_dir,
         &key.serialize_pem(),
-        &issued,
+        &answer,
         config.bootstrap.as_deref(),
     )?;
-    // Measured from receipt, not from not_before: KSS backdates not_before by a few minutes.
-    let received = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let renew_at = renewal_time(received, issued.not_after, jitter_fraction());
+    // From the checked certificate, not the answer's own fields; measured from receipt, not
+    // from not_before, which KSS backdates by a few minutes.
+    let renew_at = renewal_time(received, not_after, jitter_fraction());
     tracing::info!(
-        service = %issued.service,
-        serial = %issued.serial,
-        not_after = issued.not_after,
+        service = %answer.service,
+        serial = %answer.serial,
+        not_after,
         dir = %config.out_dir.display(),
         "wrote new credentials"
     );
     Ok(Issued {
-        response: issued,
+        response: answer,
         renew_at,
     })
 }
@@ -232,95 +225,45 @@ pub fn renewal_time(received: u64, not_after: u64, jitter: f64) -> SystemTime {
         .unwrap_or(received)
 }
 
-/// Writes the credentials into `dir`, each file replaced atomically through the one helper KSS
-/// uses too (never following a link planted in `dir`). The key is written before
-/// the certificate, so a reader that sees the new certificate also finds its key.
-pub fn write_credentials(
-    dir: &Path,
-    key_pem: &str,
-    issued: &CertificateResponse,
-    bootstrap: Option<&str>,
-) -> Result<(), SidecarError> {
-    std::fs::create_dir_all(dir).map_err(|source| SidecarError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let write = |name: &str, contents: &str, private: bool| {
-        let path = dir.join(name);
-        let mode = if private {
-            FileMode::Private
-        } else {
-            FileMode::Shared
-        };
-        write_atomic(&path, contents.as_bytes(), mode)
-            .map_err(|source| SidecarError::Write { path, source })
-    };
-    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
-    write("ca.pem", &issued.ca, false)?;
-    write("key.pem", key_pem, true)?;
-    write("cert.pem", &issued.certificate, false)?;
-    // Java's PEM keystore wants the key and its chain in one file.
-    write(
-        "keystore.pem",
-        &format!("{key_pem}{}", issued.certificate),
-        true,
-    )?;
-    write(
-        "client.properties",
-        &librdkafka_properties(&abs, bootstrap),
-        false,
-    )?;
-    write(
-        "client-java.properties",
-        &java_properties(&abs, bootstrap),
-        false,
-    )?;
-    Ok(())
-}
-
-fn bootstrap_line(bootstrap: Option<&str>) -> String {
-    bootstrap
-        .map(|b| format!("bootstrap.servers={b}\n"))
-        .unwrap_or_default()
-}
-
-/// librdkafka settings (confluent-kafka clients, kcat `-F`, `sluice -X`).
-pub fn librdkafka_properties(dir: &Path, bootstrap: Option<&str>) -> String {
-    format!(
-        "# Written by sluice sidecar: librdkafka (confluent-kafka, kcat -F) settings.\n{}security.protocol=SSL\nssl.ca.location={}\nssl.certificate.location={}\nssl.key.location={}\n",
-        bootstrap_line(bootstrap),
-        dir.join("ca.pem").display(),
-        dir.join("cert.pem").display(),
-        dir.join("key.pem").display(),
-    )
-}
-
-/// Java client settings (PEM key and trust stores, Kafka 2.7+).
-pub fn java_properties(dir: &Path, bootstrap: Option<&str>) -> String {
-    format!(
-        "# Written by sluice sidecar: Java client settings.\n{}security.protocol=SSL\nssl.keystore.type=PEM\nssl.keystore.location={}\nssl.truststore.type=PEM\nssl.truststore.location={}\n",
-        bootstrap_line(bootstrap),
-        dir.join("keystore.pem").display(),
-        dir.join("ca.pem").display(),
-    )
+/// One attempt bounded by `deadline` (or [`REQUEST_TIMEOUT`], whichever is sooner): every step,
+/// connecting, the TLS handshake, waiting for and reading the answer, ends by then.
+async fn attempt(
+    config: &SidecarConfig,
+    deadline: Option<Instant>,
+) -> Result<Issued, SidecarError> {
+    let limit = Instant::now() + REQUEST_TIMEOUT;
+    let until = deadline.map_or(limit, |d| d.min(limit));
+    match tokio::time::timeout_at(until, obtain_once(config)).await {
+        Ok(result) => result,
+        Err(_) => Err(SidecarError::Unavailable {
+            url: config.kss_url.clone(),
+            detail: if deadline == Some(until) {
+                "no answer before the deadline".into()
+            } else {
+                format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())
+            },
+        }),
+    }
 }
 
 /// Obtains credentials, retrying with backoff while KSS is unavailable, until `deadline`
-/// (`None`: forever). Refusals end it at once.
+/// (`None`: forever), which bounds every request as well as the waits between them. Refusals
+/// end it at once.
 pub async fn obtain_with_retry(
     config: &SidecarConfig,
-    deadline: Option<tokio::time::Instant>,
+    deadline: Option<Instant>,
 ) -> Result<Issued, SidecarError> {
     let mut delay = BACKOFF_START;
     loop {
-        match obtain_once(config).await {
+        match attempt(config, deadline).await {
             Ok(issued) => return Ok(issued),
             Err(e) if e.retryable() => {
-                if deadline.is_some_and(|d| tokio::time::Instant::now() + delay > d) {
-                    return Err(e);
-                }
-                tracing::warn!("{e}; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
+                let wait = match deadline {
+                    Some(d) if Instant::now() + delay >= d => return Err(e),
+                    _ => delay,
+                };
+                tracing::warn!("{e}; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
                 delay = (delay * 2).min(BACKOFF_MAX);
             }
             Err(e) => return Err(e),
@@ -353,89 +296,4 @@ pub async fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renews_at_two_thirds_with_bounded_jitter() {
-        let at = |j| {
-            renewal_time(1000, 1000 + 3000, j)
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-        };
-        assert_eq!(at(0.0), 3000);
-        assert!((2849..=3151).contains(&at(0.05)) && (2849..=3151).contains(&at(-0.05)));
-        // A hostile or broken not_after must not panic the clock arithmetic.
-        assert!(renewal_time(u64::MAX, u64::MAX, 0.05) >= UNIX_EPOCH);
-        assert!(renewal_time(0, u64::MAX, 0.05) > UNIX_EPOCH);
-        let expired = renewal_time(1000, 900, 0.0)
-            .duration_since(UNIX_EPOCH)
-            .unwrap();
-        assert_eq!(
-            expired,
-            Duration::from_secs(1001),
-            "never sooner than the minimum delay"
-        );
-        for _ in 0..100 {
-            assert!(jitter_fraction().abs() <= 0.05);
-        }
-    }
-
-    #[test]
-    fn credentials_are_written_with_private_modes() {
-        let dir = tempfile::tempdir().unwrap();
-        let issued = CertificateResponse {
-            service: "s".into(),
-            certificate: "CERT\n".into(),
-            ca: "CA\n".into(),
-            serial: "01".into(),
-            not_before: 0,
-            not_after: 1,
-        };
-        write_credentials(dir.path(), "KEY\n", &issued, Some("h:9093")).unwrap();
-        let props = std::fs::read_to_string(dir.path().join("client.properties")).unwrap();
-        assert!(props.contains("bootstrap.servers=h:9093\n"));
-        assert!(props.contains(&format!(
-            "ssl.key.location={}",
-            dir.path().join("key.pem").display()
-        )));
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("keystore.pem")).unwrap(),
-            "KEY\nCERT\n"
-        );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = |n: &str| {
-                std::fs::metadata(dir.path().join(n))
-                    .unwrap()
-                    .permissions()
-                    .mode()
-                    & 0o777
-            };
-            assert_eq!(mode("key.pem"), 0o600);
-            assert_eq!(mode("keystore.pem"), 0o600);
-        }
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_kss_is_retried_until_the_deadline() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = SidecarConfig {
-            kss_url: "http://127.0.0.1:1".into(),
-            kss_ca: None,
-            out_dir: dir.path().into(),
-            token: TokenSource::Value("t".into()),
-            lifetime: None,
-            bootstrap: None,
-            once_deadline: Duration::from_secs(2),
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        let err = obtain_with_retry(&config, Some(deadline))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, SidecarError::Unavailable { .. }), "{err}");
-        assert!(!dir.path().join("key.pem").exists());
-    }
-}
+mod tests;

@@ -1,4 +1,5 @@
-//! The sidecar against a real KSS: files written, refusals final, renewal on schedule.
+//! The sidecar against a real KSS over HTTPS: files written, refusals final, renewal on
+//! schedule, a KSS with another CA refused.
 
 use std::time::Duration;
 
@@ -51,14 +52,15 @@ fn sidecar(
     out: &std::path::Path,
     token: std::path::PathBuf,
 ) -> SidecarConfig {
+    let ca = out
+        .parent()
+        .expect("out has a parent")
+        .join("ca")
+        .join("ca.pem");
     SidecarConfig {
         kss_url: kss.url(),
-        kss_ca: Some(
-            out.parent()
-                .expect("out has a parent")
-                .join("ca")
-                .join("ca.pem"),
-        ),
+        kss_ca: Some(ca),
+        allow_insecure_http: false,
         out_dir: out.to_owned(),
         token: TokenSource::File(token),
         lifetime: None,
@@ -125,5 +127,21 @@ async fn renews_before_expiry_with_a_new_key() {
         renewed,
         "the certificate was renewed at about 2/3 of its 10 s lifetime"
     );
+    kss.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_kss_with_another_ca_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let kss = kss(dir.path(), Duration::from_secs(3600)).await;
+    let other = tempfile::tempdir().unwrap();
+    sluice_kss::ca::CertificateAuthority::load_or_create(other.path(), Default::default()).unwrap();
+    let out = dir.path().join("out");
+    let mut config = sidecar(&kss, &out, token_file(dir.path(), "orders-svc"));
+    config.kss_ca = Some(other.path().join("ca.pem"));
+    let err = obtain_once(&config).await.unwrap_err();
+    assert!(matches!(err, SidecarError::Untrusted(_)), "{err}");
+    assert!(err.to_string().contains("--kss-ca"), "{err}");
+    assert!(!out.join("key.pem").exists());
     kss.shutdown().await.unwrap();
 }

@@ -11,11 +11,17 @@ use sluice_sidecar::{SidecarConfig, TokenSource};
 #[derive(Debug, clap::Args)]
 pub struct SidecarArgs {
     /// KSS base URL.
-    #[arg(long, env = "SLUICE_KSS_URL", default_value = "http://127.0.0.1:8090")]
+    #[arg(long, env = "SLUICE_KSS_URL", default_value = "https://127.0.0.1:8090")]
     kss: String,
-    /// CA to trust for an https:// KSS URL.
+    /// CA certificates (PEM) KSS's HTTPS certificate and the certificates it issues must chain
+    /// to: ca.pem of KSS's --ca-dir (plus the CA of --tls-cert if KSS uses one). Required for
+    /// https://.
     #[arg(long, env = "SLUICE_KSS_CA")]
     kss_ca: Option<PathBuf>,
+    /// Allow an http:// --kss URL: no authentication of KSS, token and certificate in clear.
+    /// Development only.
+    #[arg(long)]
+    insecure_http: bool,
     /// Directory the credentials are written to (key.pem, cert.pem, ca.pem, client.properties).
     #[arg(long, env = "SLUICE_SIDECAR_DIR")]
     dir: PathBuf,
@@ -34,7 +40,7 @@ pub struct SidecarArgs {
     /// Obtain credentials once and exit (for init containers).
     #[arg(long)]
     once: bool,
-    /// With --once: how long to keep retrying while KSS is unreachable, seconds.
+    /// With --once: how long it may take in all, every request and retry included, seconds.
     #[arg(long, default_value_t = 60)]
     once_timeout_secs: u64,
 }
@@ -51,6 +57,7 @@ pub async fn run(args: SidecarArgs) -> anyhow::Result<()> {
     let config = SidecarConfig {
         kss_url: args.kss,
         kss_ca: args.kss_ca,
+        allow_insecure_http: args.insecure_http,
         out_dir: args.dir,
         token,
         lifetime: args.lifetime_secs.map(Duration::from_secs),
