@@ -71,12 +71,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         sluice_kss::KssConfig {
             listen: args.kss_listen,
+            tls: sluice_kss::KssTls::default(),
             ca_dir: kss_dir.join("ca"),
             lifetime: Default::default(),
             trusted_keys: Vec::new(),
             dev_issuer_key: Some(kss_dir.join("issuer.key")),
             trust_bundle: None,
             disabled_services: Vec::new(),
+            // No token may obtain a super user's certificate.
+            reserved_services: broker
+                .authorizer
+                .as_ref()
+                .map(|a| a.super_users.clone())
+                .unwrap_or_default(),
+            admin_services: Vec::new(),
+            state_dir: Some(kss_dir.clone()),
             admin: args
                 .kss_acl_file
                 .as_ref()
