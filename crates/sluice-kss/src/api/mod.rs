@@ -10,13 +10,13 @@ pub mod types;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::BodyExt;
 
 use crate::ca::CaError;
 use crate::identity::IdentityError;
@@ -26,6 +26,9 @@ use types::{CertificateRequest, CertificateResponse, ErrorResponse};
 
 /// Largest request body accepted: a CSR is a few KiB (an RSA-4096 one under 4 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// A body over [`MAX_BODY_BYTES`] is still read, and discarded, up to this size, so a client
+/// that is still sending it gets the 413 rather than a connection reset mid-request.
+const DRAIN_BYTES: usize = 1024 * 1024;
 
 /// The KSS routes over `state`.
 pub fn router(state: Arc<KssState>) -> Router {
@@ -46,7 +49,6 @@ pub fn router(state: Arc<KssState>) -> Router {
                 "method not allowed; POST /v1/certificates, GET everything else".into(),
             )
         })
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
@@ -111,18 +113,53 @@ fn unix(t: std::time::SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Reads `body`, keeping at most [`MAX_BODY_BYTES`] in memory.
+async fn read_body(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Refusal> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {MAX_BODY_BYTES} bytes; a CSR request is a few KiB"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > DRAIN_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&data);
+        } else if total > DRAIN_BYTES {
+            break;
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(kept)
+}
+
 /// The certificate request in `body`. Read before the token is checked, so a malformed or
 /// oversized request does not use up a token.
-fn certificate_request(body: Result<Bytes, BytesRejection>) -> Result<CertificateRequest, Refusal> {
-    let body = body.map_err(|e| {
-        let status = e.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!("request body larger than {MAX_BODY_BYTES} bytes; a CSR request is a few KiB")
-        } else {
-            format!("cannot read the request body: {}", e.body_text())
-        };
-        error(status, message)
-    })?;
+async fn certificate_request(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<CertificateRequest, Refusal> {
+    let body = read_body(headers, body).await?;
     serde_json::from_slice(&body).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
@@ -136,9 +173,9 @@ fn certificate_request(body: Result<Bytes, BytesRejection>) -> Result<Certificat
 async fn issue(
     State(state): State<Arc<KssState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, Refusal> {
-    let request = certificate_request(body)?;
+    let request = certificate_request(&headers, body).await?;
     let service = authenticate(&state, &headers, "certificate")?;
     let refuse = |status: StatusCode, reason: String| {
         tracing::warn!(target: "audit", event = "refused", service = %service, reason = %reason, "certificate refused");
