@@ -19,7 +19,7 @@ pub struct UpArgs {
     broker: BrokerSettings,
     #[command(flatten)]
     security: crate::security::SecuritySettings,
-    /// HTTP address of KSS (the security service); its CA and development token issuer key
+    /// HTTPS address of KSS (the security service); its CA and development token issuer key
     /// live under `<data dir>/kss/`.
     #[arg(long, env = "SLUICE_KSS_LISTEN", default_value = crate::cmd::kss::DEFAULT_LISTEN)]
     kss_listen: SocketAddr,
