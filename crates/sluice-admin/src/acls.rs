@@ -5,9 +5,7 @@ use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 use kafka_protocol::protocol::StrBytes;
-use sluice_broker::auth::acl::{
-    AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType,
-};
+use sluice_acl::{AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType};
 
 use crate::{AdminConnection, AdminError};
 

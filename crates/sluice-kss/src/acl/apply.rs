@@ -1,7 +1,7 @@
 //! Talking to the cluster: computing and applying plans.
 
+use sluice_acl::AclFilter;
 use sluice_admin::{AdminConfig, AdminConnection, AdminError};
-use sluice_broker::auth::acl::AclFilter;
 
 use super::{AclFile, Plan};
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use sluice_acl::AclBinding;
 use sluice_admin::{AdminConfig, AdminConnection};
-use sluice_broker::auth::acl::AclBinding;
 
 use super::{AclFile, Plan};
 use crate::KssState;

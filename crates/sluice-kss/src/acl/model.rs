@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Deserialize;
-use sluice_broker::auth::acl::{
+use sluice_acl::{
     AclBinding, Operation, PatternType, Permission, ResourceType, CLUSTER_NAME, WILDCARD,
 };
 

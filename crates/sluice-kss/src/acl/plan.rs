@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use sluice_broker::auth::acl::AclBinding;
+use sluice_acl::AclBinding;
 
 /// Bindings to add and to remove to converge a cluster to a file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -49,7 +49,7 @@ impl Plan {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use sluice_broker::auth::acl::{Operation, PatternType, Permission, ResourceType};
+    use sluice_acl::{Operation, PatternType, Permission, ResourceType};
 
     fn b(principal: &str, topic: &str, op: Operation) -> AclBinding {
         AclBinding {
