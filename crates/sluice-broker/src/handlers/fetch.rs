@@ -15,7 +15,7 @@ use sluice_log::{LogError, ReadResult};
 use tracing::debug;
 
 use super::RequestContext;
-use crate::auth::{Operation, ResourceType};
+use crate::auth::Operation;
 use crate::partition::{log_error_code, Partition};
 
 /// `isolation_level` value of READ_COMMITTED.
@@ -24,12 +24,11 @@ const READ_COMMITTED: i8 = 1;
 /// One requested partition, resolved once per request.
 struct Wanted {
     topic: usize,
-    partition: Option<Arc<Partition>>,
+    /// The partition, or the error to report for it.
+    partition: Result<Arc<Partition>, ResponseError>,
     index: i32,
     offset: i64,
     max_bytes: usize,
-    /// The error reported when `partition` is `None`.
-    missing: ResponseError,
 }
 
 /// Answers Fetch (v4-12).
@@ -41,32 +40,17 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);
     }
-    let metadata = &ctx.broker.metadata;
     let mut wanted = Vec::new();
     let mut topics = Vec::with_capacity(req.topics.len());
     for (ti, topic) in req.topics.iter().enumerate() {
-        let allowed = ctx.authorize(Operation::Read, ResourceType::Topic, topic.topic.0.as_str());
-        let known = allowed
-            .then(|| metadata.topic(topic.topic.0.as_str()))
-            .flatten();
+        let access = ctx.topic_access(Operation::Read, topic.topic.0.as_str());
         for p in &topic.partitions {
-            let partition = known.as_ref().and_then(|t| {
-                usize::try_from(p.partition)
-                    .ok()
-                    .and_then(|i| t.partitions.get(i))
-                    .cloned()
-            });
             wanted.push(Wanted {
                 topic: ti,
-                partition,
+                partition: access.partition(p.partition).cloned(),
                 index: p.partition,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
-                missing: if allowed {
-                    ResponseError::UnknownTopicOrPartition
-                } else {
-                    ResponseError::TopicAuthorizationFailed
-                },
             });
         }
         topics.push(
@@ -98,7 +82,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         // Register for wake-ups *before* re-planning, so an append in between is not missed.
         let mut notified: Vec<_> = wanted
             .iter()
-            .filter_map(|w| w.partition.as_ref())
+            .filter_map(|w| w.partition.as_ref().ok())
             .map(|p| Box::pin(p.hw_advanced()))
             .collect();
         if notified.is_empty() {
@@ -170,11 +154,14 @@ fn plan_all(wanted: &[Wanted], max_bytes: usize) -> Plan {
 /// limits (so consumers always make progress, as in Kafka).
 fn plan_one(w: &Wanted, budget: usize, first: bool) -> PartitionPlan {
     let data = PartitionData::default().with_partition_index(w.index);
-    let Some(partition) = &w.partition else {
-        return PartitionPlan {
-            data: data.with_error_code(w.missing.code()),
-            read: None,
-        };
+    let partition = match &w.partition {
+        Ok(partition) => partition,
+        Err(error) => {
+            return PartitionPlan {
+                data: data.with_error_code(error.code()),
+                read: None,
+            }
+        }
     };
     let limit = w.max_bytes.min(budget);
     let plan = match partition.plan_read(w.offset, limit) {

@@ -7,7 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::RequestContext;
-use crate::auth::{Operation, ResourceType};
+use crate::auth::Operation;
 use crate::partition::{log_error_code, Partition};
 
 /// `timestamp` value asking for the log end offset.
@@ -40,38 +40,21 @@ fn lookup(
 
 /// Answers ListOffsets (v1-8).
 pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
-    let metadata = &ctx.broker.metadata;
     let version = ctx.version();
     let topics = req
         .topics
         .into_iter()
         .map(|topic| {
-            let allowed = ctx.authorize(
-                Operation::Describe,
-                ResourceType::Topic,
-                topic.name.0.as_str(),
-            );
-            let known = allowed
-                .then(|| metadata.topic(topic.name.0.as_str()))
-                .flatten();
+            let access = ctx.topic_access(Operation::Describe, topic.name.0.as_str());
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let partition = known.as_ref().and_then(|t| {
-                        usize::try_from(p.partition_index)
-                            .ok()
-                            .and_then(|i| t.partitions.get(i))
-                    });
-                    let Some(partition) = partition else {
-                        let error = if allowed {
-                            ResponseError::UnknownTopicOrPartition
-                        } else {
-                            ResponseError::TopicAuthorizationFailed
-                        };
-                        return response.with_error_code(error.code());
+                    let partition = match access.partition(p.partition_index) {
+                        Ok(partition) => partition,
+                        Err(error) => return response.with_error_code(error.code()),
                     };
                     match lookup(partition, p.timestamp, version) {
                         Ok((offset, timestamp)) => {

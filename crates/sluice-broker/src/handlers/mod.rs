@@ -18,6 +18,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message};
 
 use crate::state::Broker;
 
+pub mod access;
 pub mod admin;
 pub mod alter_configs;
 pub mod api_versions;

@@ -62,18 +62,29 @@ pub async fn run(label: &str, starters: Vec<Starter>) -> anyhow::Result<()> {
         .iter()
         .map(|c| format!("{label}: {}\n", c.describe()))
         .collect();
-    // One write, errors ignored: a reader that takes the first ready line and closes the pipe
-    // must neither miss the others mid-line nor take the platform down with EPIPE.
+    announce_ready(&ready);
+    serve_until_stopped(&mut signals, stop_all(running)).await
+}
+
+/// Prints the ready lines in one write, errors ignored: a reader that takes the first line and
+/// closes the pipe must neither miss the others mid-line nor take the platform down with EPIPE.
+pub(crate) fn announce_ready(lines: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
-        .write_all(ready.as_bytes())
+        .write_all(lines.as_bytes())
         .and_then(|()| stdout.flush());
-    drop(stdout);
+}
 
+/// Waits for SIGINT/SIGTERM, then runs `stop`; a second signal during it abandons the
+/// shutdown (exit code 130).
+pub(crate) async fn serve_until_stopped(
+    signals: &mut signal::Signals,
+    stop: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
     let first = signals.recv().await;
     info!("received {first}, shutting down");
     tokio::select! {
-        result = stop_all(running) => result,
+        result = stop => result,
         second = signals.recv() => {
             error!("received {second} during shutdown; exiting without waiting for it to finish");
             std::process::exit(130);

@@ -10,7 +10,6 @@
 //! order) and get SIGTERM if the supervisor dies.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -89,23 +88,8 @@ pub async fn run(children: Vec<ChildSpec>) -> anyhow::Result<()> {
             }
         }
     }
-    // One write, errors ignored: a reader that takes the first ready line and closes the pipe
-    // must neither miss the others mid-line nor take the platform down with EPIPE.
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(ready_lines.as_bytes())
-        .and_then(|()| stdout.flush());
-    drop(stdout);
-
-    let first = signals.recv().await;
-    info!("received {first}, shutting down");
-    tokio::select! {
-        result = stop_all(running) => result,
-        second = signals.recv() => {
-            error!("received {second} during shutdown; exiting without waiting for it to finish");
-            std::process::exit(130);
-        }
-    }
+    super::announce_ready(&ready_lines);
+    super::serve_until_stopped(&mut signals, stop_all(running)).await
 }
 
 /// Stops children in reverse start order, each after the one started after it; every one is
