@@ -130,7 +130,7 @@ pub(crate) fn compact(
 }
 
 /// The decompressed records of a batch, or `None` (logged) when they cannot be read within
-/// `max.uncompressed.batch.bytes`: such a batch (stored before validation existed, or damaged)
+/// `max_uncompressed_batch_bytes`: such a batch (stored before validation existed, or damaged)
 /// is kept whole rather than stopping compaction of the whole log on every pass.
 fn decodable(dir: &Path, bytes: &[u8], h: &BatchHeader, config: &LogConfig) -> Option<Vec<u8>> {
     let decoded = decompress_to_vec(bytes, h, config.max_uncompressed_batch_bytes).and_then(|p| {

@@ -28,8 +28,8 @@ pub enum LogError {
         /// `(index in the batch, message)` of each refused record (KIP-467 `record_errors`).
         record_errors: Vec<(i32, String)>,
     },
-    /// A compressed batch inflates past `max.uncompressed.batch.bytes` (`MESSAGE_TOO_LARGE`).
-    #[error("record batch decompresses to more than max.uncompressed.batch.bytes={limit}; send smaller batches or raise the limit")]
+    /// A compressed batch inflates past `max_uncompressed_batch_bytes` (`MESSAGE_TOO_LARGE`).
+    #[error("record batch decompresses to more than {limit} bytes (the broker setting max_uncompressed_batch_bytes); send smaller batches or raise the setting")]
     UncompressedTooLarge {
         /// The configured limit.
         limit: u64,

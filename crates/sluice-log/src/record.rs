@@ -116,7 +116,7 @@ impl<R: BufRead> RecordReader<R> {
         if index >= self.count {
             return match self.input.fill_buf() {
                 Ok([]) => Ok(None),
-                Ok(_) => Err(self.malformed(
+                Ok(_) => Err(malformed(
                     index,
                     "bytes after the last of the batch's declared records".into(),
                 )),
@@ -126,14 +126,10 @@ impl<R: BufRead> RecordReader<R> {
         self.next_index += 1;
         self.read_record(index).map(Some).map_err(|e| {
             match e.get_ref().and_then(|r| r.downcast_ref::<Malformed>()) {
-                Some(Malformed(reason)) => self.malformed(index, reason.clone()),
+                Some(Malformed(reason)) => malformed(index, reason.clone()),
                 None => WalkError::Input(e),
             }
         })
-    }
-
-    fn malformed(&self, index: i32, reason: String) -> WalkError {
-        WalkError::Malformed { index, reason }
     }
 
     fn read_record(&mut self, index: i32) -> io::Result<RecordMeta> {
@@ -278,6 +274,10 @@ impl std::fmt::Display for Malformed {
 
 impl std::error::Error for Malformed {}
 
+fn malformed(index: i32, reason: String) -> WalkError {
+    WalkError::Malformed { index, reason }
+}
+
 fn invalid(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, Malformed(reason))
 }
@@ -317,7 +317,7 @@ pub(crate) fn for_each_record(
 }
 
 /// Kafka's log validation of one produced batch's records: framing (see [`RecordReader`]),
-/// decompression within `max.uncompressed.batch.bytes`, and a key on every record of a
+/// decompression within `max_uncompressed_batch_bytes`, and a key on every record of a
 /// compacted topic. Keyless records are all named (KIP-467), not just the first.
 pub(crate) fn validate_records(
     batch: &[u8],

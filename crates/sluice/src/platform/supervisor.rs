@@ -226,10 +226,12 @@ impl Launcher {
     }
 }
 
-/// Passes what a child prints after its ready line on to our standard output.
+/// Passes what a child prints after its ready line on to our standard output. Write errors
+/// are ignored (`println!` would panic on a reader that closed the pipe).
 async fn forward(mut lines: tokio::io::Lines<BufReader<ChildStdout>>) {
+    use std::io::Write;
     while let Ok(Some(line)) = lines.next_line().await {
-        println!("{line}");
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 }
 
