@@ -170,6 +170,11 @@ impl BatchHeader {
         self.attributes & CONTROL_BIT != 0
     }
 
+    /// True when the batch belongs to a transaction (data or marker).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
     /// True when the batch comes from an idempotent producer.
     pub fn has_producer_id(&self) -> bool {
         self.producer_id >= 0

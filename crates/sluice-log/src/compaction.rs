@@ -46,6 +46,7 @@ pub(crate) fn compact(
     config: &LogConfig,
     now_ms: i64,
     state: &mut CleanerState,
+    is_aborted: impl Fn(&BatchHeader) -> bool,
 ) -> Result<u64, LogError> {
     if config.cleanup_policy == CleanupPolicy::Delete {
         return Ok(0);
@@ -70,7 +71,9 @@ pub(crate) fn compact(
     let mut latest: HashMap<Vec<u8>, i64> = HashMap::new();
     for seg in cleanable_segments.iter() {
         for_each_batch(seg, |h, bytes| {
-            if h.is_control() {
+            // Markers are kept; records of aborted transactions never were values of their
+            // keys, so they do not shadow older records (and are removed in pass 2).
+            if h.is_control() || is_aborted(h) {
                 return Ok(());
             }
             let Some(payload) = decodable(dir, bytes, h, config) else {

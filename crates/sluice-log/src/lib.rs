@@ -35,6 +35,7 @@
 //! log-start-offset                log start offset moved by DeleteRecords/retention (text)
 //! recovery-point                  log end offset of the last completed fsync (i64, BE)
 //! producer_state.json             idempotent-producer snapshot, only after a clean close()
+//! aborted-transactions.txnindex   aborted transactions (Kafka's 34-byte .txnindex entries)
 //! *.cleaned, *.tmp                in-progress compaction / atomic writes, removed on open
 //! ```
 //!
@@ -61,11 +62,18 @@ mod record;
 mod recovery;
 mod retention;
 mod segment;
+mod txn;
 
 pub use batch::{BatchHeader, RecordBatchRef};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
-pub use partition::{AppendOutcome, PartitionLog, ReadResult, SyncHandle, ValidatedRecords};
+pub use partition::{
+    AppendOutcome, Isolation, PartitionLog, ReadResult, SyncHandle, ValidatedRecords,
+};
+pub use producer_state::{Origin, ProducerInfo};
+pub use txn::{AbortedTxn, ControlType, TxnMarker};
 
 #[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod txn_tests;

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use crate::batch::{self, BatchHeader};
-use crate::producer_state::{ProducerStateMap, SequenceCheck};
+use crate::producer_state::{Origin, ProducerInfo, ProducerStateMap, SequenceCheck};
 use crate::recovery;
 use crate::segment::{Segment, MAX_SEGMENT_BYTES};
+use crate::txn::{AbortedTxn, AbortedTxnIndex, TxnMarker};
 use crate::{LogConfig, LogError, TimestampType};
 
 /// A produce request's record set that passed validation (CRCs, sizes, record framing, bounded
@@ -23,11 +24,26 @@ use crate::{LogConfig, LogError, TimestampType};
 pub struct ValidatedRecords {
     records: BytesMut,
     batches: Vec<batch::RecordBatchRef>,
+    origin: Origin,
 }
 
 impl ValidatedRecords {
-    /// Validates `records` against the partition settings `config`.
+    /// Validates a producer's `records` against the partition settings `config`.
     pub fn new(records: BytesMut, config: &LogConfig) -> Result<Self, LogError> {
+        Self::with_origin(records, config, Origin::Client)
+    }
+
+    /// Validates `records` written by one of the broker's coordinators on a producer's behalf
+    /// (transactional offset commits): their producer epoch is checked, sequences are not.
+    pub fn from_coordinator(records: BytesMut, config: &LogConfig) -> Result<Self, LogError> {
+        Self::with_origin(records, config, Origin::Coordinator)
+    }
+
+    fn with_origin(
+        records: BytesMut,
+        config: &LogConfig,
+        origin: Origin,
+    ) -> Result<Self, LogError> {
         if records.len() as u64 > MAX_SEGMENT_BYTES {
             return Err(LogError::MessageTooLarge {
                 size: records.len(),
@@ -35,8 +51,27 @@ impl ValidatedRecords {
             });
         }
         let batches = batch::validate_record_set(&records, config)?;
-        Ok(ValidatedRecords { records, batches })
+        Ok(ValidatedRecords {
+            records,
+            batches,
+            origin,
+        })
     }
+
+    /// The validated batches (headers as sent).
+    pub fn batches(&self) -> &[batch::RecordBatchRef] {
+        &self.batches
+    }
+}
+
+/// Which records a read may return (Kafka's `isolation_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Everything below the high watermark.
+    #[default]
+    ReadUncommitted,
+    /// Only below the last stable offset, with the aborted transactions to filter.
+    ReadCommitted,
 }
 
 /// What [`PartitionLog::append`] did with a produce request's record set.
@@ -74,6 +109,10 @@ pub struct ReadResult {
     pub high_watermark: i64,
     /// The log start offset observed when the read was planned.
     pub log_start_offset: i64,
+    /// The last stable offset observed when the read was planned.
+    pub last_stable_offset: i64,
+    /// For `read_committed` reads: the aborted transactions overlapping what was read.
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
 }
 
 impl ReadResult {
@@ -165,6 +204,7 @@ pub struct PartitionLog {
     /// Base offset of the newest segment whose directory entry is not yet fsynced.
     dir_dirty_at: Option<i64>,
     producers: ProducerStateMap,
+    aborted: AbortedTxnIndex,
     cleaner: crate::compaction::CleanerState,
 }
 
@@ -185,6 +225,7 @@ impl PartitionLog {
             .and_then(|()| recovery_point.set_len(8))
             .and_then(|()| recovery_point.sync_data())
             .map_err(|e| LogError::io(dir.join(recovery::RECOVERY_POINT_FILE), e))?;
+        let aborted = AbortedTxnIndex::open(dir, rec.aborted, leo)?;
         let dir_handle = std::fs::File::open(dir).map_err(|e| LogError::io(dir, e))?;
         dir_handle.sync_all().map_err(|e| LogError::io(dir, e))?;
         let log = PartitionLog {
@@ -203,6 +244,7 @@ impl PartitionLog {
             },
             dir_dirty_at: None,
             producers: rec.producers,
+            aborted,
             cleaner: Default::default(),
         };
         // What recovery kept is treated as durable (it is on disk, or in the page cache of a
@@ -218,6 +260,7 @@ impl PartitionLog {
             log_start_offset = log.log_start_offset,
             log_end_offset = log.log_end_offset(),
             producers = log.producers.len(),
+            aborted_transactions = log.aborted.len(),
             "opened partition log"
         );
         Ok(log)
@@ -265,8 +308,9 @@ impl PartitionLog {
         let ValidatedRecords {
             mut records,
             mut batches,
+            origin,
         } = validated;
-        if let Some(dup) = self.check_sequences(&batches)? {
+        if let Some(dup) = self.check_sequences(&batches, origin)? {
             return Ok(AppendOutcome::Duplicate {
                 base_offset: dup.first_offset,
                 last_offset: dup.last_offset,
@@ -285,19 +329,9 @@ impl PartitionLog {
             next = b.header.last_offset() + 1;
         }
         let last_offset = next - 1;
-
-        if self
-            .active()
-            .needs_roll(records.len() as u64, last_offset, now_ms, &self.config)
-        {
-            self.roll(now_ms)?;
-        }
-        self.active_mut().append(&records, &batches, now_ms)?;
+        self.write_batches(&records, &batches, last_offset, now_ms)?;
         for b in &batches {
             self.producers.record(&b.header);
-        }
-        if !self.config.visible_after_sync {
-            self.high_watermark = self.end_watermark();
         }
         Ok(AppendOutcome::Appended {
             base_offset,
@@ -307,15 +341,85 @@ impl PartitionLog {
         })
     }
 
+    /// Writes stamped batches to the active segment (rolling first if due) and publishes them
+    /// to readers unless visibility waits for the fsync.
+    fn write_batches(
+        &mut self,
+        records: &[u8],
+        batches: &[batch::RecordBatchRef],
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        if self
+            .active()
+            .needs_roll(records.len() as u64, last_offset, now_ms, &self.config)
+        {
+            self.roll(now_ms)?;
+        }
+        self.active_mut().append(records, batches, now_ms)?;
+        if !self.config.visible_after_sync {
+            self.high_watermark = self.end_watermark();
+        }
+        Ok(())
+    }
+
+    /// Writes a transaction marker (COMMIT or ABORT control batch) for `marker.producer_id`,
+    /// closing its open transaction here; an abort is added to the aborted-transaction index.
+    /// Returns the marker's offset. A marker for a producer without an open transaction is
+    /// still written (coordinator retries and recovery may repeat one) and changes nothing.
+    pub fn append_marker(&mut self, marker: &TxnMarker, now_ms: i64) -> Result<i64, LogError> {
+        self.producers.check_marker(marker)?;
+        let mut bytes = crate::txn::marker_batch(marker, now_ms);
+        let offset = self.log_end_offset();
+        batch::stamp_batch(&mut bytes, offset, None);
+        let header = BatchHeader::parse(&bytes)?;
+        let batches = [batch::RecordBatchRef {
+            position: 0,
+            header,
+        }];
+        self.write_batches(&bytes, &batches, offset, now_ms)?;
+        let aborted = self.producers.complete_txn(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+            Some(marker.control),
+            offset,
+        );
+        if let Some(entry) = aborted {
+            self.aborted.push(entry)?;
+        }
+        Ok(offset)
+    }
+
+    /// The last stable offset: the first offset `read_committed` readers may not see (the
+    /// start of the oldest open transaction, or the high watermark).
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark.offset;
+        self.producers
+            .first_unstable_offset()
+            .map_or(hw, |first| first.min(hw).max(self.log_start_offset))
+    }
+
+    /// Open transactions in this partition: `(producer id, epoch, first offset)`, oldest first.
+    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.producers.open_transactions()
+    }
+
+    /// The producers this partition knows (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerInfo> {
+        self.producers.describe()
+    }
+
     /// Idempotence checks for a validated record set; returns the original offsets when the set
     /// is a retried batch. A set of several batches is checked as a sequence, and may not contain
     /// a duplicate (clients never send one; answering it would need several offset ranges).
     fn check_sequences(
         &self,
         batches: &[batch::RecordBatchRef],
+        origin: Origin,
     ) -> Result<Option<crate::producer_state::BatchMeta>, LogError> {
         if let [only] = batches {
-            return match self.producers.check(&only.header)? {
+            return match self.producers.check(&only.header, origin)? {
                 SequenceCheck::Duplicate(meta) => Ok(Some(meta)),
                 SequenceCheck::Append => Ok(None),
             };
@@ -326,7 +430,7 @@ impl PartitionLog {
         let mut tentative = self.producers.clone();
         let mut next = self.log_end_offset();
         for b in batches {
-            if let SequenceCheck::Duplicate(_) = tentative.check(&b.header)? {
+            if let SequenceCheck::Duplicate(_) = tentative.check(&b.header, origin)? {
                 return Err(LogError::CorruptBatch(
                     "a record set of several batches repeats an already appended idempotent \
                      batch; send retries as single batches"
@@ -358,12 +462,30 @@ impl PartitionLog {
     /// `max_bytes` (the first batch is always returned whole even if larger, as Kafka does).
     /// `offset == log_end_offset` gives an empty result; outside the range is an error.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
+        self.read_isolated(offset, max_bytes, Isolation::ReadUncommitted)
+    }
+
+    /// [`Self::read`] at an isolation level: `read_committed` reads stop at the last stable
+    /// offset and list the aborted transactions overlapping `offset..last_stable_offset`.
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<ReadResult, LogError> {
         let start = self.log_start_offset;
         let end = self.log_end_offset();
         if offset < start || offset > end {
             return Err(LogError::OffsetOutOfRange { offset, start, end });
         }
-        let hw = self.high_watermark;
+        let lso = self.last_stable_offset();
+        let (hw, aborted_transactions) = match isolation {
+            Isolation::ReadUncommitted => (self.high_watermark, None),
+            Isolation::ReadCommitted => (
+                self.watermark_at(lso)?,
+                Some(self.aborted.overlapping(offset, lso)),
+            ),
+        };
         let mut chunks = Vec::new();
         let first = self.segments.partition_point(|s| s.next_offset() <= offset);
         let mut remaining = max_bytes as u64;
@@ -396,8 +518,34 @@ impl PartitionLog {
         }
         Ok(ReadResult {
             chunks,
-            high_watermark: hw.offset,
+            high_watermark: self.high_watermark.offset,
             log_start_offset: start,
+            last_stable_offset: lso,
+            aborted_transactions,
+        })
+    }
+
+    /// The watermark (with its byte position) at `offset`, which must be the high watermark
+    /// or the base offset of a batch below it (a transaction's first batch).
+    fn watermark_at(&self, offset: i64) -> Result<Watermark, LogError> {
+        if offset >= self.high_watermark.offset {
+            return Ok(self.high_watermark);
+        }
+        let i = self.segments.partition_point(|s| s.next_offset() <= offset);
+        let Some(seg) = self.segments.get(i) else {
+            return Ok(self.high_watermark);
+        };
+        let position = match seg.locate(offset)? {
+            Some((pos, h)) if h.base_offset == offset => pos,
+            // Not a batch boundary (cannot happen for a transaction's start): show nothing of
+            // the batch holding it.
+            Some((pos, _)) => pos,
+            None => 0,
+        };
+        Ok(Watermark {
+            offset,
+            segment_base: seg.base_offset,
+            position,
         })
     }
 
@@ -618,6 +766,9 @@ impl PartitionLog {
             size = left;
             n += 1;
         }
+        if n > 0 {
+            self.aborted.prune_below(self.log_start_offset)?;
+        }
         Ok(n)
     }
 
@@ -648,19 +799,22 @@ impl PartitionLog {
     /// tombstones older than `delete.retention.ms`. Returns the number of records removed.
     pub fn compact(&mut self, now_ms: i64) -> Result<u64, LogError> {
         let config = self.config.clone();
-        // Only closed segments wholly below the high watermark: the cleaner must not rewrite
-        // bytes that a read may still cut at the watermark's position.
-        let hw = self.high_watermark.offset;
+        // Only closed segments wholly below the last stable offset: the cleaner must not
+        // rewrite bytes that a read may still cut at a watermark's position, nor decide about
+        // records of a transaction still open.
+        let lso = self.last_stable_offset();
         let closed = self.segments[..self.segments.len() - 1]
             .iter()
-            .take_while(|s| s.next_offset() <= hw)
+            .take_while(|s| s.next_offset() <= lso)
             .count();
+        let aborted = &self.aborted;
         crate::compaction::compact(
             &self.dir,
             &mut self.segments[..closed],
             &config,
             now_ms,
             &mut self.cleaner,
+            |h| h.is_transactional() && aborted.is_aborted(h),
         )
     }
 
@@ -670,6 +824,7 @@ impl PartitionLog {
             seg.sync_all()?;
         }
         recovery::fsync_dir(&self.dir)?;
+        self.aborted.sync()?;
         self.producers
             .write_snapshot(&self.dir, self.log_end_offset())?;
         tracing::debug!(dir = %self.dir.display(), log_end_offset = self.log_end_offset(), "closed partition log");

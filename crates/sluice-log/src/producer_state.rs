@@ -7,15 +7,22 @@
 //! other sequence is `OutOfOrderSequence`. A producer the log knows nothing about (new, or its
 //! history was removed by retention) may start at any sequence.
 //!
+//! Transactions: a producer's first transactional batch opens its transaction in this
+//! partition (recorded as `txn_first_offset`); the coordinator's marker closes it. The open
+//! transactions ordered by first offset give the partition's first unstable offset.
+//! Coordinator-written batches (transactional offset commits) carry no sequence numbers: only
+//! their epoch is checked.
+//!
 //! The state is rebuilt on open from batch headers, or loaded from the snapshot written by a
 //! clean shutdown (`producer_state.json`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::batch::BatchHeader;
+use crate::txn::{AbortedTxn, ControlType, TxnMarker};
 use crate::LogError;
 
 /// How many recent batches per producer are remembered for duplicate detection (Kafka's
@@ -39,6 +46,58 @@ pub(crate) struct BatchMeta {
 pub(crate) struct ProducerEntry {
     pub(crate) epoch: i16,
     pub(crate) batches: VecDeque<BatchMeta>,
+    /// First offset of the producer's open transaction in this partition.
+    #[serde(default)]
+    pub(crate) txn_first_offset: Option<i64>,
+    /// Coordinator epoch of the last marker written for this producer (-1 if none).
+    #[serde(default = "no_coordinator_epoch")]
+    pub(crate) coordinator_epoch: i32,
+    /// Max timestamp of the producer's last batch.
+    #[serde(default)]
+    pub(crate) last_timestamp: i64,
+}
+
+fn no_coordinator_epoch() -> i32 {
+    -1
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16) -> Self {
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::with_capacity(MAX_CACHED_BATCHES),
+            txn_first_offset: None,
+            coordinator_epoch: -1,
+            last_timestamp: -1,
+        }
+    }
+}
+
+/// Where a batch comes from: clients are held to the sequence rules, the broker's own
+/// coordinators (transactional offset commits) only to the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A producer's Produce request.
+    Client,
+    /// The group coordinator writing on a producer's behalf.
+    Coordinator,
+}
+
+/// A producer as DescribeProducers reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerInfo {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its current epoch.
+    pub producer_epoch: i16,
+    /// Sequence number of its last batch, or -1.
+    pub last_sequence: i32,
+    /// Max timestamp of its last batch, or -1.
+    pub last_timestamp: i64,
+    /// Coordinator epoch of the last marker, or -1.
+    pub coordinator_epoch: i32,
+    /// First offset of its open transaction, or -1.
+    pub current_txn_start_offset: i64,
 }
 
 /// Result of checking an incoming batch against the state.
@@ -50,10 +109,13 @@ pub(crate) enum SequenceCheck {
     Duplicate(BatchMeta),
 }
 
-/// Idempotence state of one partition.
+/// Idempotence and transaction state of one partition.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ProducerStateMap {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset -> producer id (derived from `producers`).
+    #[serde(skip)]
+    ongoing: BTreeMap<i64, i64>,
 }
 
 /// Snapshot file content: the state and the log end offset it is valid for.
@@ -65,7 +127,7 @@ struct Snapshot {
 
 impl ProducerStateMap {
     /// Checks an incoming batch (header as sent, before offsets are assigned).
-    pub(crate) fn check(&self, h: &BatchHeader) -> Result<SequenceCheck, LogError> {
+    pub(crate) fn check(&self, h: &BatchHeader, origin: Origin) -> Result<SequenceCheck, LogError> {
         if !h.has_producer_id() {
             return Ok(SequenceCheck::Append);
         }
@@ -78,6 +140,9 @@ impl ProducerStateMap {
                 current: entry.epoch,
                 got: h.producer_epoch,
             });
+        }
+        if origin == Origin::Coordinator {
+            return Ok(SequenceCheck::Append);
         }
         if h.producer_epoch > entry.epoch {
             if h.base_sequence != 0 {
@@ -108,23 +173,29 @@ impl ProducerStateMap {
         }
     }
 
-    /// Records an appended batch (header with its assigned base offset). Also used to rebuild
-    /// the state from the log, where no checks are made.
+    /// Records an appended data batch (header with its assigned base offset). Also used to
+    /// rebuild the state from the log, where no checks are made.
     pub(crate) fn record(&mut self, h: &BatchHeader) {
-        if !h.has_producer_id() {
+        if !h.has_producer_id() || h.is_control() {
             return;
         }
         let entry = self
             .producers
             .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry {
-                epoch: h.producer_epoch,
-                batches: VecDeque::with_capacity(MAX_CACHED_BATCHES),
-            });
+            .or_insert_with(|| ProducerEntry::new(h.producer_epoch));
         if h.producer_epoch > entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         } else if h.producer_epoch < entry.epoch {
+            return;
+        }
+        entry.last_timestamp = h.max_timestamp;
+        if h.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(h.base_offset);
+            self.ongoing.insert(h.base_offset, h.producer_id);
+        }
+        if h.base_sequence < 0 {
+            // Written by a coordinator: nothing to deduplicate against.
             return;
         }
         if entry.batches.len() >= MAX_CACHED_BATCHES {
@@ -138,9 +209,113 @@ impl ProducerStateMap {
         });
     }
 
+    /// Applies one batch read back from the log (recovery): data batches as [`Self::record`],
+    /// markers as [`Self::complete_txn`]. Returns an aborted transaction to index.
+    pub(crate) fn replay(
+        &mut self,
+        h: &BatchHeader,
+        control: Option<ControlType>,
+    ) -> Option<AbortedTxn> {
+        if h.is_control() {
+            if !h.has_producer_id() {
+                return None;
+            }
+            // The coordinator epoch lives in the marker's value, which recovery does not read.
+            self.complete_txn(h.producer_id, h.producer_epoch, -1, control, h.base_offset)
+        } else {
+            self.record(h);
+            None
+        }
+    }
+
+    /// Checks that a marker may be written: its epoch may not be older than the producer's.
+    pub(crate) fn check_marker(&self, marker: &TxnMarker) -> Result<(), LogError> {
+        match self.producers.get(&marker.producer_id) {
+            Some(entry) if marker.producer_epoch < entry.epoch => {
+                Err(LogError::InvalidProducerEpoch {
+                    producer_id: marker.producer_id,
+                    current: entry.epoch,
+                    got: marker.producer_epoch,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a marker written at `offset`: closes the producer's open transaction (a newer
+    /// epoch fences older ones). Returns the aborted transaction to index, if it was one with
+    /// records in this partition.
+    pub(crate) fn complete_txn(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        control: Option<ControlType>,
+        offset: i64,
+    ) -> Option<AbortedTxn> {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry::new(producer_epoch));
+        if producer_epoch > entry.epoch {
+            entry.epoch = producer_epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = coordinator_epoch;
+        let first = entry.txn_first_offset.take()?;
+        self.ongoing.remove(&first);
+        (control == Some(ControlType::Abort)).then(|| AbortedTxn {
+            producer_id,
+            first_offset: first,
+            last_offset: offset,
+            last_stable_offset: self.first_unstable_offset().unwrap_or(offset + 1),
+        })
+    }
+
+    /// First offset of the oldest open transaction.
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Open transactions: `(producer id, epoch, first offset)`, oldest first.
+    pub(crate) fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.ongoing
+            .iter()
+            .filter_map(|(first, pid)| self.producers.get(pid).map(|e| (*pid, e.epoch, *first)))
+            .collect()
+    }
+
+    /// Every known producer, for DescribeProducers.
+    pub(crate) fn describe(&self) -> Vec<ProducerInfo> {
+        let mut out: Vec<ProducerInfo> = self
+            .producers
+            .iter()
+            .map(|(pid, e)| ProducerInfo {
+                producer_id: *pid,
+                producer_epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+                current_txn_start_offset: e.txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
+    }
+
     /// Forgets everything (before a rebuild).
     pub(crate) fn clear(&mut self) {
         self.producers.clear();
+        self.ongoing.clear();
+    }
+
+    /// Rebuilds the derived open-transaction order (after loading a snapshot).
+    fn reindex(&mut self) {
+        self.ongoing = self
+            .producers
+            .iter()
+            .filter_map(|(pid, e)| e.txn_first_offset.map(|first| (first, *pid)))
+            .collect();
     }
 
     /// Number of producers known.
@@ -168,7 +343,11 @@ impl ProducerStateMap {
             tracing::warn!(path = %path.display(), error = %e, "could not remove producer state snapshot");
         }
         let snap: Snapshot = serde_json::from_slice(&data).ok()?;
-        (snap.log_end_offset == log_end_offset).then_some(snap.state)
+        (snap.log_end_offset == log_end_offset).then(|| {
+            let mut state = snap.state;
+            state.reindex();
+            state
+        })
     }
 }
 
@@ -184,6 +363,12 @@ fn next_sequence(seq: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl ProducerStateMap {
+        fn check_client(&self, h: &BatchHeader) -> Result<SequenceCheck, LogError> {
+            self.check(h, Origin::Client)
+        }
+    }
 
     fn hdr(pid: i64, epoch: i16, seq: i32, count: i32, base_offset: i64) -> BatchHeader {
         BatchHeader {
@@ -206,19 +391,25 @@ mod tests {
     #[test]
     fn sequence_rules() {
         let mut s = ProducerStateMap::default();
-        assert_eq!(s.check(&hdr(1, 0, 0, 3, 0)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            s.check_client(&hdr(1, 0, 0, 3, 0)).unwrap(),
+            SequenceCheck::Append
+        );
         s.record(&hdr(1, 0, 0, 3, 0));
         // in sequence
-        assert_eq!(s.check(&hdr(1, 0, 3, 2, 0)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            s.check_client(&hdr(1, 0, 3, 2, 0)).unwrap(),
+            SequenceCheck::Append
+        );
         s.record(&hdr(1, 0, 3, 2, 3));
         // duplicate of the first batch returns its original offsets
-        match s.check(&hdr(1, 0, 0, 3, 0)).unwrap() {
+        match s.check_client(&hdr(1, 0, 0, 3, 0)).unwrap() {
             SequenceCheck::Duplicate(m) => assert_eq!((m.first_offset, m.last_offset), (0, 2)),
             other => panic!("expected duplicate, got {other:?}"),
         }
         // gap
         assert!(matches!(
-            s.check(&hdr(1, 0, 7, 1, 0)),
+            s.check_client(&hdr(1, 0, 7, 1, 0)),
             Err(LogError::OutOfOrderSequence {
                 expected: 5,
                 got: 7,
@@ -227,14 +418,17 @@ mod tests {
         ));
         // new epoch must start at 0
         assert!(matches!(
-            s.check(&hdr(1, 1, 5, 1, 0)),
+            s.check_client(&hdr(1, 1, 5, 1, 0)),
             Err(LogError::OutOfOrderSequence { expected: 0, .. })
         ));
-        assert_eq!(s.check(&hdr(1, 1, 0, 1, 0)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            s.check_client(&hdr(1, 1, 0, 1, 0)).unwrap(),
+            SequenceCheck::Append
+        );
         s.record(&hdr(1, 1, 0, 1, 5));
         // stale epoch fenced
         assert!(matches!(
-            s.check(&hdr(1, 0, 5, 1, 0)),
+            s.check_client(&hdr(1, 0, 5, 1, 0)),
             Err(LogError::InvalidProducerEpoch {
                 current: 1,
                 got: 0,
@@ -243,7 +437,7 @@ mod tests {
         ));
         // non-idempotent never checked
         assert_eq!(
-            s.check(&hdr(-1, -1, -1, 1, 0)).unwrap(),
+            s.check_client(&hdr(-1, -1, -1, 1, 0)).unwrap(),
             SequenceCheck::Append
         );
     }
@@ -255,15 +449,15 @@ mod tests {
             s.record(&hdr(9, 0, i, 1, i as i64));
         }
         assert!(matches!(
-            s.check(&hdr(9, 0, 1, 1, 0)),
+            s.check_client(&hdr(9, 0, 1, 1, 0)),
             Err(LogError::OutOfOrderSequence { .. })
         ));
         assert!(matches!(
-            s.check(&hdr(9, 0, 2, 1, 0)).unwrap(),
+            s.check_client(&hdr(9, 0, 2, 1, 0)).unwrap(),
             SequenceCheck::Duplicate(_)
         ));
         assert!(matches!(
-            s.check(&hdr(9, 0, 6, 1, 0)).unwrap(),
+            s.check_client(&hdr(9, 0, 6, 1, 0)).unwrap(),
             SequenceCheck::Duplicate(_)
         ));
     }

@@ -15,6 +15,7 @@ use crate::batch::{check_batch, BatchHeader};
 use crate::index::OffsetEntry;
 use crate::producer_state::{ProducerStateMap, SNAPSHOT_FILE};
 use crate::segment::{self, Segment};
+use crate::txn::{control_type, AbortedTxn, ControlType};
 use crate::{LogConfig, LogError};
 
 /// File holding the log start offset when DeleteRecords or retention moved it inside a segment.
@@ -34,6 +35,9 @@ pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 pub(crate) struct Recovered {
     pub(crate) segments: Vec<Segment>,
     pub(crate) producers: ProducerStateMap,
+    /// The aborted transactions, when rebuilt from the log (`None`: the index file written by
+    /// the clean shutdown is valid).
+    pub(crate) aborted: Option<Vec<AbortedTxn>>,
     pub(crate) log_start_offset: i64,
 }
 
@@ -51,6 +55,8 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
     let recovery_point = read_recovery_point(dir);
 
     let mut producers = ProducerStateMap::default();
+    let mut aborted = Vec::new();
+    let mut rebuilt = !clean;
     let mut kept: Vec<Segment> = Vec::with_capacity(segments.len());
     let mut torn = false;
     let count = segments.len();
@@ -66,14 +72,15 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
             // After a clean shutdown only the active segment's tail is re-checked by CRC; the
             // closed ones were fsynced before it and only need their tail headers walked.
             let crc_from = if i + 1 == count { 0 } else { u64::MAX };
-            scan(&mut seg, sane_entry, crc_from, i64::MAX, |_| {})?
+            scan(&mut seg, sane_entry, crc_from, i64::MAX, |_, _| {})?
         } else {
             // Unflushed data may be garbage after a power loss: check everything past the last
             // completed fsync, and anything past the last index entry that looks right.
             let crc_from = sane_entry.map_or(0, |e| e.position as u64);
             let crc_from_offset = recovery_point.unwrap_or(i64::MAX);
-            scan(&mut seg, None, crc_from, crc_from_offset, |h| {
-                producers.record(h)
+            rebuilt = true;
+            scan(&mut seg, None, crc_from, crc_from_offset, |h, control| {
+                aborted.extend(producers.replay(h, control));
             })?
         };
         kept.push(seg);
@@ -88,8 +95,12 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
             None => {
                 tracing::warn!(dir = %dir.display(), "producer state snapshot unusable; rebuilding from batch headers");
                 producers.clear();
+                aborted.clear();
+                rebuilt = true;
                 for seg in &kept {
-                    scan_headers(seg, |h| producers.record(h))?;
+                    scan_headers(seg, |h, control| {
+                        aborted.extend(producers.replay(h, control))
+                    })?;
                 }
             }
         }
@@ -113,6 +124,7 @@ pub(crate) fn recover(dir: &Path, config: &LogConfig) -> Result<Recovered, LogEr
     Ok(Recovered {
         segments: kept,
         producers,
+        aborted: rebuilt.then_some(aborted),
         log_start_offset,
     })
 }
@@ -176,14 +188,14 @@ fn sane_last_entry(seg: &Segment) -> Result<Option<OffsetEntry>, LogError> {
 
 /// Scans batches from `from` (an index entry, or the start when `None`, which also resets the
 /// indexes), CRC-checking those at or after position `crc_from` or reaching `crc_from_offset`,
-/// feeding each valid header to `on_batch`
-/// and re-indexing. Truncates at the first invalid or incomplete batch; returns true if it did.
+/// feeding each valid header (with the marker type of control batches) to `on_batch` and
+/// re-indexing. Truncates at the first invalid or incomplete batch; returns true if it did.
 fn scan(
     seg: &mut Segment,
     from: Option<OffsetEntry>,
     crc_from: u64,
     crc_from_offset: i64,
-    mut on_batch: impl FnMut(&BatchHeader),
+    mut on_batch: impl FnMut(&BatchHeader, Option<ControlType>),
 ) -> Result<bool, LogError> {
     let file_len = seg.file_len()?;
     let mut pos = seg.reset_for_scan(from)?;
@@ -213,15 +225,18 @@ fn scan(
             ));
             break;
         }
-        if pos >= crc_from || h.last_offset() >= crc_from_offset {
+        let checked = pos >= crc_from || h.last_offset() >= crc_from_offset;
+        if checked || h.is_control() {
             seg.read_batch(pos, &h, &mut buf)?;
+        }
+        if checked {
             if let Err(e) = check_batch(&buf) {
                 problem = Some(e.to_string());
                 break;
             }
         }
         seg.track_batch(pos, &h)?;
-        on_batch(&h);
+        on_batch(&h, control_type(&buf, &h));
         pos += h.total_size() as u64;
     }
     let Some(problem) = problem else {
@@ -251,18 +266,26 @@ fn scan(
 
 /// Rebuilds both indexes of a segment whose batches are known to be valid (just written).
 pub(crate) fn rebuild_indexes(seg: &mut Segment) -> Result<(), LogError> {
-    scan(seg, None, u64::MAX, i64::MAX, |_| {})?;
+    scan(seg, None, u64::MAX, i64::MAX, |_, _| {})?;
     Ok(())
 }
 
-/// Feeds every batch header of an already recovered segment to `on_batch`.
+/// Feeds every batch header of an already recovered segment (with the marker type of control
+/// batches) to `on_batch`.
 pub(crate) fn scan_headers(
     seg: &Segment,
-    mut on_batch: impl FnMut(&BatchHeader),
+    mut on_batch: impl FnMut(&BatchHeader, Option<ControlType>),
 ) -> Result<(), LogError> {
     let mut pos = 0u64;
+    let mut buf = Vec::new();
     while let Some(h) = seg.header_at(pos)? {
-        on_batch(&h);
+        let control = if h.is_control() {
+            seg.read_batch(pos, &h, &mut buf)?;
+            control_type(&buf, &h)
+        } else {
+            None
+        };
+        on_batch(&h, control);
         pos += h.total_size() as u64;
     }
     Ok(())
