@@ -68,6 +68,8 @@ pub struct BrokerConfig {
     pub housekeeping_interval: Duration,
     /// Consumer group coordinator settings (`offsets.*`, `group.*`).
     pub groups: crate::group::GroupConfig,
+    /// Transaction coordinator settings.
+    pub transactions: crate::txn::TxnConfig,
     /// Named listeners besides the PLAINTEXT `listen` one (Kafka `listeners`), e.g. SSL.
     pub listeners: Vec<ListenerConfig>,
     /// ACL authorization; `None` allows every request (no `authorizer.class.name`).
@@ -113,6 +115,7 @@ impl Default for BrokerConfig {
             max_connections_per_ip: 1_000,
             housekeeping_interval: Duration::from_secs(30),
             groups: crate::group::GroupConfig::default(),
+            transactions: crate::txn::TxnConfig::default(),
             listeners: Vec::new(),
             authorizer: None,
             ssl_principal_mapping_rules: None,

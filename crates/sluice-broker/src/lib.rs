@@ -21,6 +21,8 @@ pub mod net;
 pub mod partition;
 pub mod server;
 pub mod state;
+pub mod state_log;
+pub mod txn;
 
 pub use config::BrokerConfig;
 pub use server::{start, BrokerHandle, ShutdownError, StartError};

@@ -10,7 +10,8 @@ use std::path::Path;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use sluice_log::{
-    AppendOutcome, LogConfig, LogError, PartitionLog, ReadResult, SyncHandle, ValidatedRecords,
+    AppendOutcome, Isolation, LogConfig, LogError, PartitionLog, ReadResult, SyncHandle, TxnMarker,
+    ValidatedRecords,
 };
 
 /// One topic partition hosted by this broker.
@@ -44,16 +45,52 @@ impl Partition {
     pub fn append(&self, records: BytesMut, now_ms: i64) -> Result<AppendOutcome, LogError> {
         let config = self.log.lock().config().clone();
         let validated = ValidatedRecords::new(records, &config)?;
-        let (outcome, moved) = {
+        self.append_validated(validated, now_ms)
+    }
+
+    /// Appends records a coordinator writes on a producer's behalf (transactional offset
+    /// commits): validated like a produce, epoch-checked, without sequence numbers.
+    pub fn append_from_coordinator(
+        &self,
+        records: BytesMut,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, LogError> {
+        let config = self.log.lock().config().clone();
+        let validated = ValidatedRecords::from_coordinator(records, &config)?;
+        self.append_validated(validated, now_ms)
+    }
+
+    /// Appends validated records and wakes parked fetches if they became visible.
+    pub fn append_validated(
+        &self,
+        validated: ValidatedRecords,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, LogError> {
+        self.with_log_then_wake(|log| log.append_validated(validated, now_ms))
+    }
+
+    /// Writes a transaction marker; returns its offset. Wakes parked fetches, including
+    /// `read_committed` ones waiting for the last stable offset to move.
+    pub fn append_marker(&self, marker: &TxnMarker, now_ms: i64) -> Result<i64, LogError> {
+        self.with_log_then_wake(|log| log.append_marker(marker, now_ms))
+    }
+
+    /// Runs `f` under the log lock, then wakes parked fetches if the high watermark or the
+    /// last stable offset moved.
+    fn with_log_then_wake<T>(
+        &self,
+        f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
+    ) -> Result<T, LogError> {
+        let (out, moved) = {
             let mut log = self.log.lock();
-            let before = log.high_watermark();
-            let outcome = log.append_validated(validated, now_ms)?;
-            (outcome, log.high_watermark() != before)
+            let before = (log.high_watermark(), log.last_stable_offset());
+            let out = f(&mut log)?;
+            (out, (log.high_watermark(), log.last_stable_offset()) != before)
         };
         if moved {
             self.hw_advanced.notify_waiters();
         }
-        Ok(outcome)
+        Ok(out)
     }
 
     /// Records a completed fsync and wakes parked fetches if it made records visible.
@@ -67,21 +104,31 @@ impl Partition {
     /// Reads up to `max_bytes` of whole batches from `offset`; returns the bytes with the high
     /// watermark and log start offset.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<(Bytes, i64, i64), LogError> {
-        let plan = self.plan_read(offset, max_bytes)?;
+        let plan = self.plan_read(offset, max_bytes, Isolation::ReadUncommitted)?;
         let bytes = plan.read()?;
         Ok((bytes, plan.high_watermark, plan.log_start_offset))
     }
 
     /// Plans a read under the lock without touching the data yet, so the caller can look at its
     /// size (fetch budgets) before paying for the `pread`.
-    pub fn plan_read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, LogError> {
-        self.log.lock().read(offset, max_bytes)
+    pub fn plan_read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<ReadResult, LogError> {
+        self.log.lock().read_isolated(offset, max_bytes, isolation)
     }
 
     /// The high watermark: the end of what consumers may read (see
     /// [`PartitionLog::high_watermark`]).
     pub fn high_watermark(&self) -> i64 {
         self.log.lock().high_watermark()
+    }
+
+    /// The last stable offset (see [`PartitionLog::last_stable_offset`]).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.log.lock().last_stable_offset()
     }
 
     /// The first offset still in the log.

@@ -12,8 +12,9 @@ use tracing::{info, warn};
 
 use crate::config::{BrokerConfig, FsyncPolicy};
 use crate::durability::Flusher;
-use crate::group::store::GroupStoreError;
+use crate::state_log::StateLogError;
 use crate::group::GroupCoordinator;
+use crate::txn::TxnCoordinator;
 use crate::meta::{self, MetaError, Metadata, ProducerIdAllocator};
 use crate::state::Broker;
 
@@ -46,7 +47,7 @@ pub enum StartError {
     },
     /// Consumer group state could not be loaded from `__consumer_offsets`.
     #[error("cannot load consumer groups: {0}")]
-    Groups(#[from] GroupStoreError),
+    Groups(#[from] StateLogError),
     /// A startup task panicked or was cancelled.
     #[error("startup task failed: {0}")]
     Task(String),
@@ -90,6 +91,7 @@ pub struct BrokerHandle {
     acceptor: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
     group_maintenance: JoinHandle<()>,
+    txn_maintenance: JoinHandle<()>,
     flusher_stop: watch::Sender<bool>,
     flusher: JoinHandle<()>,
 }
@@ -128,6 +130,9 @@ impl BrokerHandle {
         }
         if let Err(e) = self.housekeeping.await {
             warn!(error = %e, "housekeeping task failed");
+        }
+        if let Err(e) = self.txn_maintenance.await {
+            warn!(error = %e, "transaction maintenance task failed");
         }
         if let Err(e) = self.group_maintenance.await {
             warn!(error = %e, "group coordinator task failed");
@@ -217,11 +222,14 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     let (flusher_stop, flusher_stop_rx) = watch::channel(false);
     let flusher = Flusher::new(config.fsync_policy, config.flush_interval);
     let group_config = config.groups.clone();
-    let group_flusher = flusher.clone();
-    // Replaying __consumer_offsets reads the logs: blocking I/O, kept off the async threads.
-    let (metadata, groups) = tokio::task::spawn_blocking(move || {
-        let groups = GroupCoordinator::load(&metadata, group_flusher, &group_config)?;
-        Ok::<_, GroupStoreError>((metadata, groups))
+    let txn_config = config.transactions.clone();
+    let state_flusher = flusher.clone();
+    // Replaying __consumer_offsets and __transaction_state reads the logs: blocking I/O, kept
+    // off the async threads.
+    let (metadata, groups, txns) = tokio::task::spawn_blocking(move || {
+        let groups = GroupCoordinator::load(&metadata, state_flusher.clone(), &group_config)?;
+        let txns = TxnCoordinator::load(&metadata, state_flusher, &txn_config)?;
+        Ok::<_, StateLogError>((metadata, groups, txns))
     })
     .await
     .map_err(|e| StartError::Task(e.to_string()))??;
@@ -240,11 +248,24 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         metadata,
         flusher: flusher.clone(),
         groups,
+        txns,
         producer_ids,
         authorizer,
         shutdown: shutdown_rx.clone(),
     });
     let flusher = tokio::spawn(flusher.run(flusher_stop_rx));
+    // Before listening: finish what the coordinator decided before a restart and settle the
+    // open transactions the partition logs hold.
+    let recovering = broker.clone();
+    tokio::task::spawn_blocking(move || {
+        let open = recovering.open_transactions();
+        recovering.txns.recover(&open, recovering.as_ref());
+    })
+    .await
+    .map_err(|e| StartError::Task(e.to_string()))?;
+    let txn_maintenance = broker
+        .txns
+        .start_maintenance(broker.clone(), shutdown_rx.clone());
     let housekeeping = tokio::spawn(housekeeping_loop(
         broker.clone(),
         housekeeping_interval,
@@ -268,6 +289,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         acceptor,
         housekeeping,
         group_maintenance,
+        txn_maintenance,
         flusher_stop,
         flusher,
     })

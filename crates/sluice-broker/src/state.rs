@@ -20,6 +20,8 @@ pub struct Broker {
     pub flusher: Flusher,
     /// Consumer groups and committed offsets.
     pub groups: GroupCoordinator,
+    /// Transactional ids and their transactions.
+    pub txns: crate::txn::TxnCoordinator,
     /// Hands out idempotent producer ids (InitProducerId), never reused across restarts.
     pub producer_ids: ProducerIdAllocator,
     /// ACL authorizer; `None` means authorization is disabled (every request is allowed).
@@ -78,6 +80,21 @@ impl Broker {
                 Err(e.error_code())
             }
         }
+    }
+}
+
+impl Broker {
+    /// Every open transaction in every partition: `((topic, partition), producer id, epoch)`.
+    pub fn open_transactions(&self) -> Vec<((String, i32), i64, i16)> {
+        let mut open = Vec::new();
+        for topic in self.metadata.topics() {
+            for partition in &topic.partitions {
+                for (pid, epoch, _) in partition.log.lock().open_transactions() {
+                    open.push(((topic.name.clone(), partition.index), pid, epoch));
+                }
+            }
+        }
+        open
     }
 }
 

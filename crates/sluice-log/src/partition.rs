@@ -369,7 +369,7 @@ impl PartitionLog {
     /// still written (coordinator retries and recovery may repeat one) and changes nothing.
     pub fn append_marker(&mut self, marker: &TxnMarker, now_ms: i64) -> Result<i64, LogError> {
         self.producers.check_marker(marker)?;
-        let mut bytes = crate::txn::marker_batch(marker, now_ms);
+        let mut bytes = marker.to_batch(now_ms);
         let offset = self.log_end_offset();
         batch::stamp_batch(&mut bytes, offset, None);
         let header = BatchHeader::parse(&bytes)?;

@@ -63,8 +63,15 @@ pub struct AbortedTxn {
     pub last_stable_offset: i64,
 }
 
-/// Encodes `marker` as a one-record control batch (offsets assigned later by the log).
-pub(crate) fn marker_batch(marker: &TxnMarker, now_ms: i64) -> BytesMut {
+impl TxnMarker {
+    /// This marker as a one-record control batch in Kafka's format (offsets are assigned by
+    /// the log that stores it).
+    pub fn to_batch(&self, now_ms: i64) -> BytesMut {
+        marker_batch(self, now_ms)
+    }
+}
+
+fn marker_batch(marker: &TxnMarker, now_ms: i64) -> BytesMut {
     // Record: attributes i8, timestamp delta, offset delta, key (version i16, type i16),
     // value (version i16, coordinator epoch i32), no headers; varints zigzag-encoded.
     let kind: i16 = match marker.control {
@@ -292,7 +299,7 @@ mod tests {
                 coordinator_epoch: 7,
                 control,
             };
-            let bytes = marker_batch(&m, 1_000);
+            let bytes = m.to_batch(1_000);
             let h = batch::check_batch(&bytes).expect("valid batch");
             assert!(h.is_control() && h.is_transactional());
             assert_eq!(

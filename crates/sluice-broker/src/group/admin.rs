@@ -5,7 +5,7 @@ use kafka_protocol::ResponseError;
 
 use super::model::GroupState;
 use super::records::OffsetsKey;
-use super::store::KeyValue;
+use crate::state_log::KeyValue;
 use super::{Coordinator, Now};
 
 /// A member as DescribeGroups reports it.

@@ -545,7 +545,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::group::store::MemoryOffsetsLog;
+    use crate::state_log::MemoryStateLog;
     use crate::group::{GroupConfig, GroupCoordinator};
 
     fn topic_id() -> Uuid {
@@ -582,7 +582,7 @@ mod tests {
     #[test]
     fn a_second_member_gets_partitions_only_after_the_first_releases_them() {
         let c = GroupCoordinator::with_log(
-            Box::new(Arc::new(MemoryOffsetsLog::new(1))),
+            Box::new(Arc::new(MemoryStateLog::new(1))),
             GroupConfig::default(),
             Now::current(),
         )

@@ -16,7 +16,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::model::{Group, GroupState, InitialDelay, Member};
-use super::store::Durable;
+use crate::state_log::Durable;
 use super::{Coordinator, JoinResult, JoinedMember, Now, Pending, SyncAssignment, SyncResult};
 
 /// A JoinGroup request in the coordinator's terms.

@@ -4,14 +4,14 @@
 //! synchronous log `write` of their records (so the log order equals the coordinator's order).
 //! JoinGroup/SyncGroup responses that must wait for a rebalance are parked as tokio oneshot
 //! receivers and awaited by the handlers after the lock is released; fsyncs are awaited the same
-//! way ([`store::Durable`]). Time-driven transitions (join/sync phase deadlines, the initial
+//! way ([`crate::state_log::Durable`]). Time-driven transitions (join/sync phase deadlines, the initial
 //! rebalance delay, session expiry, offset retention) happen in [`GroupCoordinator::tick`], run
 //! by the task [`GroupCoordinator::start_maintenance`] spawns.
 //!
 //! Layout: [`model`] (a group and its members), [`membership`] (join, sync, heartbeat, leave and
 //! the rebalance state machine), [`offsets`] (commit, fetch, delete, expiry), [`admin`]
 //! (describe, list, delete groups), [`consumer`] (KIP-848 ConsumerGroupHeartbeat groups),
-//! [`records`] (Kafka's `__consumer_offsets` formats), [`store`] (where records are written and
+//! [`records`] (Kafka's `__consumer_offsets` formats), [`crate::state_log`] (where records are written and
 //! replayed from), [`wire`] (conversions shared by the handlers).
 //!
 //! State is reloaded synchronously by [`GroupCoordinator::load`] before the broker listens, so
@@ -23,7 +23,8 @@ pub mod membership;
 pub mod model;
 pub mod offsets;
 pub mod records;
-pub mod store;
+pub mod txn_offsets;
+
 #[cfg(test)]
 mod tests;
 pub mod wire;
@@ -41,7 +42,9 @@ use crate::durability::Flusher;
 use crate::meta::Metadata;
 use model::Group;
 use records::{GroupMetadataValue, OffsetCommitValue, OffsetsKey};
-use store::{Durable, GroupStoreError, KeyValue, LogOffsetsLog, MemoryOffsetsLog, OffsetsLog};
+use crate::state_log::{
+    Durable, KeyValue, LogEntry, MemoryStateLog, StateLog, StateLogError, TopicStateLog, TxnProducer,
+};
 
 pub use membership::{JoinParams, MemberRef};
 pub use model::GroupState;
@@ -217,7 +220,7 @@ pub struct GroupCoordinator {
 #[derive(Debug)]
 pub struct Coordinator {
     config: GroupConfig,
-    log: Box<dyn OffsetsLog>,
+    log: Box<dyn StateLog>,
     groups: parking_lot::Mutex<HashMap<String, Group>>,
     last_expiry: parking_lot::Mutex<Option<Instant>>,
 }
@@ -234,7 +237,7 @@ impl Default for GroupCoordinator {
     /// A coordinator that keeps `__consumer_offsets` in memory (tests, ephemeral brokers).
     fn default() -> Self {
         let config = GroupConfig::default();
-        let log = MemoryOffsetsLog::new(config.offsets_topic_partitions);
+        let log = MemoryStateLog::new(config.offsets_topic_partitions);
         GroupCoordinator::new(Box::new(log), config)
     }
 }
@@ -246,10 +249,11 @@ impl GroupCoordinator {
         metadata: &Metadata,
         flusher: Flusher,
         config: &GroupConfig,
-    ) -> Result<Self, GroupStoreError> {
-        let log = LogOffsetsLog::open(
+    ) -> Result<Self, StateLogError> {
+        let log = TopicStateLog::open(
             metadata,
             flusher,
+            OFFSETS_TOPIC,
             config.offsets_topic_partitions,
             config.offsets_topic_segment_bytes,
         )?;
@@ -258,16 +262,16 @@ impl GroupCoordinator {
 
     /// A coordinator over `log`, reloading the groups stored in it.
     pub fn with_log(
-        log: Box<dyn OffsetsLog>,
+        log: Box<dyn StateLog>,
         config: GroupConfig,
         now: Now,
-    ) -> Result<Self, GroupStoreError> {
+    ) -> Result<Self, StateLogError> {
         let coordinator = GroupCoordinator::new(log, config);
         coordinator.replay(now)?;
         Ok(coordinator)
     }
 
-    fn new(log: Box<dyn OffsetsLog>, config: GroupConfig) -> Self {
+    fn new(log: Box<dyn StateLog>, config: GroupConfig) -> Self {
         GroupCoordinator {
             inner: Arc::new(Coordinator {
                 config,
@@ -311,7 +315,7 @@ impl Coordinator {
 
     /// The `__consumer_offsets` partition holding `group_id`.
     pub fn partition_for(&self, group_id: &str) -> i32 {
-        records::partition_for(group_id, self.log.partitions())
+        crate::state_log::format::partition_for(group_id, self.log.partitions())
     }
 
     /// Answers every parked JoinGroup/SyncGroup with NOT_COORDINATOR (at shutdown), so
@@ -366,12 +370,27 @@ impl Coordinator {
         records: &[KeyValue],
         now: Now,
     ) -> Result<Durable, ResponseError> {
+        self.write_as(group_id, records, None, now)
+    }
+
+    /// [`Self::write`], transactionally for `producer` when given (a stale epoch is
+    /// INVALID_PRODUCER_EPOCH).
+    fn write_as(
+        &self,
+        group_id: &str,
+        records: &[KeyValue],
+        producer: Option<TxnProducer>,
+        now: Now,
+    ) -> Result<Durable, ResponseError> {
         if records.is_empty() {
             return Ok(Durable::done());
         }
         self.log
-            .append(self.partition_for(group_id), records, now.wall_ms)
+            .append(self.partition_for(group_id), records, producer, now.wall_ms)
             .map_err(|e| {
+                if e.is_fenced() {
+                    return ResponseError::InvalidProducerEpoch;
+                }
                 tracing::error!(group = group_id, error = %e, "cannot write group state to __consumer_offsets");
                 ResponseError::CoordinatorNotAvailable
             })
@@ -389,13 +408,28 @@ impl Coordinator {
     }
 
     /// Rebuilds all groups from the offsets log.
-    fn replay(&self, now: Now) -> Result<(), GroupStoreError> {
+    fn replay(&self, now: Now) -> Result<(), StateLogError> {
         let mut groups = self.groups.lock();
         let mut skipped = 0usize;
         for partition in 0..self.log.partitions() {
-            self.log.replay(partition, &mut |key, value| {
-                if apply_record(&mut groups, &key, value.as_deref(), now).is_err() {
-                    skipped += 1;
+            self.log.replay(partition, &mut |entry| match entry {
+                LogEntry::Record {
+                    key,
+                    value,
+                    producer_id,
+                } => {
+                    if apply_record(&mut groups, &key, value.as_deref(), producer_id, now).is_err()
+                    {
+                        skipped += 1;
+                    }
+                }
+                LogEntry::Marker {
+                    producer_id,
+                    control,
+                } => {
+                    for group in groups.values_mut() {
+                        group.settle_txn_offsets(producer_id, control);
+                    }
                 }
             })?;
         }
@@ -404,7 +438,10 @@ impl Coordinator {
         }
         // Offsets-only groups whose offsets were all deleted leave nothing behind.
         groups.retain(|_, g| {
-            !g.members.is_empty() || !g.offsets.is_empty() || g.protocol_type.is_some()
+            !g.members.is_empty()
+                || !g.offsets.is_empty()
+                || !g.pending_txn_offsets.is_empty()
+                || g.protocol_type.is_some()
         });
         tracing::info!(
             groups = groups.len(),
@@ -414,17 +451,22 @@ impl Coordinator {
     }
 }
 
-/// Applies one `__consumer_offsets` record to the in-memory groups.
+/// Name of Kafka's internal offsets topic.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Applies one `__consumer_offsets` record to the in-memory groups; an offset written inside
+/// a transaction (`producer_id`) waits for that transaction's marker.
 fn apply_record(
     groups: &mut HashMap<String, Group>,
     key: &[u8],
     value: Option<&[u8]>,
+    producer_id: Option<i64>,
     now: Now,
-) -> Result<(), records::RecordFormatError> {
+) -> Result<(), crate::state_log::format::RecordFormatError> {
     let Some(key) = OffsetsKey::decode(key)? else {
         return Ok(());
     };
-    match (key, value) {
+    match (key, value, producer_id) {
         (
             OffsetsKey::OffsetCommit {
                 group,
@@ -432,6 +474,25 @@ fn apply_record(
                 partition,
             },
             Some(value),
+            Some(producer_id),
+        ) => {
+            let value = OffsetCommitValue::decode(value)?;
+            groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group, now.wall_ms))
+                .pending_txn_offsets
+                .entry(producer_id)
+                .or_default()
+                .insert((topic, partition), value.into());
+        }
+        (
+            OffsetsKey::OffsetCommit {
+                group,
+                topic,
+                partition,
+            },
+            Some(value),
+            None,
         ) => {
             let value = OffsetCommitValue::decode(value)?;
             groups
@@ -447,19 +508,20 @@ fn apply_record(
                 partition,
             },
             None,
+            _,
         ) => {
             if let Some(g) = groups.get_mut(&group) {
                 g.offsets.remove(&(topic, partition));
             }
         }
-        (OffsetsKey::GroupMetadata { group }, Some(value)) => {
+        (OffsetsKey::GroupMetadata { group }, Some(value), _) => {
             let value = GroupMetadataValue::decode(value)?;
             groups
                 .entry(group.clone())
                 .or_insert_with(|| Group::new(&group, now.wall_ms))
                 .restore(value, now.instant);
         }
-        (OffsetsKey::GroupMetadata { group }, None) => {
+        (OffsetsKey::GroupMetadata { group }, None, _) => {
             groups.remove(&group);
         }
     }

@@ -162,6 +162,9 @@ pub struct Group {
     pub static_members: HashMap<String, String>,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Offsets committed inside open transactions, by producer id: they take effect when the
+    /// transaction commits and vanish when it aborts.
+    pub pending_txn_offsets: HashMap<i64, BTreeMap<(String, i32), CommittedOffset>>,
     /// End of the join phase (PreparingRebalance) or of the sync phase (CompletingRebalance).
     pub phase_deadline: Option<Instant>,
     /// Set while a group formed from scratch waits out the initial rebalance delay.
@@ -185,6 +188,7 @@ impl Group {
             pending: HashMap::new(),
             static_members: HashMap::new(),
             offsets: BTreeMap::new(),
+            pending_txn_offsets: HashMap::new(),
             phase_deadline: None,
             initial_delay: None,
             consumer: None,

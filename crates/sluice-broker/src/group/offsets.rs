@@ -10,7 +10,7 @@ use kafka_protocol::ResponseError;
 use super::membership::MemberRef;
 use super::model::{CommittedOffset, Group, GroupState};
 use super::records::{OffsetCommitValue, OffsetsKey};
-use super::store::{Durable, KeyValue};
+use crate::state_log::{Durable, KeyValue};
 use super::{Coordinator, Now};
 
 /// One partition's offset in an OffsetCommit.
@@ -34,7 +34,7 @@ pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 /// OffsetDelete's outcome: `(topic, [(partition, result)])`.
 pub type DeletedOffsets = Vec<(String, Vec<(i32, Result<(), ResponseError>)>)>;
 
-fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
+pub(super) fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
     OffsetsKey::OffsetCommit {
         group: group.to_owned(),
         topic: topic.to_owned(),
@@ -281,7 +281,9 @@ impl Coordinator {
                     .map(|(k, _)| k.clone())
                     .collect()
             };
-            let becomes_dead = group.offsets.len() == expired.len() && group.pending.is_empty();
+            let becomes_dead = group.offsets.len() == expired.len()
+                && group.pending.is_empty()
+                && group.pending_txn_offsets.is_empty();
             let records = tombstones(&group.id, expired.iter(), becomes_dead);
             if self.write(&group.id, &records, now).is_err() {
                 continue;

@@ -5,29 +5,12 @@
 //! Decoders accept every older value version too, and the flexible versions (offset commit
 //! value v4, group metadata value v4) that newer Kafka releases write.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
-/// Why a `__consumer_offsets` record could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordFormatError {
-    /// The buffer ended before the field named here.
-    #[error("truncated __consumer_offsets record: missing {0}")]
-    Truncated(&'static str),
-    /// A string field is not UTF-8.
-    #[error("__consumer_offsets record has a non-UTF-8 {0}")]
-    InvalidUtf8(&'static str),
-    /// A length prefix is negative where null is not allowed, or absurd.
-    #[error("__consumer_offsets record has an invalid length for {0}")]
-    InvalidLength(&'static str),
-    /// The key or value version is not one Kafka defines.
-    #[error("unknown __consumer_offsets {kind} version {version}")]
-    UnknownVersion {
-        /// "key" or the value type.
-        kind: &'static str,
-        /// The version found.
-        version: i16,
-    },
-}
+use crate::state_log::format::{
+    get_compact_str, get_i16, get_i32, get_i64, get_str, len_i32, put_bytes, put_nullable_str, put_str, Reader,
+    RecordFormatError,
+};
 
 type Result<T> = std::result::Result<T, RecordFormatError>;
 
@@ -294,192 +277,6 @@ impl GroupMetadataValue {
     }
 }
 
-/// The `__consumer_offsets` partition that stores `group`, as Kafka computes it:
-/// `Utils.abs(group.hashCode()) % partitions` with Java's `String.hashCode`.
-pub fn partition_for(group: &str, partitions: i32) -> i32 {
-    let hash = java_string_hash(group);
-    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    abs % partitions.max(1)
-}
-
-/// Java's `String.hashCode` (over UTF-16 code units).
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
-}
-
-/// Decoding state shared by the fixed and flexible versions of a value.
-struct Reader<'a> {
-    buf: &'a [u8],
-    flexible: bool,
-}
-
-impl Reader<'_> {
-    fn str(&mut self, field: &'static str) -> Result<String> {
-        if self.flexible {
-            get_compact_str(&mut self.buf, field)
-        } else {
-            get_str(&mut self.buf, field)
-        }
-    }
-
-    fn nullable_str(&mut self, field: &'static str) -> Result<Option<String>> {
-        if self.flexible {
-            let len = get_uvarint(&mut self.buf, field)?;
-            if len == 0 {
-                return Ok(None);
-            }
-            take_str(&mut self.buf, (len - 1) as usize, field).map(Some)
-        } else {
-            get_nullable_str(&mut self.buf, field)
-        }
-    }
-
-    fn bytes(&mut self, field: &'static str) -> Result<Bytes> {
-        let len = if self.flexible {
-            let len = get_uvarint(&mut self.buf, field)?;
-            if len == 0 {
-                return Err(RecordFormatError::InvalidLength(field));
-            }
-            (len - 1) as usize
-        } else {
-            let len = get_i32(&mut self.buf, field)?;
-            usize::try_from(len).map_err(|_| RecordFormatError::InvalidLength(field))?
-        };
-        let data = take(&mut self.buf, len, field)?;
-        Ok(Bytes::copy_from_slice(data))
-    }
-
-    fn array_len(&mut self, field: &'static str) -> Result<usize> {
-        if self.flexible {
-            let len = get_uvarint(&mut self.buf, field)?;
-            if len == 0 {
-                return Err(RecordFormatError::InvalidLength(field));
-            }
-            Ok((len - 1) as usize)
-        } else {
-            let len = get_i32(&mut self.buf, field)?;
-            usize::try_from(len).map_err(|_| RecordFormatError::InvalidLength(field))
-        }
-    }
-
-    /// Skips a flexible struct's tagged fields (no-op for fixed versions).
-    fn skip_tags(&mut self) -> Result<()> {
-        if !self.flexible {
-            return Ok(());
-        }
-        let count = get_uvarint(&mut self.buf, "tagged fields")?;
-        for _ in 0..count {
-            get_uvarint(&mut self.buf, "tag")?;
-            let len = get_uvarint(&mut self.buf, "tag length")?;
-            take(&mut self.buf, len as usize, "tag data")?;
-        }
-        Ok(())
-    }
-}
-
-fn len_i16(len: usize) -> i16 {
-    // Group ids, topics and metadata are bounded well below i16::MAX by the handlers.
-    i16::try_from(len).unwrap_or(i16::MAX)
-}
-
-fn len_i32(len: usize) -> i32 {
-    i32::try_from(len).unwrap_or(i32::MAX)
-}
-
-fn put_str(buf: &mut BytesMut, s: &str) {
-    let len = len_i16(s.len());
-    buf.put_i16(len);
-    buf.put_slice(&s.as_bytes()[..len as usize]);
-}
-
-fn put_nullable_str(buf: &mut BytesMut, s: Option<&str>) {
-    match s {
-        Some(s) => put_str(buf, s),
-        None => buf.put_i16(-1),
-    }
-}
-
-fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
-    buf.put_i32(len_i32(b.len()));
-    buf.put_slice(b);
-}
-
-fn take<'a>(buf: &mut &'a [u8], len: usize, field: &'static str) -> Result<&'a [u8]> {
-    if buf.len() < len {
-        return Err(RecordFormatError::Truncated(field));
-    }
-    let (head, tail) = buf.split_at(len);
-    *buf = tail;
-    Ok(head)
-}
-
-fn get_i16(buf: &mut &[u8], field: &'static str) -> Result<i16> {
-    if buf.remaining() < 2 {
-        return Err(RecordFormatError::Truncated(field));
-    }
-    Ok(buf.get_i16())
-}
-
-fn get_i32(buf: &mut &[u8], field: &'static str) -> Result<i32> {
-    if buf.remaining() < 4 {
-        return Err(RecordFormatError::Truncated(field));
-    }
-    Ok(buf.get_i32())
-}
-
-fn get_i64(buf: &mut &[u8], field: &'static str) -> Result<i64> {
-    if buf.remaining() < 8 {
-        return Err(RecordFormatError::Truncated(field));
-    }
-    Ok(buf.get_i64())
-}
-
-fn get_uvarint(buf: &mut &[u8], field: &'static str) -> Result<u64> {
-    let mut value = 0u64;
-    for shift in (0..35).step_by(7) {
-        let byte = *buf.first().ok_or(RecordFormatError::Truncated(field))?;
-        *buf = &buf[1..];
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(RecordFormatError::InvalidLength(field))
-}
-
-fn take_str(buf: &mut &[u8], len: usize, field: &'static str) -> Result<String> {
-    let data = take(buf, len, field)?;
-    std::str::from_utf8(data)
-        .map(str::to_owned)
-        .map_err(|_| RecordFormatError::InvalidUtf8(field))
-}
-
-fn get_str(buf: &mut &[u8], field: &'static str) -> Result<String> {
-    get_nullable_str(buf, field)?.ok_or(RecordFormatError::InvalidLength(field))
-}
-
-fn get_nullable_str(buf: &mut &[u8], field: &'static str) -> Result<Option<String>> {
-    let len = get_i16(buf, field)?;
-    if len < 0 {
-        return if len == -1 {
-            Ok(None)
-        } else {
-            Err(RecordFormatError::InvalidLength(field))
-        };
-    }
-    take_str(buf, len as usize, field).map(Some)
-}
-
-fn get_compact_str(buf: &mut &[u8], field: &'static str) -> Result<String> {
-    let len = get_uvarint(buf, field)?;
-    if len == 0 {
-        return Err(RecordFormatError::InvalidLength(field));
-    }
-    take_str(buf, (len - 1) as usize, field)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,6 +284,7 @@ mod tests {
 
     #[test]
     fn java_hash_matches_known_values() {
+        use crate::state_log::format::{java_string_hash, partition_for};
         // Values computed with Java's "...".hashCode().
         assert_eq!(java_string_hash(""), 0);
         assert_eq!(java_string_hash("a"), 97);

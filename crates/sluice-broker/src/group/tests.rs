@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
-use super::store::MemoryOffsetsLog;
+use crate::state_log::MemoryStateLog;
 use super::*;
 
 const SESSION_MS: i32 = 10_000;
@@ -20,7 +20,7 @@ fn config(initial_delay_ms: u64) -> GroupConfig {
     }
 }
 
-fn coordinator_on(log: Arc<MemoryOffsetsLog>, initial_delay_ms: u64, now: Now) -> GroupCoordinator {
+fn coordinator_on(log: Arc<MemoryStateLog>, initial_delay_ms: u64, now: Now) -> GroupCoordinator {
     GroupCoordinator::with_log(Box::new(log), config(initial_delay_ms), now)
         .expect("replay succeeds")
 }
@@ -116,7 +116,7 @@ fn state(c: &GroupCoordinator, group: &str) -> &'static str {
 
 #[test]
 fn single_member_forms_a_stable_group_after_the_initial_delay() {
-    let c = coordinator_on(Arc::new(MemoryOffsetsLog::new(4)), 100, Now::current());
+    let c = coordinator_on(Arc::new(MemoryStateLog::new(4)), 100, Now::current());
     let t0 = Now::current();
     let mut rx = first_join(&c, params("g", "", &["range"]), t0);
     c.tick(t0.after(Duration::from_millis(50)));
@@ -145,7 +145,7 @@ fn single_member_forms_a_stable_group_after_the_initial_delay() {
 
 #[test]
 fn followers_wait_for_the_leaders_assignment_and_new_members_trigger_a_rebalance() {
-    let c = coordinator_on(Arc::new(MemoryOffsetsLog::new(4)), 100, Now::current());
+    let c = coordinator_on(Arc::new(MemoryStateLog::new(4)), 100, Now::current());
     let t0 = Now::current();
     let mut a = first_join(&c, params("g", "", &["range", "roundrobin"]), t0);
     let mut b = first_join(&c, params("g", "", &["roundrobin", "range"]), t0);
@@ -219,7 +219,7 @@ fn followers_wait_for_the_leaders_assignment_and_new_members_trigger_a_rebalance
 
 #[test]
 fn a_member_that_stops_heartbeating_is_removed_and_the_rest_rebalance() {
-    let c = coordinator_on(Arc::new(MemoryOffsetsLog::new(4)), 0, Now::current());
+    let c = coordinator_on(Arc::new(MemoryStateLog::new(4)), 0, Now::current());
     let t0 = Now::current();
     let mut a = first_join(&c, params("g", "", &["range"]), t0);
     let ja = a.try_recv().expect("no initial delay: completes at once");
@@ -258,7 +258,7 @@ fn a_member_that_stops_heartbeating_is_removed_and_the_rest_rebalance() {
 
 #[test]
 fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
-    let c = coordinator_on(Arc::new(MemoryOffsetsLog::new(4)), 0, Now::current());
+    let c = coordinator_on(Arc::new(MemoryStateLog::new(4)), 0, Now::current());
     let t0 = Now::current();
     let ja = first_join(&c, params("g", "", &["range"]), t0)
         .try_recv()
@@ -279,7 +279,7 @@ fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
 
 #[test]
 fn bad_requests_get_kafka_errors_and_the_group_stays_healthy() {
-    let c = coordinator_on(Arc::new(MemoryOffsetsLog::new(4)), 0, Now::current());
+    let c = coordinator_on(Arc::new(MemoryStateLog::new(4)), 0, Now::current());
     let t0 = Now::current();
     let ja = first_join(&c, params("g", "", &["range"]), t0)
         .try_recv()
@@ -362,7 +362,7 @@ fn bad_requests_get_kafka_errors_and_the_group_stays_healthy() {
 
 #[test]
 fn static_member_restart_keeps_its_assignment_without_a_rebalance() {
-    let c = coordinator_on(Arc::new(MemoryOffsetsLog::new(4)), 0, Now::current());
+    let c = coordinator_on(Arc::new(MemoryStateLog::new(4)), 0, Now::current());
     let t0 = Now::current();
     let ja = first_join(&c, params("g", "", &["range"]), t0)
         .try_recv()
@@ -420,7 +420,7 @@ fn static_member_restart_keeps_its_assignment_without_a_rebalance() {
 
 #[test]
 fn batched_leave_empties_the_group() {
-    let c = coordinator_on(Arc::new(MemoryOffsetsLog::new(4)), 0, Now::current());
+    let c = coordinator_on(Arc::new(MemoryStateLog::new(4)), 0, Now::current());
     let t0 = Now::current();
     let ja = first_join(&c, params("g", "", &["range"]), t0)
         .try_recv()
@@ -445,7 +445,7 @@ fn batched_leave_empties_the_group() {
 
 #[test]
 fn offsets_survive_a_restart_and_deleted_groups_stay_deleted() {
-    let log = Arc::new(MemoryOffsetsLog::new(4));
+    let log = Arc::new(MemoryStateLog::new(4));
     let t0 = Now::current();
     let c = coordinator_on(log.clone(), 0, t0);
     let ja = first_join(&c, params("g", "", &["range"]), t0)
@@ -521,7 +521,7 @@ fn offsets_survive_a_restart_and_deleted_groups_stay_deleted() {
 
 #[test]
 fn offsets_of_an_empty_group_expire_after_the_retention() {
-    let log = Arc::new(MemoryOffsetsLog::new(4));
+    let log = Arc::new(MemoryStateLog::new(4));
     let t0 = Now::current();
     let c = GroupCoordinator::with_log(
         Box::new(log.clone()),
@@ -580,7 +580,7 @@ fn offsets_of_an_empty_group_expire_after_the_retention() {
 
 #[test]
 fn pending_member_ids_expire_and_unblock_the_rebalance() {
-    let c = coordinator_on(Arc::new(MemoryOffsetsLog::new(4)), 0, Now::current());
+    let c = coordinator_on(Arc::new(MemoryStateLog::new(4)), 0, Now::current());
     let t0 = Now::current();
     let ja = first_join(&c, params("g", "", &["range"]), t0)
         .try_recv()

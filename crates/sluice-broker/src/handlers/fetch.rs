@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
-use sluice_log::{LogError, ReadResult};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
+use sluice_log::{Isolation, LogError, ReadResult};
 use tracing::debug;
 
 use super::RequestContext;
@@ -29,6 +31,7 @@ struct Wanted {
     index: i32,
     offset: i64,
     max_bytes: usize,
+    isolation: Isolation,
 }
 
 /// Answers Fetch (v4-12).
@@ -40,6 +43,11 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);
     }
+    let isolation = if req.isolation_level == READ_COMMITTED {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
     let mut wanted = Vec::new();
     let mut topics = Vec::with_capacity(req.topics.len());
     for (ti, topic) in req.topics.iter().enumerate() {
@@ -51,6 +59,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
                 index: p.partition,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                isolation,
             });
         }
         topics.push(
@@ -65,7 +74,6 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         .min(ctx.broker.config.fetch_max_bytes);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
-    let read_committed = req.isolation_level == READ_COMMITTED;
     let deadline = tokio::time::Instant::now() + max_wait;
     let mut shutdown = ctx.broker.shutdown.clone();
 
@@ -107,9 +115,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let _memory = ctx.broker.fetch_memory.reserve(plan.bytes).await;
     for (w, planned) in wanted.iter().zip(plan.partitions) {
         if let Some(topic) = topics.get_mut(w.topic) {
-            topic
-                .partitions
-                .push(execute(w, planned).with_aborted_transactions(read_committed.then(Vec::new)));
+            topic.partitions.push(execute(w, planned));
         }
     }
     FetchResponse::default()
@@ -164,12 +170,16 @@ fn plan_one(w: &Wanted, budget: usize, first: bool) -> PartitionPlan {
         }
     };
     let limit = w.max_bytes.min(budget);
-    let plan = match partition.plan_read(w.offset, limit) {
+    let plan = match partition.plan_read(w.offset, limit, w.isolation) {
         Ok(plan) => plan,
         Err(e) => {
-            let (hw, start) = {
+            let (hw, lso, start) = {
                 let log = partition.log.lock();
-                (log.high_watermark(), log.log_start_offset())
+                (
+                    log.high_watermark(),
+                    log.last_stable_offset(),
+                    log.log_start_offset(),
+                )
             };
             if !matches!(e, LogError::OffsetOutOfRange { .. }) {
                 debug!(topic = %partition.topic, partition = w.index, error = %e, "fetch read failed");
@@ -178,16 +188,27 @@ fn plan_one(w: &Wanted, budget: usize, first: bool) -> PartitionPlan {
                 data: data
                     .with_error_code(log_error_code(&e).code())
                     .with_high_watermark(hw)
-                    .with_last_stable_offset(hw)
+                    .with_last_stable_offset(lso)
                     .with_log_start_offset(start),
                 read: None,
             };
         }
     };
+    // read_committed consumers drop the batches of these producers' aborted transactions.
+    let aborted = plan.aborted_transactions.as_ref().map(|list| {
+        list.iter()
+            .map(|a| {
+                AbortedTransaction::default()
+                    .with_producer_id(ProducerId(a.producer_id))
+                    .with_first_offset(a.first_offset)
+            })
+            .collect()
+    });
     let data = data
         .with_high_watermark(plan.high_watermark)
-        .with_last_stable_offset(plan.high_watermark)
-        .with_log_start_offset(plan.log_start_offset);
+        .with_last_stable_offset(plan.last_stable_offset)
+        .with_log_start_offset(plan.log_start_offset)
+        .with_aborted_transactions(aborted);
     let skip = plan.is_empty() || (!first && plan.len() > limit) || limit == 0 && !first;
     PartitionPlan {
         data,

@@ -1,0 +1,670 @@
+//! The transaction coordinator (KIP-98, KIP-447), with its state in `__transaction_state`.
+//!
+//! One mutex guards every transactional id; it is held for in-memory bookkeeping, the
+//! synchronous `write` of a state record and the synchronous appends of markers, never across
+//! an fsync. A commit or abort goes through Kafka's two phases:
+//!
+//! 1. `Prepare{Commit,Abort}` is written to `__transaction_state` and fsynced: the decision is
+//!    durable from here on (this is what EndTxn waits for);
+//! 2. a marker is appended to every partition of the transaction (and to the
+//!    `__consumer_offsets` partitions its offsets went to), then `Complete{Commit,Abort}` is
+//!    written. Neither waits for an fsync: after a crash the durable `Prepare*` state is found
+//!    by [`TxnCoordinator::recover`] and the markers are written again (a repeated marker
+//!    changes nothing).
+//!
+//! AddPartitionsToTxn is not fsynced either. On one node the coordinator can check every
+//! partition itself at start-up: an open transaction found in a partition's log that the
+//! durable coordinator state does not know of is added to its transaction (which the timeout
+//! then aborts) or, if that transaction already completed, aborted on the spot. So a commit
+//! costs one fsync of the coordinator log plus the markers' own group-commit fsync.
+//!
+//! Layout: [`model`] (state and metadata), [`records`] (Kafka's record formats), [`markers`]
+//! (where markers go), `tests`.
+
+pub mod markers;
+pub mod model;
+pub mod records;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use sluice_log::{ControlType, TxnMarker};
+
+use crate::durability::Flusher;
+use crate::meta::{Metadata, ProducerIdAllocator};
+use crate::state_log::{Durable, LogEntry, MemoryStateLog, StateLog, StateLogError, TopicStateLog};
+pub use markers::MarkerWriter;
+pub use model::{TxnMetadata, TxnState};
+use records::{decode_key, encode_key, TxnLogValue};
+
+/// Name of Kafka's internal transaction state topic.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// The coordinator epoch written into markers: one node is always the coordinator.
+const COORDINATOR_EPOCH: i32 = 0;
+
+/// Settings of the transaction coordinator, mirroring Kafka's broker configs.
+#[derive(Debug, Clone)]
+pub struct TxnConfig {
+    /// `transaction.state.log.num.partitions` (default 50); only used when the topic is created.
+    pub state_log_partitions: i32,
+    /// `transaction.state.log.segment.bytes` (default 100 MiB).
+    pub state_log_segment_bytes: u64,
+    /// `transaction.max.timeout.ms` (default 15 min): the largest `transaction.timeout.ms` a
+    /// producer may ask for.
+    pub max_timeout: Duration,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (default 10 s).
+    pub abort_timed_out_interval: Duration,
+    /// `transactional.id.expiration.ms` (default 7 days): idle transactional ids are removed.
+    pub id_expiration: Duration,
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig {
+            state_log_partitions: 50,
+            state_log_segment_bytes: 100 * 1024 * 1024,
+            max_timeout: Duration::from_secs(900),
+            abort_timed_out_interval: Duration::from_secs(10),
+            id_expiration: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Owns every transactional id's state.
+#[derive(Debug, Clone)]
+pub struct TxnCoordinator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: TxnConfig,
+    log: Box<dyn StateLog>,
+    txns: parking_lot::Mutex<HashMap<String, TxnMetadata>>,
+}
+
+/// What InitProducerId must do after inspecting the state under the lock.
+enum InitStep {
+    /// Done: the producer id and epoch to return (after the write is durable).
+    Ready(i64, i16, Durable),
+    /// An open transaction must be aborted (fencing its producer) first.
+    Fence(Durable, i16),
+}
+
+impl Default for TxnCoordinator {
+    /// A coordinator keeping `__transaction_state` in memory (tests, ephemeral brokers).
+    fn default() -> Self {
+        let config = TxnConfig::default();
+        let log = MemoryStateLog::new(config.state_log_partitions);
+        TxnCoordinator::new(Box::new(log), config)
+    }
+}
+
+impl TxnCoordinator {
+    /// Opens (creating if needed) `__transaction_state` in `metadata` and reloads every
+    /// transactional id from it. Call before the broker accepts connections, then
+    /// [`Self::recover`].
+    pub fn load(
+        metadata: &Metadata,
+        flusher: Flusher,
+        config: &TxnConfig,
+    ) -> Result<Self, StateLogError> {
+        let log = TopicStateLog::open(
+            metadata,
+            flusher,
+            TRANSACTION_STATE_TOPIC,
+            config.state_log_partitions,
+            config.state_log_segment_bytes,
+        )?;
+        Self::with_log(Box::new(log), config.clone())
+    }
+
+    /// A coordinator over `log`, reloading the state stored in it.
+    pub fn with_log(log: Box<dyn StateLog>, config: TxnConfig) -> Result<Self, StateLogError> {
+        let coordinator = TxnCoordinator::new(log, config);
+        coordinator.replay()?;
+        Ok(coordinator)
+    }
+
+    fn new(log: Box<dyn StateLog>, config: TxnConfig) -> Self {
+        TxnCoordinator {
+            inner: Arc::new(Inner {
+                config,
+                log,
+                txns: parking_lot::Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The coordinator's settings.
+    pub fn config(&self) -> &TxnConfig {
+        &self.inner.config
+    }
+
+    /// The `__transaction_state` partition holding `transactional_id`.
+    pub fn partition_for(&self, transactional_id: &str) -> i32 {
+        crate::state_log::format::partition_for(transactional_id, self.inner.log.partitions())
+    }
+
+    fn replay(&self) -> Result<(), StateLogError> {
+        let mut txns = self.inner.txns.lock();
+        let mut skipped = 0usize;
+        for partition in 0..self.inner.log.partitions() {
+            self.inner.log.replay(partition, &mut |entry| {
+                let LogEntry::Record { key, value, .. } = entry else {
+                    return;
+                };
+                let Ok(Some(id)) = decode_key(&key) else {
+                    skipped += 1;
+                    return;
+                };
+                match value.map(|v| TxnLogValue::decode(&v)) {
+                    None => {
+                        txns.remove(&id);
+                    }
+                    Some(Ok(v)) => {
+                        txns.insert(id.clone(), TxnMetadata::from_value(&id, v));
+                    }
+                    Some(Err(_)) => skipped += 1,
+                }
+            })?;
+        }
+        if skipped > 0 {
+            tracing::warn!(skipped, "ignored undecodable records in __transaction_state");
+        }
+        tracing::info!(
+            transactional_ids = txns.len(),
+            "loaded transactions from __transaction_state"
+        );
+        Ok(())
+    }
+
+    /// Persists `meta` (no fsync; await the result to make it durable).
+    fn write(&self, meta: &TxnMetadata, now_ms: i64) -> Result<Durable, ResponseError> {
+        let record = (
+            encode_key(&meta.transactional_id),
+            Some(meta.to_value().encode()),
+        );
+        self.inner
+            .log
+            .append(
+                self.partition_for(&meta.transactional_id),
+                &[record],
+                None,
+                now_ms,
+            )
+            .map_err(|e| {
+                tracing::error!(transactional_id = %meta.transactional_id, error = %e, "cannot write transaction state");
+                ResponseError::CoordinatorNotAvailable
+            })
+    }
+
+    /// InitProducerId with a `transactional.id`: returns the producer id and epoch to use.
+    /// A first call allocates a producer id; later calls bump the epoch (fencing older
+    /// producers), aborting a transaction the previous producer left open. `expected` is the
+    /// id and epoch a producer that already has one sends to recover (KIP-360).
+    pub async fn init_producer_id(
+        &self,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+        ids: &ProducerIdAllocator,
+        markers: &dyn MarkerWriter,
+    ) -> Result<(i64, i16), ResponseError> {
+        let max = i32::try_from(self.inner.config.max_timeout.as_millis()).unwrap_or(i32::MAX);
+        if timeout_ms <= 0 || timeout_ms > max {
+            return Err(ResponseError::InvalidTransactionTimeout);
+        }
+        // At most one fence: after it the state is CompleteAbort and the next pass bumps.
+        for _ in 0..3 {
+            let step = self.init_step(transactional_id, timeout_ms, expected, ids)?;
+            match step {
+                InitStep::Ready(pid, epoch, durable) => {
+                    durable.wait().await.map_err(|e| {
+                        tracing::error!(transactional_id, error = %e, "transaction state not durable");
+                        ResponseError::CoordinatorNotAvailable
+                    })?;
+                    return Ok((pid, epoch));
+                }
+                InitStep::Fence(durable, epoch) => {
+                    self.finish_prepared(transactional_id, epoch, durable, markers)
+                        .await?;
+                }
+            }
+        }
+        Err(ResponseError::ConcurrentTransactions)
+    }
+
+    fn init_step(
+        &self,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+        ids: &ProducerIdAllocator,
+    ) -> Result<InitStep, ResponseError> {
+        let now = crate::now_ms();
+        let mut txns = self.inner.txns.lock();
+        let allocate = || {
+            ids.allocate().map_err(|e| {
+                tracing::warn!(error = %e, "allocating a producer id failed");
+                ResponseError::KafkaStorageError
+            })
+        };
+        let Some(meta) = txns.get_mut(transactional_id) else {
+            if expected.is_some() {
+                return Err(ResponseError::InvalidProducerIdMapping);
+            }
+            let meta = TxnMetadata {
+                transactional_id: transactional_id.to_owned(),
+                producer_id: allocate()?,
+                producer_epoch: 0,
+                last_producer_epoch: -1,
+                timeout_ms,
+                state: TxnState::Empty,
+                partitions: BTreeSet::new(),
+                start_ms: -1,
+                last_update_ms: now,
+                prepare_durable: false,
+            };
+            let durable = self.write(&meta, now)?;
+            let ready = InitStep::Ready(meta.producer_id, meta.producer_epoch, durable);
+            txns.insert(transactional_id.to_owned(), meta);
+            return Ok(ready);
+        };
+        if let Some((pid, epoch)) = expected {
+            if pid != meta.producer_id {
+                return Err(ResponseError::ProducerFenced);
+            }
+            // A retry of a bump that already happened (or the coordinator bumped on a
+            // timeout): answer with the current epoch.
+            if epoch == meta.last_producer_epoch && !meta.state.is_prepare() {
+                return Ok(InitStep::Ready(
+                    meta.producer_id,
+                    meta.producer_epoch,
+                    Durable::done(),
+                ));
+            }
+            if epoch != meta.producer_epoch {
+                return Err(ResponseError::ProducerFenced);
+            }
+        }
+        match meta.state {
+            s if s.is_prepare() => Err(ResponseError::ConcurrentTransactions),
+            TxnState::Ongoing => {
+                // The previous producer's transaction: abort it under a bumped epoch, so its
+                // late writes are refused everywhere.
+                let previous = meta.clone();
+                let epoch = meta.producer_epoch.saturating_add(1);
+                meta.last_producer_epoch = meta.producer_epoch;
+                meta.producer_epoch = epoch;
+                meta.state = TxnState::PrepareAbort;
+                meta.prepare_durable = false;
+                meta.last_update_ms = now;
+                match self.write(meta, now) {
+                    Ok(durable) => Ok(InitStep::Fence(durable, epoch)),
+                    Err(e) => {
+                        *meta = previous;
+                        Err(e)
+                    }
+                }
+            }
+            _ => {
+                let previous = meta.clone();
+                if meta.producer_epoch >= i16::MAX - 1 {
+                    // Epoch exhausted: a new producer id starts over at epoch 0.
+                    meta.producer_id = allocate()?;
+                    meta.producer_epoch = 0;
+                    meta.last_producer_epoch = -1;
+                } else {
+                    meta.last_producer_epoch = meta.producer_epoch;
+                    meta.producer_epoch += 1;
+                }
+                meta.timeout_ms = timeout_ms;
+                meta.state = TxnState::Empty;
+                meta.partitions.clear();
+                meta.start_ms = -1;
+                meta.last_update_ms = now;
+                match self.write(meta, now) {
+                    Ok(durable) => Ok(InitStep::Ready(
+                        meta.producer_id,
+                        meta.producer_epoch,
+                        durable,
+                    )),
+                    Err(e) => {
+                        *meta = previous;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks that `producer_id`/`epoch` is the current producer of `transactional_id`;
+    /// returns its metadata.
+    fn current<'a>(
+        txns: &'a mut HashMap<String, TxnMetadata>,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<&'a mut TxnMetadata, ResponseError> {
+        let meta = txns
+            .get_mut(transactional_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        if meta.producer_id != producer_id {
+            return Err(ResponseError::InvalidProducerIdMapping);
+        }
+        if meta.producer_epoch != epoch {
+            return Err(ResponseError::ProducerFenced);
+        }
+        Ok(meta)
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn: adds `partitions` to the producer's transaction,
+    /// opening one if none is. Not fsynced (see the module documentation).
+    pub fn add_partitions(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<(), ResponseError> {
+        let now = crate::now_ms();
+        let mut txns = self.inner.txns.lock();
+        let meta = Self::current(&mut txns, transactional_id, producer_id, epoch)?;
+        if meta.state.is_prepare() {
+            return Err(ResponseError::ConcurrentTransactions);
+        }
+        if meta.state == TxnState::Dead {
+            return Err(ResponseError::InvalidProducerIdMapping);
+        }
+        let new = partitions.iter().any(|p| !meta.partitions.contains(p));
+        if meta.state == TxnState::Ongoing && !new {
+            return Ok(());
+        }
+        let previous = meta.clone();
+        if meta.state != TxnState::Ongoing {
+            meta.partitions.clear();
+            meta.start_ms = now;
+            meta.state = TxnState::Ongoing;
+        }
+        meta.partitions.extend(partitions.iter().cloned());
+        meta.last_update_ms = now;
+        if let Err(e) = self.write(meta, now) {
+            *meta = previous;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Checks that a transactional produce (or offset commit) to `topic`/`partition` belongs
+    /// to the producer's open transaction, as Kafka's partition leaders verify (KIP-890): a
+    /// write outside a transaction would otherwise never get its marker.
+    pub fn verify(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ResponseError> {
+        let mut txns = self.inner.txns.lock();
+        let meta = Self::current(&mut txns, transactional_id, producer_id, epoch).map_err(
+            |e| match e {
+                ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+                other => other,
+            },
+        )?;
+        let key = (topic.to_owned(), partition);
+        if meta.state != TxnState::Ongoing || !meta.partitions.contains(&key) {
+            return Err(ResponseError::InvalidTxnState);
+        }
+        Ok(())
+    }
+
+    /// EndTxn: commits or aborts the producer's transaction. Returns once the decision is
+    /// durable and every marker is appended.
+    pub async fn end_txn(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        markers: &dyn MarkerWriter,
+    ) -> Result<(), ResponseError> {
+        let durable = {
+            let now = crate::now_ms();
+            let mut txns = self.inner.txns.lock();
+            let meta = Self::current(&mut txns, transactional_id, producer_id, epoch)?;
+            let target = if commit {
+                TxnState::PrepareCommit
+            } else {
+                TxnState::PrepareAbort
+            };
+            match (meta.state, commit) {
+                (TxnState::Ongoing, _) => {}
+                // A retry of an EndTxn that completed (or is completing).
+                (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
+                    return Ok(())
+                }
+                (s, _) if s == target => return Err(ResponseError::ConcurrentTransactions),
+                _ => return Err(ResponseError::InvalidTxnState),
+            }
+            let previous = meta.clone();
+            meta.state = target;
+            meta.prepare_durable = false;
+            meta.last_update_ms = now;
+            match self.write(meta, now) {
+                Ok(durable) => durable,
+                Err(e) => {
+                    *meta = previous;
+                    return Err(e);
+                }
+            }
+        };
+        self.finish_prepared(transactional_id, epoch, durable, markers)
+            .await
+    }
+
+    /// Second phase of a commit or abort: once `durable` (the `Prepare*` record) is on disk,
+    /// writes the markers and completes. If the record cannot be made durable the
+    /// transaction goes back to Ongoing so the producer can abort it.
+    async fn finish_prepared(
+        &self,
+        transactional_id: &str,
+        epoch: i16,
+        durable: Durable,
+        markers: &dyn MarkerWriter,
+    ) -> Result<(), ResponseError> {
+        let synced = durable.wait().await;
+        let mut txns = self.inner.txns.lock();
+        let Some(meta) = txns
+            .get_mut(transactional_id)
+            .filter(|m| m.producer_epoch == epoch && m.state.is_prepare())
+        else {
+            // Completed meanwhile by the maintenance task.
+            return Ok(());
+        };
+        if let Err(e) = synced {
+            tracing::error!(transactional_id, error = %e, "transaction decision not durable; back to Ongoing");
+            meta.state = TxnState::Ongoing;
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        meta.prepare_durable = true;
+        self.complete(meta, markers, crate::now_ms());
+        Ok(())
+    }
+
+    /// Writes the markers of a durable `Prepare*` transaction and moves it to `Complete*`.
+    /// A marker that cannot be written leaves it prepared; the maintenance task retries.
+    fn complete(&self, meta: &mut TxnMetadata, markers: &dyn MarkerWriter, now_ms: i64) {
+        let (control, done) = match meta.state {
+            TxnState::PrepareCommit => (ControlType::Commit, TxnState::CompleteCommit),
+            TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
+                (ControlType::Abort, TxnState::CompleteAbort)
+            }
+            _ => return,
+        };
+        let marker = TxnMarker {
+            producer_id: meta.producer_id,
+            producer_epoch: meta.producer_epoch,
+            coordinator_epoch: COORDINATOR_EPOCH,
+            control,
+        };
+        if let Err(e) = markers.write_markers(&meta.partitions, &marker) {
+            tracing::error!(transactional_id = %meta.transactional_id, error = %e, "writing transaction markers failed; will retry");
+            return;
+        }
+        let previous = meta.clone();
+        meta.state = done;
+        meta.last_update_ms = now_ms;
+        // Not awaited: losing it only means the markers are written again after a crash.
+        if self.write(meta, now_ms).is_err() {
+            *meta = previous;
+        }
+    }
+
+    /// Start-up recovery, before the broker listens: completes every durable `Prepare*`
+    /// transaction and settles the open transactions found in the partition logs (`open`:
+    /// partition, producer id, epoch) against the durable coordinator state.
+    pub fn recover(&self, open: &[((String, i32), i64, i16)], markers: &dyn MarkerWriter) {
+        let now = crate::now_ms();
+        let mut txns = self.inner.txns.lock();
+        for ((topic, partition), pid, epoch) in open {
+            let owner = txns
+                .values_mut()
+                .find(|m| m.producer_id == *pid && m.producer_epoch >= *epoch);
+            match owner {
+                Some(meta) if meta.state == TxnState::Ongoing || meta.state.is_prepare() => {
+                    // Its AddPartitionsToTxn record was lost: the transaction still owns the
+                    // partition and its outcome will cover it.
+                    if meta.partitions.insert((topic.clone(), *partition)) {
+                        tracing::info!(transactional_id = %meta.transactional_id, topic, partition, "recovered a partition of an open transaction");
+                        let _ = self.write(meta, now);
+                    }
+                }
+                _ => {
+                    // No coordinator state holds this transaction open: it never reached a
+                    // durable commit decision, so it is aborted.
+                    tracing::warn!(topic, partition, producer_id = pid, "aborting a transaction the coordinator has no record of");
+                    let marker = TxnMarker {
+                        producer_id: *pid,
+                        producer_epoch: *epoch,
+                        coordinator_epoch: COORDINATOR_EPOCH,
+                        control: ControlType::Abort,
+                    };
+                    let one = BTreeSet::from([(topic.clone(), *partition)]);
+                    if let Err(e) = markers.write_markers(&one, &marker) {
+                        tracing::error!(topic, partition, error = %e, "cannot abort an orphaned transaction");
+                    }
+                }
+            }
+        }
+        let mut completed = 0usize;
+        for meta in txns.values_mut().filter(|m| m.state.is_prepare()) {
+            self.complete(meta, markers, now);
+            completed += 1;
+        }
+        if completed > 0 {
+            tracing::info!(completed, "completed transactions decided before the restart");
+        }
+    }
+
+    /// Periodic work: aborts transactions open longer than their timeout (bumping the epoch,
+    /// as Kafka does, so the producer learns it was fenced), retries incomplete markers and
+    /// expires idle transactional ids.
+    pub async fn maintain(&self, markers: &dyn MarkerWriter) {
+        let now = crate::now_ms();
+        let expiration = i64::try_from(self.inner.config.id_expiration.as_millis()).unwrap_or(i64::MAX);
+        let mut aborts = Vec::new();
+        {
+            let mut txns = self.inner.txns.lock();
+            let mut expired = Vec::new();
+            for meta in txns.values_mut() {
+                match meta.state {
+                    TxnState::Ongoing
+                        if now.saturating_sub(meta.start_ms) > i64::from(meta.timeout_ms) =>
+                    {
+                        let previous = meta.clone();
+                        meta.last_producer_epoch = meta.producer_epoch;
+                        meta.producer_epoch = meta.producer_epoch.saturating_add(1);
+                        meta.state = TxnState::PrepareAbort;
+                        meta.prepare_durable = false;
+                        meta.last_update_ms = now;
+                        match self.write(meta, now) {
+                            Ok(durable) => {
+                                tracing::info!(transactional_id = %meta.transactional_id, timeout_ms = meta.timeout_ms, "aborting a timed-out transaction");
+                                aborts.push((meta.transactional_id.clone(), meta.producer_epoch, durable));
+                            }
+                            Err(_) => *meta = previous,
+                        }
+                    }
+                    s if s.is_prepare() && meta.prepare_durable => {
+                        self.complete(meta, markers, now);
+                    }
+                    TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+                        if now.saturating_sub(meta.last_update_ms) > expiration =>
+                    {
+                        expired.push(meta.transactional_id.clone());
+                    }
+                    _ => {}
+                }
+            }
+            for id in expired {
+                let partition = self.partition_for(&id);
+                if self
+                    .inner
+                    .log
+                    .append(partition, &[(encode_key(&id), None)], None, now)
+                    .is_ok()
+                {
+                    tracing::info!(transactional_id = %id, "expired an idle transactional id");
+                    txns.remove(&id);
+                }
+            }
+        }
+        for (id, epoch, durable) in aborts {
+            let _ = self.finish_prepared(&id, epoch, durable, markers).await;
+        }
+    }
+
+    /// Spawns the task running [`Self::maintain`] every
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` until `shutdown`.
+    pub fn start_maintenance(
+        &self,
+        markers: Arc<dyn MarkerWriter>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let coordinator = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(coordinator.inner.config.abort_timed_out_interval);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => coordinator.maintain(markers.as_ref()).await,
+                    changed = shutdown.changed() => {
+                        if changed.is_err() || *shutdown.borrow() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// A copy of one transactional id's state.
+    pub fn describe(&self, transactional_id: &str) -> Option<TxnMetadata> {
+        self.inner.txns.lock().get(transactional_id).cloned()
+    }
+
+    /// Copies of every transactional id's state, sorted by id.
+    pub fn list(&self) -> Vec<TxnMetadata> {
+        let mut all: Vec<TxnMetadata> = self.inner.txns.lock().values().cloned().collect();
+        all.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        all
+    }
+}
