@@ -180,6 +180,26 @@ pub struct BrokerSettings {
     /// [default: 10080].
     #[arg(long, env = "SLUICE_OFFSETS_RETENTION_MINUTES", value_name = "MINUTES")]
     pub offsets_retention_minutes: Option<u64>,
+    /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a producer may ask
+    /// for [default: 900000].
+    #[arg(long, env = "SLUICE_TRANSACTION_MAX_TIMEOUT_MS", value_name = "MS")]
+    pub transaction_max_timeout_ms: Option<u64>,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often transactions
+    /// open longer than their timeout are aborted [default: 10000].
+    #[arg(
+        long,
+        env = "SLUICE_TRANSACTION_ABORT_TIMED_OUT_INTERVAL_MS",
+        value_name = "MS"
+    )]
+    pub transaction_abort_timed_out_interval_ms: Option<u64>,
+    /// `transactional.id.expiration.ms`: idle transactional ids are forgotten after this long
+    /// [default: 604800000].
+    #[arg(long, env = "SLUICE_TRANSACTIONAL_ID_EXPIRATION_MS", value_name = "MS")]
+    pub transactional_id_expiration_ms: Option<u64>,
+    /// `transaction.state.log.num.partitions`: partitions of `__transaction_state` when it is
+    /// created [default: 50].
+    #[arg(long, env = "SLUICE_TRANSACTION_STATE_LOG_NUM_PARTITIONS", value_name = "N")]
+    pub transaction_state_log_num_partitions: Option<i32>,
 }
 
 impl BrokerSettings {
@@ -238,6 +258,18 @@ impl BrokerSettings {
             offsets_retention_minutes: self
                 .offsets_retention_minutes
                 .or(lower.offsets_retention_minutes),
+            transaction_max_timeout_ms: self
+                .transaction_max_timeout_ms
+                .or(lower.transaction_max_timeout_ms),
+            transaction_abort_timed_out_interval_ms: self
+                .transaction_abort_timed_out_interval_ms
+                .or(lower.transaction_abort_timed_out_interval_ms),
+            transactional_id_expiration_ms: self
+                .transactional_id_expiration_ms
+                .or(lower.transactional_id_expiration_ms),
+            transaction_state_log_num_partitions: self
+                .transaction_state_log_num_partitions
+                .or(lower.transaction_state_log_num_partitions),
             index_interval_bytes: self.index_interval_bytes.or(lower.index_interval_bytes),
             segment_index_bytes: self.segment_index_bytes.or(lower.segment_index_bytes),
             message_timestamp_type: self.message_timestamp_type.or(lower.message_timestamp_type),
@@ -341,6 +373,30 @@ impl BrokerSettings {
                 )
                 .map(|m| Duration::from_secs(m.saturating_mul(60)))?,
                 ..d.groups.clone()
+            },
+            transactions: sluice_broker::txn::TxnConfig {
+                max_timeout: self
+                    .transaction_max_timeout_ms
+                    .map(|ms| positive_ms("transaction_max_timeout_ms", ms))
+                    .transpose()?
+                    .unwrap_or(d.transactions.max_timeout),
+                abort_timed_out_interval: self
+                    .transaction_abort_timed_out_interval_ms
+                    .map(|ms| positive_ms("transaction_abort_timed_out_interval_ms", ms))
+                    .transpose()?
+                    .unwrap_or(d.transactions.abort_timed_out_interval),
+                id_expiration: self
+                    .transactional_id_expiration_ms
+                    .map(|ms| positive_ms("transactional_id_expiration_ms", ms))
+                    .transpose()?
+                    .unwrap_or(d.transactions.id_expiration),
+                state_log_partitions: at_least(
+                    "transaction_state_log_num_partitions",
+                    self.transaction_state_log_num_partitions,
+                    d.transactions.state_log_partitions,
+                    1,
+                )?,
+                ..d.transactions.clone()
             },
             log_defaults: sluice_log::LogConfig {
                 segment_bytes: at_least("segment_bytes", self.segment_bytes, log.segment_bytes, 1)?,

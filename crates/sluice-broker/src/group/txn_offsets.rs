@@ -7,6 +7,8 @@
 //! the group's committed offsets, an ABORT drops them. Replay after a restart reaches the same
 //! state from the same batches and markers.
 
+use std::collections::BTreeSet;
+
 use kafka_protocol::ResponseError;
 use sluice_log::{ControlType, TxnMarker};
 
@@ -28,14 +30,6 @@ impl Group {
         }
     }
 
-    /// True if an open transaction holds an offset for `topic`/`partition` (OffsetFetch with
-    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT then).
-    pub fn has_pending_txn_offset(&self, topic: &str, partition: i32) -> bool {
-        let key = (topic.to_owned(), partition);
-        self.pending_txn_offsets
-            .values()
-            .any(|offsets| offsets.contains_key(&key))
-    }
 }
 
 impl Coordinator {
@@ -110,12 +104,18 @@ impl Coordinator {
         Ok(durables)
     }
 
-    /// True if `group_id` has an offset for `topic`/`partition` waiting on an open transaction.
-    pub fn has_pending_txn_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+    /// The partitions for which `group_id` has an offset waiting on an open transaction.
+    pub fn pending_txn_partitions(&self, group_id: &str) -> BTreeSet<(String, i32)> {
         self.groups
             .lock()
             .get(group_id)
-            .is_some_and(|g| g.has_pending_txn_offset(topic, partition))
+            .map(|g| {
+                g.pending_txn_offsets
+                    .values()
+                    .flat_map(|offsets| offsets.keys().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 

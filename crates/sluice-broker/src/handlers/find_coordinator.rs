@@ -7,7 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::auth::Operation;
+use crate::auth::{Operation, ResourceType};
 use crate::group::wire::str_bytes;
 
 /// `key_type` of a consumer group.
@@ -26,19 +26,24 @@ pub async fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCo
                 ResponseError::GroupAuthorizationFailed,
                 "the principal may not Describe this group; ask an admin for a group ACL",
             ),
-            KEY_TYPE_GROUP => entry
+            KEY_TYPE_TRANSACTION
+                if !ctx.authorize(Operation::Describe, ResourceType::TransactionalId, key) =>
+            {
+                failed(
+                    entry,
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    "the principal may not Describe this transactional id; ask an admin for a TransactionalId ACL",
+                )
+            }
+            // One node coordinates every group and every transactional id.
+            KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => entry
                 .with_node_id(BrokerId(ctx.broker.config.node_id))
                 .with_host(str_bytes(host.clone()))
                 .with_port(i32::from(port)),
-            KEY_TYPE_TRANSACTION => failed(
-                entry,
-                ResponseError::TransactionalIdAuthorizationFailed,
-                "transactions are not supported by Sluice; unset transactional.id (idempotent producers work)",
-            ),
             other => failed(
                 entry,
                 ResponseError::InvalidRequest,
-                &format!("unknown coordinator key type {other}; use 0 (group)"),
+                &format!("unknown coordinator key type {other}; use 0 (group) or 1 (transaction)"),
             ),
         }
     };

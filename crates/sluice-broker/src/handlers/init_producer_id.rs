@@ -1,10 +1,11 @@
-//! InitProducerId: producer ids for idempotent producers (no transactions).
+//! InitProducerId: producer ids for idempotent producers, and for transactional producers
+//! through the transaction coordinator (epoch bumps fence older producers of the same id).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::warn;
 
-use super::RequestContext;
+use super::{transactions, RequestContext};
 use crate::auth::{Operation, ResourceType};
 
 /// Answers InitProducerId (v0-5).
@@ -19,9 +20,30 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
         None => {}
         // Kafka refuses an empty transactional id as a malformed request.
         Some(id) if id.0.is_empty() => return error(ResponseError::InvalidRequest),
-        // Transactions are not implemented; clients surface this as "not authorized to use
-        // the transactional id", which tells the user exactly what to turn off.
-        Some(_) => return error(ResponseError::TransactionalIdAuthorizationFailed),
+        Some(id) => {
+            if let Err(e) = transactions::authorize_writer(ctx, id) {
+                return error(e);
+            }
+            let expected = (req.producer_id.0 >= 0 && req.producer_epoch >= 0)
+                .then_some((req.producer_id.0, req.producer_epoch));
+            let broker = &ctx.broker;
+            return match broker
+                .txns
+                .init_producer_id(
+                    id,
+                    req.transaction_timeout_ms,
+                    expected,
+                    &broker.producer_ids,
+                    broker.as_ref(),
+                )
+                .await
+            {
+                Ok((pid, epoch)) => InitProducerIdResponse::default()
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch),
+                Err(e) => error(transactions::for_version(e, ctx.version(), 4)),
+            };
+        }
     }
     if !ctx.authorize_cluster(Operation::IdempotentWrite)
         && !ctx.authorize_any(Operation::Write, ResourceType::Topic)

@@ -19,19 +19,30 @@ const MAX_TIMESTAMP: i64 = -3;
 /// `timestamp` value asking for the earliest offset in local storage (v8+); no tiering here.
 const EARLIEST_LOCAL: i64 = -4;
 
-/// Resolves one partition's query to `(offset, timestamp)`.
+/// `isolation_level` value of READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
+
+/// Resolves one partition's query to `(offset, timestamp)`. A `read_committed` query sees
+/// the log up to the last stable offset only.
 fn lookup(
     partition: &Partition,
     timestamp: i64,
     version: i16,
+    read_committed: bool,
 ) -> Result<(i64, i64), ResponseError> {
     let log = partition.log.lock();
+    let end = if read_committed {
+        log.last_stable_offset()
+    } else {
+        log.high_watermark()
+    };
+    let below_end = |found: Option<(i64, i64)>| found.filter(|(o, _)| *o < end).unwrap_or((-1, -1));
     match timestamp {
-        LATEST => Ok((log.high_watermark(), -1)),
+        LATEST => Ok((end, -1)),
         EARLIEST | EARLIEST_LOCAL => Ok((log.log_start_offset(), -1)),
-        MAX_TIMESTAMP if version >= 7 => Ok(log.max_timestamp().unwrap_or((-1, -1))),
+        MAX_TIMESTAMP if version >= 7 => Ok(below_end(log.max_timestamp())),
         ts if ts >= 0 => match log.offset_for_timestamp(ts) {
-            Ok(found) => Ok(found.unwrap_or((-1, -1))),
+            Ok(found) => Ok(below_end(found)),
             Err(e) => Err(log_error_code(&e)),
         },
         _ => Err(ResponseError::InvalidRequest),
@@ -41,6 +52,7 @@ fn lookup(
 /// Answers ListOffsets (v1-8).
 pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let version = ctx.version();
+    let read_committed = req.isolation_level == READ_COMMITTED;
     let topics = req
         .topics
         .into_iter()
@@ -56,7 +68,7 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
                         Ok(partition) => partition,
                         Err(error) => return response.with_error_code(error.code()),
                     };
-                    match lookup(partition, p.timestamp, version) {
+                    match lookup(partition, p.timestamp, version, read_committed) {
                         Ok((offset, timestamp)) => {
                             let response = response.with_offset(offset).with_timestamp(timestamp);
                             // The field exists from v4; earlier encoders refuse a non-default.

@@ -19,6 +19,8 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message};
 use crate::state::Broker;
 
 pub mod access;
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod admin;
 pub mod alter_configs;
 pub mod api_versions;
@@ -34,6 +36,7 @@ pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -50,6 +53,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod transactions;
+pub mod txn_offset_commit;
 
 /// What a handler knows about the request it serves.
 #[derive(Debug, Clone)]
@@ -168,6 +173,10 @@ api_table! {
     DeleteTopics => delete_topics, 1..=6;
     DeleteRecords => delete_records, 0..=2;
     InitProducerId => init_producer_id, 0..=5;
+    AddPartitionsToTxn => add_partitions_to_txn, 0..=4;
+    AddOffsetsToTxn => add_offsets_to_txn, 0..=4;
+    EndTxn => end_txn, 0..=4;
+    TxnOffsetCommit => txn_offset_commit, 0..=4;
     OffsetForLeaderEpoch => offset_for_leader_epoch, 2..=4;
     DescribeConfigs => describe_configs, 1..=4;
     AlterConfigs => alter_configs, 0..=2;

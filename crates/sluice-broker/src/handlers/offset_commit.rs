@@ -14,40 +14,21 @@ use crate::group::{MemberRef, Now, OffsetToCommit};
 /// Handles an OffsetCommit request.
 pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let groups = &ctx.broker.groups;
-    let max_metadata = groups.config().offset_metadata_max_bytes;
-    // Partition-specific refusals first; the rest share the group-level outcome.
-    let mut checked: Vec<(usize, i32, Option<ResponseError>)> = Vec::new();
-    let mut to_commit = Vec::new();
     let group_denied = ctx.authorize_group(Operation::Read, &req.group_id).err();
-    for (t, topic) in req.topics.iter().enumerate() {
-        for p in &topic.partitions {
-            let metadata = p.committed_metadata.as_deref().unwrap_or_default();
-            let refusal = if group_denied.is_some() {
-                group_denied
-            } else if !ctx.authorize(Operation::Read, ResourceType::Topic, &topic.name) {
-                Some(ResponseError::TopicAuthorizationFailed)
-            } else if ctx
-                .broker
-                .metadata
-                .partition(&topic.name, p.partition_index)
-                .is_none()
-            {
-                Some(ResponseError::UnknownTopicOrPartition)
-            } else if metadata.len() > max_metadata {
-                Some(ResponseError::OffsetMetadataTooLarge)
-            } else {
-                to_commit.push(OffsetToCommit {
-                    topic: topic.name.to_string(),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata: metadata.to_owned(),
-                });
-                None
-            };
-            checked.push((t, p.partition_index, refusal));
-        }
-    }
+    let (checked, to_commit) = vet(
+        ctx,
+        group_denied,
+        req.topics.iter().enumerate().flat_map(|(t, topic)| {
+            topic.partitions.iter().map(move |p| Proposed {
+                topic_index: t,
+                topic: topic.name.as_str(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.as_deref(),
+            })
+        }),
+    );
     let instance_id = req.group_instance_id.as_ref().map(|s| s.to_string());
     let who = MemberRef {
         group_id: &req.group_id,
@@ -82,4 +63,56 @@ pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCom
         }
     }
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// One partition's offset as a commit request carries it.
+pub(super) struct Proposed<'a> {
+    /// Position of its topic in the request.
+    pub(super) topic_index: usize,
+    /// Topic name.
+    pub(super) topic: &'a str,
+    /// Partition number.
+    pub(super) partition: i32,
+    /// Offset to commit.
+    pub(super) offset: i64,
+    /// Leader epoch, or -1.
+    pub(super) leader_epoch: i32,
+    /// Client metadata.
+    pub(super) metadata: Option<&'a str>,
+}
+
+/// The checks OffsetCommit and TxnOffsetCommit make per partition before the group's: the
+/// group and topic ACLs, that the partition exists, the metadata size. Returns
+/// `(topic index, partition, refusal)` for every partition and the offsets that passed.
+pub(super) fn vet<'a>(
+    ctx: &RequestContext,
+    group_denied: Option<ResponseError>,
+    proposed: impl Iterator<Item = Proposed<'a>>,
+) -> (Vec<(usize, i32, Option<ResponseError>)>, Vec<OffsetToCommit>) {
+    let max_metadata = ctx.broker.groups.config().offset_metadata_max_bytes;
+    let mut checked = Vec::new();
+    let mut to_commit = Vec::new();
+    for p in proposed {
+        let metadata = p.metadata.unwrap_or_default();
+        let refusal = if group_denied.is_some() {
+            group_denied
+        } else if !ctx.authorize(Operation::Read, ResourceType::Topic, p.topic) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else if ctx.broker.metadata.partition(p.topic, p.partition).is_none() {
+            Some(ResponseError::UnknownTopicOrPartition)
+        } else if metadata.len() > max_metadata {
+            Some(ResponseError::OffsetMetadataTooLarge)
+        } else {
+            to_commit.push(OffsetToCommit {
+                topic: p.topic.to_owned(),
+                partition: p.partition,
+                offset: p.offset,
+                leader_epoch: p.leader_epoch,
+                metadata: metadata.to_owned(),
+            });
+            None
+        };
+        checked.push((p.topic_index, p.partition, refusal));
+    }
+    (checked, to_commit)
 }

@@ -1,11 +1,16 @@
 //! OffsetFetch (API key 9, v1-9): committed offsets of one group (v1-7) or several (v8+);
-//! a null topic list (v2+) means every committed partition.
+//! a null topic list (v2+) means every committed partition. With `require_stable` (v7+, what
+//! read_committed consumers send) a partition whose offset waits on an open transaction is
+//! answered UNSTABLE_OFFSET_COMMIT, and the client retries.
+
+use std::collections::BTreeSet;
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::ResponseError;
 
 use super::RequestContext;
 use crate::auth::Operation;
@@ -32,9 +37,10 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
                         .with_error_code(e.code());
                 }
                 let fetched = groups.fetch_offsets(&g.group_id, topics.as_deref());
+                let unstable = unstable(ctx, &g.group_id, req.require_stable);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id.clone())
-                    .with_topics(multi_group_topics(fetched))
+                    .with_topics(multi_group_topics(fetched, &unstable))
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(results);
@@ -48,7 +54,26 @@ pub async fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetc
         return OffsetFetchResponse::default().with_error_code(e.code());
     }
     let fetched = groups.fetch_offsets(&req.group_id, topics.as_deref());
-    OffsetFetchResponse::default().with_topics(single_group_topics(fetched))
+    let unstable = unstable(ctx, &req.group_id, req.require_stable);
+    OffsetFetchResponse::default().with_topics(single_group_topics(fetched, &unstable))
+}
+
+/// The partitions to answer UNSTABLE_OFFSET_COMMIT for.
+fn unstable(ctx: &RequestContext, group_id: &str, require_stable: bool) -> BTreeSet<(String, i32)> {
+    if require_stable {
+        ctx.broker.groups.pending_txn_partitions(group_id)
+    } else {
+        BTreeSet::new()
+    }
+}
+
+/// The partition error: UNSTABLE_OFFSET_COMMIT for partitions in `unstable`.
+fn error_code(unstable: &BTreeSet<(String, i32)>, topic: &str, partition: i32) -> i16 {
+    if unstable.contains(&(topic.to_owned(), partition)) {
+        ResponseError::UnstableOffsetCommit.code()
+    } else {
+        0
+    }
 }
 
 /// Offset, leader epoch and metadata as reported; -1 and "" when nothing is committed.
@@ -58,7 +83,10 @@ fn reported(committed: Option<CommittedOffset>) -> (i64, i32, String) {
     })
 }
 
-fn single_group_topics(fetched: FetchedOffsets) -> Vec<OffsetFetchResponseTopic> {
+fn single_group_topics(
+    fetched: FetchedOffsets,
+    unstable: &BTreeSet<(String, i32)>,
+) -> Vec<OffsetFetchResponseTopic> {
     fetched
         .into_iter()
         .map(|(topic, partitions)| {
@@ -68,6 +96,7 @@ fn single_group_topics(fetched: FetchedOffsets) -> Vec<OffsetFetchResponseTopic>
                     let (offset, epoch, metadata) = reported(committed);
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(index)
+                        .with_error_code(error_code(unstable, &topic, index))
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(str_bytes(metadata)))
@@ -80,7 +109,10 @@ fn single_group_topics(fetched: FetchedOffsets) -> Vec<OffsetFetchResponseTopic>
         .collect()
 }
 
-fn multi_group_topics(fetched: FetchedOffsets) -> Vec<OffsetFetchResponseTopics> {
+fn multi_group_topics(
+    fetched: FetchedOffsets,
+    unstable: &BTreeSet<(String, i32)>,
+) -> Vec<OffsetFetchResponseTopics> {
     fetched
         .into_iter()
         .map(|(topic, partitions)| {
@@ -90,6 +122,7 @@ fn multi_group_topics(fetched: FetchedOffsets) -> Vec<OffsetFetchResponseTopics>
                     let (offset, epoch, metadata) = reported(committed);
                     OffsetFetchResponsePartitions::default()
                         .with_partition_index(index)
+                        .with_error_code(error_code(unstable, &topic, index))
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(epoch)
                         .with_metadata(Some(str_bytes(metadata)))

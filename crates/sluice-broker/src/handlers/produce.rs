@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_log::{AppendOutcome, LogError};
 use tracing::{debug, warn};
 
-use super::RequestContext;
+use super::{transactions, RequestContext};
 use crate::auth::{Operation, ResourceType};
 use crate::config::FsyncPolicy;
 use crate::durability::DurabilityError;
@@ -44,10 +44,11 @@ fn failed(index: i32, error: ResponseError, message: Option<String>) -> Partitio
 pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceResponse {
     let broker = &ctx.broker;
     let acks = req.acks;
-    let refuse_all = if req.transactional_id.is_some() {
-        // Transactions are not implemented; this is the error a broker gives a producer that
-        // may not use its transactional id, which clients report clearly.
-        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    let transactional_id = req.transactional_id.as_ref().map(|id| id.as_str());
+    let refuse_all = if let Some(Err(e)) =
+        transactional_id.map(|id| transactions::authorize_writer(ctx, id))
+    {
+        Some(e)
     } else if !matches!(acks, -1..=1) {
         Some(ResponseError::InvalidRequiredAcks)
     } else {
@@ -93,6 +94,10 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
                 ));
                 continue;
             };
+            if let Err(e) = check_transactional(ctx, transactional_id, name, data.index, &records) {
+                partitions.push(failed(data.index, e, None));
+                continue;
+            }
             // In place when this request holds the only reference, else a single copy.
             let records = BytesMut::from(records);
             match partition.append(records, now) {
@@ -196,4 +201,34 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
         }
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// A transactional batch needs a transactional id and, like Kafka's partition leaders verify
+/// (KIP-890), a partition its producer added to its open transaction: a write outside a
+/// transaction would never get a marker and would hold the last stable offset forever.
+fn check_transactional(
+    ctx: &RequestContext,
+    transactional_id: Option<&str>,
+    topic: &str,
+    partition: i32,
+    records: &[u8],
+) -> Result<(), ResponseError> {
+    let Ok(header) = sluice_log::BatchHeader::parse(records) else {
+        // Malformed: the log's validation reports it.
+        return Ok(());
+    };
+    if !header.is_transactional() {
+        return Ok(());
+    }
+    let Some(id) = transactional_id else {
+        return Err(ResponseError::TransactionalIdAuthorizationFailed);
+    };
+    ctx.broker
+        .txns
+        .verify(id, header.producer_id, header.producer_epoch, topic, partition)
+        .map_err(|e| match e {
+            // What a partition answers a producer whose epoch was bumped past it.
+            ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+            other => other,
+        })
 }

@@ -413,12 +413,7 @@ impl TxnCoordinator {
         partition: i32,
     ) -> Result<(), ResponseError> {
         let mut txns = self.inner.txns.lock();
-        let meta = Self::current(&mut txns, transactional_id, producer_id, epoch).map_err(
-            |e| match e {
-                ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-                other => other,
-            },
-        )?;
+        let meta = Self::current(&mut txns, transactional_id, producer_id, epoch)?;
         let key = (topic.to_owned(), partition);
         if meta.state != TxnState::Ongoing || !meta.partitions.contains(&key) {
             return Err(ResponseError::InvalidTxnState);
