@@ -7,8 +7,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, Consumer, IsolationLevel, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
@@ -188,3 +188,108 @@ def assert_roundtrip(sent: list[Msg], got: list[Consumed], delivery: Delivery | 
                 assert delivery.offsets[m.mid] == (p, r.offset), (
                     f"mid {m.mid} acknowledged at {delivery.offsets[m.mid]} but read at {(p, r.offset)}"
                 )
+
+
+def plain_produce(bootstrap: str, records: list[tuple[str, int, bytes]]) -> dict[tuple[str, int, bytes], int]:
+    """Non-transactional acks=all produce of (topic, partition, value) records; returns each one's offset."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 2})
+    offsets: dict[tuple[str, int, bytes], int] = {}
+    errors: list[str] = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(f"{msg.topic()}[{msg.partition()}] {msg.value()!r}: {err}")
+        else:
+            offsets[(msg.topic(), msg.partition(), msg.value())] = msg.offset()
+
+    for topic, partition, value in records:
+        producer.produce(topic, value=value, partition=partition, on_delivery=on_delivery)
+    assert producer.flush(30) == 0, "records still undelivered after 30s"
+    assert errors == [], errors[:5]
+    return offsets
+
+
+def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.1):
+    """Polls `predicate` until it returns something truthy, which is returned; fails after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int, isolation: str = "read_uncommitted") -> dict[int, int]:
+    """Each partition's end through AdminClient.list_offsets: the high watermark for
+    isolation "read_uncommitted", the last stable offset for "read_committed"."""
+    level = {"read_committed": IsolationLevel.READ_COMMITTED,
+             "read_uncommitted": IsolationLevel.READ_UNCOMMITTED}[isolation]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.list_offsets({TopicPartition(topic, p): OffsetSpec.latest() for p in range(partitions)},
+                                 isolation_level=level, request_timeout=10)
+    return {tp.partition: f.result(timeout=20).offset for tp, f in futures.items()}
+
+
+def confluent_read_to_end(bootstrap: str, topic: str, partitions: int, isolation: str,
+                          timeout_s: float = 30) -> list[Consumed]:
+    """Reads every partition from the beginning up to its end as the consumer sees it at
+    `isolation` ("read_committed" stops at the last stable offset), using partition-EOF events,
+    so an exact expected record set can be asserted without guessing a count or a settle time."""
+    consumer = confluent_consumer(bootstrap, {"isolation.level": isolation, "enable.partition.eof": True})
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        out: list[Consumed] = []
+        at_end: set[int] = set()
+        deadline = time.monotonic() + timeout_s
+        while len(at_end) < partitions:
+            assert time.monotonic() < deadline, (
+                f"{isolation} consumer of {topic} reached the end of only partitions {sorted(at_end)} "
+                f"after {timeout_s}s ({len(out)} records read)"
+            )
+            for msg in consumer.consume(num_messages=10_000, timeout=0.2):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        at_end.add(msg.partition())
+                        continue
+                    raise AssertionError(f"consume error: {err}")
+                at_end.discard(msg.partition())
+                out.append(Consumed(msg.partition(), msg.offset(), msg.key(), msg.value(),
+                                    tuple(msg.headers() or ()), msg.timestamp()[1]))
+        return out
+    finally:
+        consumer.close()
+
+
+def values_by_partition(records: list[Consumed], partitions: int) -> dict[int, list[bytes | None]]:
+    """{partition: [value, ...] in offset order} with an entry (maybe empty) for every partition."""
+    out: dict[int, list[bytes | None]] = {p: [] for p in range(partitions)}
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        out[r.partition].append(r.value)
+    return out
+
+
+def wait_stable(bootstrap: str, topic: str, partitions: int, timeout_s: float = 20) -> dict[int, int]:
+    """Waits until no transaction is open on any partition of `topic` (last stable offset == high
+    watermark everywhere, so every commit or abort marker is written); returns the high watermarks."""
+
+    def stable():
+        lso = end_offsets(bootstrap, topic, partitions, "read_committed")
+        hw = end_offsets(bootstrap, topic, partitions, "read_uncommitted")
+        return hw if lso == hw else None
+
+    return wait_until(stable, timeout_s, f"every partition of {topic} to have LSO == high watermark", 0.2)
+
+
+def read_values(bootstrap: str, topic: str, partitions: int, isolation: str,
+                settled: bool = True) -> dict[int, list[bytes | None]]:
+    """{partition: values} of everything a consumer at `isolation` reads from the beginning to the end.
+
+    Transaction markers may be written after commit_transaction() returns (Kafka writes them
+    asynchronously), so with `settled` a read_committed read first waits until no transaction is
+    open; pass settled=False to read up to the last stable offset of a deliberately open one.
+    """
+    if settled and isolation == "read_committed":
+        wait_stable(bootstrap, topic, partitions)
+    return values_by_partition(confluent_read_to_end(bootstrap, topic, partitions, isolation), partitions)

@@ -1,8 +1,10 @@
 """Hand-rolled Kafka wire protocol for the few requests the clients can't be made to send.
 
 The real clients refuse to send a corrupt or oversized batch, or a garbage frame, so the bad-input
-tests speak the protocol directly. Only non-flexible versions are used (ApiVersions v0-v2,
-Produce v3-v8, Fetch v4, InitProducerId v0-v1), which keeps the codec to plain big-endian structs.
+tests speak the protocol directly; the transaction tests read the last stable offset and the
+aborted-transaction list that clients consume silently. Only non-flexible versions are used
+(ApiVersions v0-v2, Produce v3-v8, Fetch v4, ListOffsets v2, InitProducerId v0-v1), which keeps the
+codec to plain big-endian structs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from kafka.record.default_records import DefaultRecordBatchBuilder
 
 API_PRODUCE = 0
 API_FETCH = 1
+API_LIST_OFFSETS = 2
 API_METADATA = 3
 API_API_VERSIONS = 18
 API_INIT_PRODUCER_ID = 22
@@ -30,7 +33,17 @@ ERR_TOPIC_AUTHORIZATION_FAILED = 29
 ERR_GROUP_AUTHORIZATION_FAILED = 30
 ERR_UNSUPPORTED_VERSION = 35
 ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+ERR_INVALID_PRODUCER_EPOCH = 47
+ERR_INVALID_TXN_STATE = 48
+ERR_INVALID_TRANSACTION_TIMEOUT = 50
 ERR_INVALID_RECORD = 87
+ERR_UNSTABLE_OFFSET_COMMIT = 88
+ERR_PRODUCER_FENCED = 90
+ERR_TRANSACTIONAL_ID_NOT_FOUND = 105
+
+# Fetch and ListOffsets isolation levels.
+READ_UNCOMMITTED = 0
+READ_COMMITTED = 1
 
 
 class Reader:
@@ -110,6 +123,17 @@ class ProducePartitionResult:
     # partition's error message.
     record_errors: list[tuple[int, str | None]] = field(default_factory=list)
     error_message: str | None = None
+
+
+@dataclass
+class FetchPartition:
+    """One partition of a Fetch v4 response, with the transaction fields clients use silently."""
+
+    error_code: int
+    high_watermark: int
+    last_stable_offset: int
+    aborted_transactions: list[tuple[int, int]]  # (producer_id, first_offset)
+    records: bytes
 
 
 class KafkaConnection:
@@ -224,33 +248,61 @@ class KafkaConnection:
     def fetch_v4(self, topic: str, partition: int, offset: int, max_wait_ms: int = 500,
                  max_bytes: int = 1 << 20) -> tuple[int, bytes]:
         """Fetch v4 of one partition; returns (error_code, raw record-batch bytes as served)."""
+        result = self.fetch_v4_partition(topic, partition, offset, max_wait_ms=max_wait_ms, max_bytes=max_bytes)
+        return result.error_code, result.records
+
+    def fetch_v4_partition(self, topic: str, partition: int, offset: int, isolation_level: int = READ_UNCOMMITTED,
+                           max_wait_ms: int = 500, max_bytes: int = 1 << 20) -> FetchPartition:
+        """Fetch v4 of one partition at the given isolation level, with every field of the answer."""
         _, keys = self.api_versions()
         lo, hi = keys.get(API_FETCH, (0, -1))
         if not lo <= 4 <= hi:
             raise AssertionError(f"broker Fetch range {lo}..{hi} lacks v4")
         body = (
-            struct.pack(">iiiib", -1, max_wait_ms, 1, max_bytes, 0)
+            struct.pack(">iiiib", -1, max_wait_ms, 1, max_bytes, isolation_level)
             + struct.pack(">i", 1) + nullable_string(topic)
             + struct.pack(">i", 1) + struct.pack(">iqi", partition, offset, max_bytes)
         )
         resp = self.request(API_FETCH, 4, body)
         resp.int32()  # throttle_time_ms
 
-        def read_partition(r: Reader):
+        def read_partition(r: Reader) -> FetchPartition:
             r.int32()  # partition index
             error = r.int16()
-            r.int64()  # high watermark
-            r.int64()  # last stable offset
-            r.array(lambda rr: (rr.int64(), rr.int64()))  # aborted transactions
+            high_watermark = r.int64()
+            last_stable_offset = r.int64()
+            aborted = r.array(lambda rr: (rr.int64(), rr.int64()))
             size = r.int32()
             records = b"" if size < 0 else r.data[r.pos : r.pos + size]
             r.pos += max(size, 0)
-            return error, records
+            return FetchPartition(error, high_watermark, last_stable_offset, aborted, records)
 
         topics = resp.array(lambda r: (r.string(), r.array(read_partition)))
         if len(topics) != 1 or len(topics[0][1]) != 1:
             raise AssertionError(f"expected one partition in the fetch response, got {topics}")
         return topics[0][1][0]
+
+    def list_offsets_v2(self, topic: str, partition: int, timestamp: int = -1,
+                        isolation_level: int = READ_UNCOMMITTED) -> tuple[int, int]:
+        """ListOffsets v2 of one partition; returns (error_code, offset).
+
+        timestamp -1 asks for the end: the high watermark when reading uncommitted, the last
+        stable offset when reading committed; -2 asks for the log start.
+        """
+        body = (
+            struct.pack(">ib", -1, isolation_level)
+            + struct.pack(">i", 1) + nullable_string(topic)
+            + struct.pack(">i", 1) + struct.pack(">iq", partition, timestamp)
+        )
+        resp = self.request(API_LIST_OFFSETS, 2, body)
+        resp.int32()  # throttle_time_ms
+        topics = resp.array(
+            lambda r: (r.string(), r.array(lambda rr: (rr.int32(), rr.int16(), rr.int64(), rr.int64())))
+        )
+        if len(topics) != 1 or len(topics[0][1]) != 1:
+            raise AssertionError(f"expected one partition in the ListOffsets response, got {topics}")
+        _, error, _, found = topics[0][1][0]
+        return error, found
 
     def offset_for_leader_epoch_v3(
         self, topic: str, partitions: list[int], leader_epoch: int = 0, current_leader_epoch: int = -1
@@ -314,6 +366,40 @@ def split_batches(data: bytes) -> list[bytes]:
         batches.append(data[pos:end])
         pos = end
     return batches
+
+
+@dataclass(frozen=True)
+class BatchHeader:
+    """The fixed fields of a v2 record batch header."""
+
+    base_offset: int
+    attributes: int
+    last_offset_delta: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    record_count: int
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def is_transactional(self) -> bool:
+        return bool(self.attributes & 0x10)
+
+    @property
+    def is_control(self) -> bool:
+        return bool(self.attributes & 0x20)
+
+
+def batch_header(batch: bytes) -> BatchHeader:
+    """Parses the header of one v2 batch as split_batches returns it."""
+    (base_offset,) = struct.unpack_from(">q", batch, 0)
+    attributes, last_delta, _base_ts, _max_ts, pid, epoch, base_seq, count = struct.unpack_from(
+        ">hiqqqhii", batch, 21
+    )
+    return BatchHeader(base_offset, attributes, last_delta, pid, epoch, base_seq, count)
 
 
 def batch_codec(batch: bytes) -> int:
