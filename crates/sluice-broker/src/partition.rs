@@ -85,7 +85,10 @@ impl Partition {
             let mut log = self.log.lock();
             let before = (log.high_watermark(), log.last_stable_offset());
             let out = f(&mut log)?;
-            (out, (log.high_watermark(), log.last_stable_offset()) != before)
+            (
+                out,
+                (log.high_watermark(), log.last_stable_offset()) != before,
+            )
         };
         if moved {
             self.hw_advanced.notify_waiters();

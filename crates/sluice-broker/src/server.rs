@@ -12,11 +12,11 @@ use tracing::{info, warn};
 
 use crate::config::{BrokerConfig, FsyncPolicy};
 use crate::durability::Flusher;
-use crate::state_log::StateLogError;
 use crate::group::GroupCoordinator;
-use crate::txn::TxnCoordinator;
 use crate::meta::{self, MetaError, Metadata, ProducerIdAllocator};
 use crate::state::Broker;
+use crate::state_log::StateLogError;
+use crate::txn::TxnCoordinator;
 
 /// How long shutdown waits for connections to answer what they already read.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

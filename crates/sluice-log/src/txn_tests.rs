@@ -163,7 +163,7 @@ proptest! {
             match s {
                 Step::Txn(pid) => {
                     let value = format!("t{pid}-{n}");
-                    log.append(batch(pid, 0, seq[pid as usize], &[value.clone()]), 0).unwrap();
+                    log.append(batch(pid, 0, seq[pid as usize], std::slice::from_ref(&value)), 0).unwrap();
                     seq[pid as usize] += 1;
                     open.entry(pid).or_default().push(records.len());
                     records.push((value, Some(pid)));
@@ -171,7 +171,7 @@ proptest! {
                 }
                 Step::Plain => {
                     let value = format!("p-{n}");
-                    log.append(batch(-1, -1, -1, &[value.clone()]), 0).unwrap();
+                    log.append(batch(-1, -1, -1, std::slice::from_ref(&value)), 0).unwrap();
                     records.push((value, None));
                     fate.push(Some(true));
                 }

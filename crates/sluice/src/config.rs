@@ -198,7 +198,11 @@ pub struct BrokerSettings {
     pub transactional_id_expiration_ms: Option<u64>,
     /// `transaction.state.log.num.partitions`: partitions of `__transaction_state` when it is
     /// created [default: 50].
-    #[arg(long, env = "SLUICE_TRANSACTION_STATE_LOG_NUM_PARTITIONS", value_name = "N")]
+    #[arg(
+        long,
+        env = "SLUICE_TRANSACTION_STATE_LOG_NUM_PARTITIONS",
+        value_name = "N"
+    )]
     pub transaction_state_log_num_partitions: Option<i32>,
 }
 

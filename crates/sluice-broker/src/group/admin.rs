@@ -5,8 +5,8 @@ use kafka_protocol::ResponseError;
 
 use super::model::GroupState;
 use super::records::OffsetsKey;
-use crate::state_log::KeyValue;
 use super::{Coordinator, Now};
+use crate::state_log::KeyValue;
 
 /// A member as DescribeGroups reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

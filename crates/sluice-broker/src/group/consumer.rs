@@ -545,8 +545,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::state_log::MemoryStateLog;
     use crate::group::{GroupConfig, GroupCoordinator};
+    use crate::state_log::MemoryStateLog;
 
     fn topic_id() -> Uuid {
         Uuid::from_u128(7)

@@ -16,8 +16,8 @@ use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
 use super::model::{Group, GroupState, InitialDelay, Member};
-use crate::state_log::Durable;
 use super::{Coordinator, JoinResult, JoinedMember, Now, Pending, SyncAssignment, SyncResult};
+use crate::state_log::Durable;
 
 /// A JoinGroup request in the coordinator's terms.
 #[derive(Debug, Clone)]

@@ -40,11 +40,12 @@ use tokio::sync::oneshot;
 
 use crate::durability::Flusher;
 use crate::meta::Metadata;
+use crate::state_log::{
+    Durable, KeyValue, LogEntry, MemoryStateLog, StateLog, StateLogError, TopicStateLog,
+    TxnProducer,
+};
 use model::Group;
 use records::{GroupMetadataValue, OffsetCommitValue, OffsetsKey};
-use crate::state_log::{
-    Durable, KeyValue, LogEntry, MemoryStateLog, StateLog, StateLogError, TopicStateLog, TxnProducer,
-};
 
 pub use membership::{JoinParams, MemberRef};
 pub use model::GroupState;

@@ -10,8 +10,8 @@ use kafka_protocol::ResponseError;
 use super::membership::MemberRef;
 use super::model::{CommittedOffset, Group, GroupState};
 use super::records::{OffsetCommitValue, OffsetsKey};
-use crate::state_log::{Durable, KeyValue};
 use super::{Coordinator, Now};
+use crate::state_log::{Durable, KeyValue};
 
 /// One partition's offset in an OffsetCommit.
 #[derive(Debug, Clone)]

@@ -8,8 +8,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::state_log::format::{
-    get_compact_str, get_i16, get_i32, get_i64, get_str, len_i32, put_bytes, put_nullable_str, put_str, Reader,
-    RecordFormatError,
+    get_compact_str, get_i16, get_i32, get_i64, get_str, len_i32, put_bytes, put_nullable_str,
+    put_str, Reader, RecordFormatError,
 };
 
 type Result<T> = std::result::Result<T, RecordFormatError>;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
-use crate::state_log::MemoryStateLog;
 use super::*;
+use crate::state_log::MemoryStateLog;
 
 const SESSION_MS: i32 = 10_000;
 const REBALANCE_MS: i32 = 20_000;

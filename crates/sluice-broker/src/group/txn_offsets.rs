@@ -29,7 +29,6 @@ impl Group {
             self.offsets.extend(pending);
         }
     }
-
 }
 
 impl Coordinator {
@@ -126,7 +125,11 @@ fn validate_txn_committer(group: &Group, who: &MemberRef<'_>) -> Result<(), Resp
     if group.state == GroupState::Dead {
         return Err(ResponseError::CoordinatorNotAvailable);
     }
-    if let Some(consumer) = group.consumer.as_ref().filter(|_| group.has_consumer_members()) {
+    if let Some(consumer) = group
+        .consumer
+        .as_ref()
+        .filter(|_| group.has_consumer_members())
+    {
         if who.member_id.is_empty() {
             return Ok(());
         }

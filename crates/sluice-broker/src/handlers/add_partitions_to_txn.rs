@@ -51,6 +51,9 @@ pub async fn handle(
     AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
 }
 
+/// A partition and why it cannot be added, if it cannot.
+type PartitionCheck = (i32, Option<ResponseError>);
+
 /// One transaction's partitions: each is checked (authorization, existence); if all pass
 /// they are added (or, with `verify_only`, checked to be in the open transaction), otherwise
 /// the failing ones carry their error and the rest OPERATION_NOT_ATTEMPTED, as in Kafka.
@@ -63,7 +66,7 @@ fn add(
     verify_only: bool,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let authorized = transactions::authorize_writer(ctx, transactional_id);
-    let mut checked: Vec<(&AddPartitionsToTxnTopic, Vec<(i32, Option<ResponseError>)>)> =
+    let mut checked: Vec<(&AddPartitionsToTxnTopic, Vec<PartitionCheck>)> =
         Vec::with_capacity(topics.len());
     for topic in topics {
         let name = topic.name.as_str();

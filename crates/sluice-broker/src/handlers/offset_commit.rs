@@ -81,6 +81,9 @@ pub(super) struct Proposed<'a> {
     pub(super) metadata: Option<&'a str>,
 }
 
+/// A partition of a commit request: `(topic index, partition, refusal)`.
+pub(super) type Vetted = (usize, i32, Option<ResponseError>);
+
 /// The checks OffsetCommit and TxnOffsetCommit make per partition before the group's: the
 /// group and topic ACLs, that the partition exists, the metadata size. Returns
 /// `(topic index, partition, refusal)` for every partition and the offsets that passed.
@@ -88,7 +91,7 @@ pub(super) fn vet<'a>(
     ctx: &RequestContext,
     group_denied: Option<ResponseError>,
     proposed: impl Iterator<Item = Proposed<'a>>,
-) -> (Vec<(usize, i32, Option<ResponseError>)>, Vec<OffsetToCommit>) {
+) -> (Vec<Vetted>, Vec<OffsetToCommit>) {
     let max_metadata = ctx.broker.groups.config().offset_metadata_max_bytes;
     let mut checked = Vec::new();
     let mut to_commit = Vec::new();
@@ -98,7 +101,12 @@ pub(super) fn vet<'a>(
             group_denied
         } else if !ctx.authorize(Operation::Read, ResourceType::Topic, p.topic) {
             Some(ResponseError::TopicAuthorizationFailed)
-        } else if ctx.broker.metadata.partition(p.topic, p.partition).is_none() {
+        } else if ctx
+            .broker
+            .metadata
+            .partition(p.topic, p.partition)
+            .is_none()
+        {
             Some(ResponseError::UnknownTopicOrPartition)
         } else if metadata.len() > max_metadata {
             Some(ResponseError::OffsetMetadataTooLarge)

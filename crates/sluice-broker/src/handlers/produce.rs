@@ -45,15 +45,14 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
     let broker = &ctx.broker;
     let acks = req.acks;
     let transactional_id = req.transactional_id.as_ref().map(|id| id.as_str());
-    let refuse_all = if let Some(Err(e)) =
-        transactional_id.map(|id| transactions::authorize_writer(ctx, id))
-    {
-        Some(e)
-    } else if !matches!(acks, -1..=1) {
-        Some(ResponseError::InvalidRequiredAcks)
-    } else {
-        None
-    };
+    let refuse_all =
+        if let Some(Err(e)) = transactional_id.map(|id| transactions::authorize_writer(ctx, id)) {
+            Some(e)
+        } else if !matches!(acks, -1..=1) {
+            Some(ResponseError::InvalidRequiredAcks)
+        } else {
+            None
+        };
     let now = crate::now_ms();
     let mut pending = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -225,7 +224,13 @@ fn check_transactional(
     };
     ctx.broker
         .txns
-        .verify(id, header.producer_id, header.producer_epoch, topic, partition)
+        .verify(
+            id,
+            header.producer_id,
+            header.producer_epoch,
+            topic,
+            partition,
+        )
         .map_err(|e| match e {
             // What a partition answers a producer whose epoch was bumped past it.
             ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,

@@ -8,7 +8,11 @@ use crate::auth::{Operation, ResourceType};
 
 /// WRITE on the transactional id, which every transactional request needs.
 pub fn authorize_writer(ctx: &RequestContext, transactional_id: &str) -> Result<(), ResponseError> {
-    if ctx.authorize(Operation::Write, ResourceType::TransactionalId, transactional_id) {
+    if ctx.authorize(
+        Operation::Write,
+        ResourceType::TransactionalId,
+        transactional_id,
+    ) {
         Ok(())
     } else {
         Err(ResponseError::TransactionalIdAuthorizationFailed)

@@ -214,4 +214,3 @@ pub(crate) fn get_compact_str(buf: &mut &[u8], field: &'static str) -> Result<St
     }
     take_str(buf, (len - 1) as usize, field)
 }
-

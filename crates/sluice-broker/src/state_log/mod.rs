@@ -180,11 +180,7 @@ pub trait StateLog: Send + Sync + fmt::Debug {
     ) -> Result<Durable, StateLogError>;
 
     /// Calls `visit` with every entry of `partition`, oldest first.
-    fn replay(
-        &self,
-        partition: i32,
-        visit: &mut dyn FnMut(LogEntry),
-    ) -> Result<(), StateLogError>;
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(LogEntry)) -> Result<(), StateLogError>;
 }
 
 /// Encodes `records` as one uncompressed v2 batch, as Kafka's coordinators write them.
@@ -296,7 +292,10 @@ impl TopicStateLog {
             .create_internal_topic(topic, partitions, configs)
             .map_err(|source| StateLogError::Topic { topic, source })?;
         if created.log_config.cleanup_policy == CleanupPolicy::Delete {
-            tracing::warn!(topic, "internal topic is not compacted; its state may be removed by retention");
+            tracing::warn!(
+                topic,
+                "internal topic is not compacted; its state may be removed by retention"
+            );
         }
         let partitions = created.partitions.iter().map(Arc::downgrade).collect();
         Ok(TopicStateLog {
@@ -353,13 +352,12 @@ impl StateLog for TopicStateLog {
     ) -> Result<Durable, StateLogError> {
         let topic = self.topic;
         let log = self.get(partition)?;
-        let batch = encode_batch(records, producer, now_ms).map_err(|reason| {
-            StateLogError::Batch {
+        let batch =
+            encode_batch(records, producer, now_ms).map_err(|reason| StateLogError::Batch {
                 topic,
                 partition,
                 reason,
-            }
-        })?;
+            })?;
         let outcome = log
             .append_from_coordinator(batch, now_ms)
             .map_err(|source| StateLogError::Log {
@@ -391,11 +389,7 @@ impl StateLog for TopicStateLog {
         Ok(self.durable(log, partition, offset + 1))
     }
 
-    fn replay(
-        &self,
-        partition: i32,
-        visit: &mut dyn FnMut(LogEntry),
-    ) -> Result<(), StateLogError> {
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(LogEntry)) -> Result<(), StateLogError> {
         let topic = self.topic;
         let log = self.get(partition)?;
         let (mut offset, end) = {
@@ -467,13 +461,12 @@ impl StateLog for MemoryStateLog {
         now_ms: i64,
     ) -> Result<Durable, StateLogError> {
         let slot = self.get(partition)?;
-        let batch = encode_batch(records, producer, now_ms).map_err(|reason| {
-            StateLogError::Batch {
+        let batch =
+            encode_batch(records, producer, now_ms).map_err(|reason| StateLogError::Batch {
                 topic: MEMORY_TOPIC,
                 partition,
                 reason,
-            }
-        })?;
+            })?;
         slot.lock().push(batch.freeze());
         Ok(Durable::done())
     }
@@ -489,11 +482,7 @@ impl StateLog for MemoryStateLog {
         Ok(Durable::done())
     }
 
-    fn replay(
-        &self,
-        partition: i32,
-        visit: &mut dyn FnMut(LogEntry),
-    ) -> Result<(), StateLogError> {
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(LogEntry)) -> Result<(), StateLogError> {
         let batches = self.get(partition)?.lock().clone();
         for batch in batches {
             decode_batches(batch, visit).map_err(|reason| StateLogError::Batch {
@@ -530,11 +519,7 @@ impl<T: StateLog + ?Sized> StateLog for Arc<T> {
         (**self).append_marker(partition, marker, now_ms)
     }
 
-    fn replay(
-        &self,
-        partition: i32,
-        visit: &mut dyn FnMut(LogEntry),
-    ) -> Result<(), StateLogError> {
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(LogEntry)) -> Result<(), StateLogError> {
         (**self).replay(partition, visit)
     }
 }

@@ -175,7 +175,10 @@ impl TxnCoordinator {
             })?;
         }
         if skipped > 0 {
-            tracing::warn!(skipped, "ignored undecodable records in __transaction_state");
+            tracing::warn!(
+                skipped,
+                "ignored undecodable records in __transaction_state"
+            );
         }
         tracing::info!(
             transactional_ids = txns.len(),
@@ -545,7 +548,12 @@ impl TxnCoordinator {
                 _ => {
                     // No coordinator state holds this transaction open: it never reached a
                     // durable commit decision, so it is aborted.
-                    tracing::warn!(topic, partition, producer_id = pid, "aborting a transaction the coordinator has no record of");
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        producer_id = pid,
+                        "aborting a transaction the coordinator has no record of"
+                    );
                     let marker = TxnMarker {
                         producer_id: *pid,
                         producer_epoch: *epoch,
@@ -565,7 +573,10 @@ impl TxnCoordinator {
             completed += 1;
         }
         if completed > 0 {
-            tracing::info!(completed, "completed transactions decided before the restart");
+            tracing::info!(
+                completed,
+                "completed transactions decided before the restart"
+            );
         }
     }
 
@@ -574,7 +585,8 @@ impl TxnCoordinator {
     /// expires idle transactional ids.
     pub async fn maintain(&self, markers: &dyn MarkerWriter) {
         let now = crate::now_ms();
-        let expiration = i64::try_from(self.inner.config.id_expiration.as_millis()).unwrap_or(i64::MAX);
+        let expiration =
+            i64::try_from(self.inner.config.id_expiration.as_millis()).unwrap_or(i64::MAX);
         let mut aborts = Vec::new();
         {
             let mut txns = self.inner.txns.lock();
@@ -593,7 +605,11 @@ impl TxnCoordinator {
                         match self.write(meta, now) {
                             Ok(durable) => {
                                 tracing::info!(transactional_id = %meta.transactional_id, timeout_ms = meta.timeout_ms, "aborting a timed-out transaction");
-                                aborts.push((meta.transactional_id.clone(), meta.producer_epoch, durable));
+                                aborts.push((
+                                    meta.transactional_id.clone(),
+                                    meta.producer_epoch,
+                                    durable,
+                                ));
                             }
                             Err(_) => *meta = previous,
                         }
@@ -636,7 +652,8 @@ impl TxnCoordinator {
     ) -> tokio::task::JoinHandle<()> {
         let coordinator = self.clone();
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(coordinator.inner.config.abort_timed_out_interval);
+            let mut interval =
+                tokio::time::interval(coordinator.inner.config.abort_timed_out_interval);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

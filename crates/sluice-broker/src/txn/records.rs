@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn key_layout_is_kafkas() {
         assert_eq!(&encode_key("tx")[..], &[0, 0, 0, 2, b't', b'x']);
-        assert_eq!(decode_key(&encode_key("tx")).unwrap().as_deref(), Some("tx"));
+        assert_eq!(
+            decode_key(&encode_key("tx")).unwrap().as_deref(),
+            Some("tx")
+        );
         assert_eq!(decode_key(&[0, 9, 0, 0]).unwrap(), None);
     }
 
@@ -161,7 +164,10 @@ mod tests {
         buf.put_i64(-1);
         let v = TxnLogValue::decode(&buf).unwrap();
         assert!(v.partitions.is_empty());
-        assert_eq!((v.producer_id, v.state, v.start_ms), (5, TxnState::Empty, -1));
+        assert_eq!(
+            (v.producer_id, v.state, v.start_ms),
+            (5, TxnState::Empty, -1)
+        );
     }
 
     proptest! {

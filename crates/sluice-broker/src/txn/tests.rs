@@ -69,7 +69,8 @@ fn commit_writes_markers_and_a_new_producer_fences_the_old_one() {
     let f = fixture();
     let c = &f.coordinator;
     let (pid, e0) = block(c.init_producer_id("tx", 60_000, None, &f.ids, &f.markers)).unwrap();
-    c.add_partitions("tx", pid, e0, &[p("a", 0), p("b", 1)]).unwrap();
+    c.add_partitions("tx", pid, e0, &[p("a", 0), p("b", 1)])
+        .unwrap();
     c.verify("tx", pid, e0, "a", 0).unwrap();
     assert_eq!(
         c.verify("tx", pid, e0, "c", 0),
