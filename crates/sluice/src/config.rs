@@ -798,6 +798,22 @@ mod tests {
         assert_eq!(example.fsync_policy, defaults.fsync_policy);
         assert_eq!(example.flush_interval, defaults.flush_interval);
         assert_eq!(
+            example.transactions.max_timeout,
+            defaults.transactions.max_timeout
+        );
+        assert_eq!(
+            example.transactions.abort_timed_out_interval,
+            defaults.transactions.abort_timed_out_interval
+        );
+        assert_eq!(
+            example.transactions.id_expiration,
+            defaults.transactions.id_expiration
+        );
+        assert_eq!(
+            example.transactions.state_log_partitions,
+            defaults.transactions.state_log_partitions
+        );
+        assert_eq!(
             example.socket_request_max_bytes,
             defaults.socket_request_max_bytes
         );
