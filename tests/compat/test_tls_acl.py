@@ -367,3 +367,32 @@ def test_sluice_acl_cli_over_ssl(cluster, sluice_bin):
     removed = run("remove", "--topic", "orders", "--operation", "describe")
     assert "removed 1 ACL(s)" in removed, removed
     assert "DESCRIBE" not in run("list")
+
+
+def test_transactional_id_needs_its_own_acl(cluster):
+    """A transactional producer needs WRITE on its TransactionalId as well as on the topic;
+    with it, commit works and the principal cannot touch another service's transactional id."""
+    admin = cluster.admin()
+    create_topics(admin, ["payments"])
+    create_acls(admin, [allow("User:CN=orders-svc", "payments", AclOperation.WRITE)])
+
+    def init(txn_id: str) -> Producer:
+        producer = Producer(cluster.conf("orders", **{"transactional.id": txn_id, "transaction.timeout.ms": 10_000}))
+        producer.init_transactions(TIMEOUT_S)
+        return producer
+
+    with pytest.raises(KafkaException) as refused:
+        init("orders-tx")
+    assert refused.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+    create_acls(admin, [allow("User:CN=orders-svc", "orders-", AclOperation.WRITE, pattern=ResourcePatternType.PREFIXED,
+                              restype=ResourceType.TRANSACTIONAL_ID)])
+    producer = init("orders-tx")
+    producer.begin_transaction()
+    producer.produce("payments", value=b"paid")
+    producer.commit_transaction(TIMEOUT_S)
+    assert end_offset(cluster.conf("admin", **{"isolation.level": "read_committed"}), "payments") == 2  # record + marker
+
+    with pytest.raises(KafkaException) as foreign:
+        init("billing-tx")
+    assert foreign.value.args[0].code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED

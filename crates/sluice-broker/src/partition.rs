@@ -43,8 +43,22 @@ impl Partition {
     /// records are already visible (they are not while the high watermark waits for the fsync).
     /// Validation (record framing, bounded decompression) runs before the log's lock is taken.
     pub fn append(&self, records: BytesMut, now_ms: i64) -> Result<AppendOutcome, LogError> {
+        self.append_guarded(records, now_ms, None)
+    }
+
+    /// [`Self::append`] for a transactional write verified under `guard` (see
+    /// [`PartitionLog::begin_verification`]).
+    pub fn append_guarded(
+        &self,
+        records: BytesMut,
+        now_ms: i64,
+        guard: Option<u64>,
+    ) -> Result<AppendOutcome, LogError> {
         let config = self.log.lock().config().clone();
-        let validated = ValidatedRecords::new(records, &config)?;
+        let mut validated = ValidatedRecords::new(records, &config)?;
+        if let Some(guard) = guard {
+            validated = validated.with_verification(guard);
+        }
         self.append_validated(validated, now_ms)
     }
 
@@ -157,6 +171,7 @@ pub fn log_error_code(err: &LogError) -> ResponseError {
         LogError::InvalidRecord { .. } => ResponseError::InvalidRecord,
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        LogError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::Io { .. } => ResponseError::KafkaStorageError,
     }

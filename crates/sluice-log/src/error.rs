@@ -34,6 +34,14 @@ pub enum LogError {
         /// The configured limit.
         limit: u64,
     },
+    /// A transactional batch would open a transaction in this partition without a current
+    /// verification against the coordinator (Kafka `INVALID_TXN_STATE`): its transaction
+    /// ended meanwhile, or it was never verified.
+    #[error("producer {producer_id} has no verified open transaction in this partition")]
+    InvalidTxnState {
+        /// The producer id of the batch.
+        producer_id: i64,
+    },
     /// An idempotent producer skipped a sequence number (Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`).
     #[error("out of order sequence for producer {producer_id}: expected {expected}, got {got}")]
     OutOfOrderSequence {

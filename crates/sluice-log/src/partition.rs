@@ -25,6 +25,9 @@ pub struct ValidatedRecords {
     records: BytesMut,
     batches: Vec<batch::RecordBatchRef>,
     origin: Origin,
+    /// The verification guard of a transactional write (see
+    /// [`PartitionLog::begin_verification`]).
+    guard: Option<u64>,
 }
 
 impl ValidatedRecords {
@@ -55,7 +58,16 @@ impl ValidatedRecords {
             records,
             batches,
             origin,
+            guard: None,
         })
+    }
+
+    /// Attaches the guard a verified transactional write presents.
+    pub fn with_verification(self, guard: u64) -> Self {
+        ValidatedRecords {
+            guard: Some(guard),
+            ..self
+        }
     }
 
     /// The validated batches (headers as sent).
@@ -309,6 +321,7 @@ impl PartitionLog {
             mut records,
             mut batches,
             origin,
+            guard,
         } = validated;
         if let Some(dup) = self.check_sequences(&batches, origin)? {
             return Ok(AppendOutcome::Duplicate {
@@ -318,6 +331,11 @@ impl PartitionLog {
             });
         }
 
+        if origin == Origin::Client {
+            for b in &batches {
+                self.producers.check_verified(&b.header, guard)?;
+            }
+        }
         let log_append_time =
             (self.config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         let base_offset = self.log_end_offset();
@@ -389,6 +407,15 @@ impl PartitionLog {
             self.aborted.push(entry)?;
         }
         Ok(offset)
+    }
+
+    /// Starts the verification of `producer_id`'s next transactional write (KIP-890): call
+    /// before asking the coordinator, then append with
+    /// [`ValidatedRecords::with_verification`]. A marker written in between voids the guard,
+    /// so a write racing the end of its transaction is refused instead of opening a
+    /// transaction no marker would ever close.
+    pub fn begin_verification(&mut self, producer_id: i64) -> u64 {
+        self.producers.begin_verification(producer_id)
     }
 
     /// The last stable offset: the first offset `read_committed` readers may not see (the

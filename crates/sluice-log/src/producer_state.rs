@@ -116,6 +116,13 @@ pub(crate) struct ProducerStateMap {
     /// Open transactions: first offset -> producer id (derived from `producers`).
     #[serde(skip)]
     ongoing: BTreeMap<i64, i64>,
+    /// Verification guards (KIP-890): producer id -> the guard its pending first
+    /// transactional write must present. A marker removes it, so a write verified before the
+    /// transaction ended cannot open a transaction after its marker.
+    #[serde(skip)]
+    verified: HashMap<i64, u64>,
+    #[serde(skip)]
+    next_guard: u64,
 }
 
 /// Snapshot file content: the state and the log end offset it is valid for.
@@ -228,6 +235,36 @@ impl ProducerStateMap {
         }
     }
 
+    /// Starts verifying `producer_id`'s next transactional write: returns the guard the
+    /// write must present (see [`Self::check_verified`]).
+    pub(crate) fn begin_verification(&mut self, producer_id: i64) -> u64 {
+        self.next_guard += 1;
+        self.verified.insert(producer_id, self.next_guard);
+        self.next_guard
+    }
+
+    /// A transactional batch from a client may continue the producer's open transaction
+    /// here, or open one only with the guard of a verification no marker has ended since.
+    pub(crate) fn check_verified(
+        &self,
+        h: &BatchHeader,
+        guard: Option<u64>,
+    ) -> Result<(), LogError> {
+        if !h.is_transactional() || !h.has_producer_id() {
+            return Ok(());
+        }
+        let open = self
+            .producers
+            .get(&h.producer_id)
+            .is_some_and(|e| e.txn_first_offset.is_some() && e.epoch == h.producer_epoch);
+        if open || (guard.is_some() && self.verified.get(&h.producer_id).copied() == guard) {
+            return Ok(());
+        }
+        Err(LogError::InvalidTxnState {
+            producer_id: h.producer_id,
+        })
+    }
+
     /// Checks that a marker may be written: its epoch may not be older than the producer's.
     pub(crate) fn check_marker(&self, marker: &TxnMarker) -> Result<(), LogError> {
         match self.producers.get(&marker.producer_id) {
@@ -262,6 +299,7 @@ impl ProducerStateMap {
             entry.batches.clear();
         }
         entry.coordinator_epoch = coordinator_epoch;
+        self.verified.remove(&producer_id);
         let first = entry.txn_first_offset.take()?;
         self.ongoing.remove(&first);
         (control == Some(ControlType::Abort)).then(|| AbortedTxn {

@@ -24,6 +24,14 @@ fn batch(pid: i64, epoch: i16, seq: i32, values: &[String]) -> BytesMut {
     b
 }
 
+/// Appends a batch as the broker does after verifying a transactional write.
+fn append(log: &mut PartitionLog, records: BytesMut) -> Result<(), crate::LogError> {
+    let pid = i64::from_be_bytes(records[43..51].try_into().unwrap());
+    let guard = log.begin_verification(pid);
+    let validated = crate::ValidatedRecords::new(records, log.config())?.with_verification(guard);
+    log.append_validated(validated, 0).map(|_| ())
+}
+
 fn marker(pid: i64, epoch: i16, control: ControlType) -> TxnMarker {
     TxnMarker {
         producer_id: pid,
@@ -86,10 +94,10 @@ fn lso_holds_at_an_open_transaction_and_aborts_are_filtered() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = PartitionLog::open(dir.path(), config()).unwrap();
     let v = |s: &str| vec![s.to_owned()];
-    log.append(batch(-1, -1, -1, &v("plain-0")), 0).unwrap();
-    log.append(batch(7, 0, 0, &v("t7-a")), 0).unwrap(); // offset 1 opens pid 7
-    log.append(batch(8, 0, 0, &v("t8-a")), 0).unwrap(); // offset 2 opens pid 8
-    log.append(batch(-1, -1, -1, &v("plain-1")), 0).unwrap();
+    append(&mut log, batch(-1, -1, -1, &v("plain-0"))).unwrap();
+    append(&mut log, batch(7, 0, 0, &v("t7-a"))).unwrap(); // offset 1 opens pid 7
+    append(&mut log, batch(8, 0, 0, &v("t8-a"))).unwrap(); // offset 2 opens pid 8
+    append(&mut log, batch(-1, -1, -1, &v("plain-1"))).unwrap();
     assert_eq!(log.last_stable_offset(), 1);
     assert_eq!(read_committed(&log), vec!["plain-0"]);
     assert_eq!(log.open_transactions(), vec![(7, 0, 1), (8, 0, 2)]);
@@ -108,7 +116,7 @@ fn lso_holds_at_an_open_transaction_and_aborts_are_filtered() {
     log.append_marker(&marker(8, 1, ControlType::Abort), 0)
         .unwrap();
     assert!(matches!(
-        log.append(batch(8, 0, 1, &v("zombie")), 0),
+        append(&mut log, batch(8, 0, 1, &v("zombie"))),
         Err(crate::LogError::InvalidProducerEpoch { .. })
     ));
     assert!(log
@@ -163,7 +171,7 @@ proptest! {
             match s {
                 Step::Txn(pid) => {
                     let value = format!("t{pid}-{n}");
-                    log.append(batch(pid, 0, seq[pid as usize], std::slice::from_ref(&value)), 0).unwrap();
+                    append(&mut log, batch(pid, 0, seq[pid as usize], std::slice::from_ref(&value))).unwrap();
                     seq[pid as usize] += 1;
                     open.entry(pid).or_default().push(records.len());
                     records.push((value, Some(pid)));
@@ -171,7 +179,7 @@ proptest! {
                 }
                 Step::Plain => {
                     let value = format!("p-{n}");
-                    log.append(batch(-1, -1, -1, std::slice::from_ref(&value)), 0).unwrap();
+                    append(&mut log, batch(-1, -1, -1, std::slice::from_ref(&value))).unwrap();
                     records.push((value, None));
                     fate.push(Some(true));
                 }
@@ -197,4 +205,34 @@ proptest! {
             prop_assert_eq!(read_committed(&log), want);
         }
     }
+}
+
+#[test]
+fn a_write_verified_before_its_transaction_ended_cannot_open_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), config()).unwrap();
+    let v = |s: &str| vec![s.to_owned()];
+    // Never verified: refused.
+    let unverified = crate::ValidatedRecords::new(batch(5, 0, 0, &v("a")), log.config()).unwrap();
+    assert!(matches!(
+        log.append_validated(unverified, 0),
+        Err(crate::LogError::InvalidTxnState { producer_id: 5 })
+    ));
+    // Verified, but the coordinator ended the transaction before the write arrived.
+    let guard = log.begin_verification(5);
+    log.append_marker(&marker(5, 0, ControlType::Commit), 0)
+        .unwrap();
+    let late = crate::ValidatedRecords::new(batch(5, 0, 0, &v("a")), log.config())
+        .unwrap()
+        .with_verification(guard);
+    assert!(matches!(
+        log.append_validated(late, 0),
+        Err(crate::LogError::InvalidTxnState { .. })
+    ));
+    assert_eq!(log.last_stable_offset(), log.high_watermark());
+    // Once open, the transaction's later batches need no new verification.
+    append(&mut log, batch(5, 0, 0, &v("a"))).unwrap();
+    let next = crate::ValidatedRecords::new(batch(5, 0, 1, &v("b")), log.config()).unwrap();
+    log.append_validated(next, 0).unwrap();
+    assert_eq!(log.open_transactions().len(), 1);
 }

@@ -28,13 +28,39 @@ pub struct OffsetToCommit {
     pub metadata: String,
 }
 
+impl OffsetToCommit {
+    /// The `__consumer_offsets` record committing this offset for `group`.
+    pub(super) fn record(&self, group: &str, now: Now) -> KeyValue {
+        let value = OffsetCommitValue {
+            offset: self.offset,
+            leader_epoch: self.leader_epoch,
+            metadata: self.metadata.clone(),
+            commit_timestamp: now.wall_ms,
+        };
+        (
+            offset_key(group, &self.topic, self.partition),
+            Some(value.encode()),
+        )
+    }
+
+    /// This offset as the group holds it once committed.
+    pub(super) fn committed(&self, now: Now) -> CommittedOffset {
+        CommittedOffset {
+            offset: self.offset,
+            leader_epoch: self.leader_epoch,
+            metadata: self.metadata.clone(),
+            commit_timestamp_ms: now.wall_ms,
+        }
+    }
+}
+
 /// A group's committed offsets for some topics: `(topic, [(partition, offset if committed)])`.
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 
 /// OffsetDelete's outcome: `(topic, [(partition, result)])`.
 pub type DeletedOffsets = Vec<(String, Vec<(i32, Result<(), ResponseError>)>)>;
 
-pub(super) fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
+fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
     OffsetsKey::OffsetCommit {
         group: group.to_owned(),
         topic: topic.to_owned(),
@@ -132,30 +158,13 @@ impl Coordinator {
         }
         let records: Vec<KeyValue> = offsets
             .iter()
-            .map(|o| {
-                let value = OffsetCommitValue {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata.clone(),
-                    commit_timestamp: now.wall_ms,
-                };
-                (
-                    offset_key(who.group_id, &o.topic, o.partition),
-                    Some(value.encode()),
-                )
-            })
+            .map(|o| o.record(who.group_id, now))
             .collect();
         let durable = self.write(who.group_id, &records, now)?;
         for o in offsets {
-            group.offsets.insert(
-                (o.topic.clone(), o.partition),
-                CommittedOffset {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata.clone(),
-                    commit_timestamp_ms: now.wall_ms,
-                },
-            );
+            group
+                .offsets
+                .insert((o.topic.clone(), o.partition), o.committed(now));
         }
         Ok(durable)
     }

@@ -13,9 +13,8 @@ use kafka_protocol::ResponseError;
 use sluice_log::{ControlType, TxnMarker};
 
 use super::membership::MemberRef;
-use super::model::{CommittedOffset, Group, GroupState};
-use super::offsets::{offset_key, OffsetToCommit};
-use super::records::OffsetCommitValue;
+use super::model::{Group, GroupState};
+use super::offsets::OffsetToCommit;
 use super::{Coordinator, Now};
 use crate::state_log::{Durable, KeyValue, TxnProducer};
 
@@ -52,31 +51,12 @@ impl Coordinator {
         validate_txn_committer(group, &who)?;
         let records: Vec<KeyValue> = offsets
             .iter()
-            .map(|o| {
-                let value = OffsetCommitValue {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata.clone(),
-                    commit_timestamp: now.wall_ms,
-                };
-                (
-                    offset_key(who.group_id, &o.topic, o.partition),
-                    Some(value.encode()),
-                )
-            })
+            .map(|o| o.record(who.group_id, now))
             .collect();
         let durable = self.write_as(who.group_id, &records, Some(producer), now)?;
         let pending = group.pending_txn_offsets.entry(producer.0).or_default();
         for o in offsets {
-            pending.insert(
-                (o.topic.clone(), o.partition),
-                CommittedOffset {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata.clone(),
-                    commit_timestamp_ms: now.wall_ms,
-                },
-            );
+            pending.insert((o.topic.clone(), o.partition), o.committed(now));
         }
         Ok(durable)
     }

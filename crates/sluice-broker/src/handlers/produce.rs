@@ -93,13 +93,16 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
                 ));
                 continue;
             };
-            if let Err(e) = check_transactional(ctx, transactional_id, name, data.index, &records) {
-                partitions.push(failed(data.index, e, None));
-                continue;
-            }
+            let guard = match verify_transactional(ctx, transactional_id, partition, &records) {
+                Ok(guard) => guard,
+                Err(e) => {
+                    partitions.push(failed(data.index, e, None));
+                    continue;
+                }
+            };
             // In place when this request holds the only reference, else a single copy.
             let records = BytesMut::from(records);
-            match partition.append(records, now) {
+            match partition.append_guarded(records, now, guard) {
                 Ok(outcome) => {
                     let (base, last, append_time, start) = match outcome {
                         AppendOutcome::Appended {
@@ -205,35 +208,38 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
 /// A transactional batch needs a transactional id and, like Kafka's partition leaders verify
 /// (KIP-890), a partition its producer added to its open transaction: a write outside a
 /// transaction would never get a marker and would hold the last stable offset forever.
-fn check_transactional(
+/// Returns the verification guard to append with: taken before asking the coordinator, so a
+/// marker written in between voids it and the append is refused.
+fn verify_transactional(
     ctx: &RequestContext,
     transactional_id: Option<&str>,
-    topic: &str,
-    partition: i32,
+    partition: &Partition,
     records: &[u8],
-) -> Result<(), ResponseError> {
+) -> Result<Option<u64>, ResponseError> {
     let Ok(header) = sluice_log::BatchHeader::parse(records) else {
         // Malformed: the log's validation reports it.
-        return Ok(());
+        return Ok(None);
     };
     if !header.is_transactional() {
-        return Ok(());
+        return Ok(None);
     }
     let Some(id) = transactional_id else {
         return Err(ResponseError::TransactionalIdAuthorizationFailed);
     };
+    let guard = partition.log.lock().begin_verification(header.producer_id);
     ctx.broker
         .txns
         .verify(
             id,
             header.producer_id,
             header.producer_epoch,
-            topic,
-            partition,
+            &partition.topic,
+            partition.index,
         )
         .map_err(|e| match e {
             // What a partition answers a producer whose epoch was bumped past it.
             ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
             other => other,
-        })
+        })?;
+    Ok(Some(guard))
 }
