@@ -1,36 +1,16 @@
 //! The ACL admin APIs in terms of the broker's [`AclBinding`] and [`AclFilter`] types.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 use kafka_protocol::protocol::StrBytes;
 use sluice_acl::{AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType};
 
+use crate::error::check;
 use crate::{AdminConnection, AdminError};
 
 /// Version of the ACL APIs used: v1 adds pattern types and is served by Kafka 2.0+.
 pub const ACL_API_VERSION: i16 = 1;
-
-fn check(
-    code: i16,
-    message: Option<&StrBytes>,
-    what: impl FnOnce() -> String,
-) -> Result<(), AdminError> {
-    if code == 0 {
-        return Ok(());
-    }
-    let error = ResponseError::try_from_code(code)
-        .map_or_else(|| format!("error code {code}"), |e| format!("{e:?}"));
-    let detail = message
-        .map(|m| format!(": {}", m.as_str()))
-        .unwrap_or_default();
-    Err(AdminError::Broker {
-        what: what(),
-        error,
-        detail,
-    })
-}
 
 fn binding(
     resource_type: i8,

@@ -1,5 +1,8 @@
 //! Errors of the admin client.
 
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::protocol::StrBytes;
+
 /// Why an admin operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -30,6 +33,10 @@ pub enum AdminError {
     /// A request or response could not be encoded or decoded.
     #[error("Kafka protocol error: {0}")]
     Protocol(String),
+    /// What the operation was about does not exist (an unknown transactional id, no
+    /// transaction starting at the given offset).
+    #[error("{0}")]
+    NotFound(String),
     /// The broker answered with an error code.
     #[error("{what} failed with {error}{detail}")]
     Broker {
@@ -40,4 +47,29 @@ pub enum AdminError {
         /// The broker's message, prefixed with `: `, or empty.
         detail: String,
     },
+}
+
+/// The Kafka name of an error code, e.g. `TransactionalIdNotFound`.
+pub(crate) fn error_name(code: i16) -> String {
+    ResponseError::try_from_code(code).map_or_else(|| format!("error code {code}"), |e| format!("{e:?}"))
+}
+
+/// `Ok` for error code 0, else [`AdminError::Broker`] describing `what` failed.
+pub(crate) fn check(
+    code: i16,
+    message: Option<&StrBytes>,
+    what: impl FnOnce() -> String,
+) -> Result<(), AdminError> {
+    if code == 0 {
+        return Ok(());
+    }
+    let detail = message
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(": {}", m.as_str()))
+        .unwrap_or_default();
+    Err(AdminError::Broker {
+        what: what(),
+        error: error_name(code),
+        detail,
+    })
 }

@@ -1,18 +1,26 @@
-//! A small Kafka-protocol admin client for the ACL APIs (DescribeAcls, CreateAcls, DeleteAcls).
+//! A small Kafka-protocol admin client for the ACL APIs (DescribeAcls, CreateAcls, DeleteAcls)
+//! and transaction administration (ListTransactions, DescribeTransactions, DescribeProducers,
+//! WriteTxnMarkers).
 //!
 //! rdkafka 0.39 exposes none of them, so this speaks the wire protocol with `kafka-protocol`,
 //! over plaintext or TLS with an optional client certificate. It works against Sluice, Apache
-//! Kafka or MSK alike. Both `sluice acl` and KSS use it, so there is one client to maintain.
+//! Kafka or MSK alike. `sluice acl`, `sluice txn` and KSS use it, so there is one client to maintain.
 
 mod acls;
 mod connection;
 mod error;
 mod tls;
+mod transactions;
 
 pub use acls::{create_acls, delete_acls, describe_acls, exact_filter, ACL_API_VERSION};
 pub use connection::AdminConnection;
 pub use error::AdminError;
 pub use tls::TlsFiles;
+pub use transactions::{
+    abort_transaction, describe_producers, describe_transactions, list_transactions,
+    ListTransactionsFilter, ProducerState, TransactionDescription, TransactionListing,
+    TransactionListings,
+};
 
 use std::time::Duration;
 

@@ -51,6 +51,10 @@ enum Command {
     /// List, add and remove ACLs, or keep them as code in an acl.yml, on any Kafka cluster.
     #[command(subcommand)]
     Acl(cmd::acl::AclCommand),
+    /// List and describe transactions, show a partition's producers, abort a hanging
+    /// transaction, on any Kafka cluster.
+    #[command(subcommand)]
+    Txn(cmd::txn::TxnCommand),
     /// Start the Confluent-compatible schema registry against any Kafka cluster.
     Registry(cmd::registry::RegistryArgs),
     /// Run the Kafka Security Service (CA for service certificates, ACLs as code), or mint a
@@ -75,6 +79,7 @@ impl Command {
             Command::Consume(args) => cmd::consume::run(args).await,
             Command::Group(command) => cmd::group::run(command).await,
             Command::Acl(command) => cmd::acl::run(command).await,
+            Command::Txn(command) => cmd::txn::run(command).await,
             Command::Kss(args) => cmd::kss::run(args).await,
             Command::Sidecar(args) => cmd::sidecar::run(args).await,
             Command::Registry(args) => cmd::registry::run(args).await,

@@ -36,6 +36,8 @@ pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -46,6 +48,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -55,6 +58,7 @@ pub mod produce;
 pub mod sync_group;
 pub mod transactions;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 /// What a handler knows about the request it serves.
 #[derive(Debug, Clone)]
@@ -198,6 +202,10 @@ api_table! {
     DescribeAcls => describe_acls, 1..=3;
     CreateAcls => create_acls, 1..=3;
     DeleteAcls => delete_acls, 1..=3;
+    WriteTxnMarkers => write_txn_markers, 1..=1;
+    DescribeProducers => describe_producers, 0..=0;
+    DescribeTransactions => describe_transactions, 0..=0;
+    ListTransactions => list_transactions, 0..=2;
 }
 
 /// The outcome of a request that gets no response: nothing, unless it failed. A client that

@@ -10,6 +10,7 @@ pub mod produce;
 pub mod registry;
 pub mod sidecar;
 pub mod topic;
+pub mod txn;
 pub mod up;
 
 use std::path::PathBuf;
