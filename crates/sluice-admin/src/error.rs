@@ -51,7 +51,8 @@ pub enum AdminError {
 
 /// The Kafka name of an error code, e.g. `TransactionalIdNotFound`.
 pub(crate) fn error_name(code: i16) -> String {
-    ResponseError::try_from_code(code).map_or_else(|| format!("error code {code}"), |e| format!("{e:?}"))
+    ResponseError::try_from_code(code)
+        .map_or_else(|| format!("error code {code}"), |e| format!("{e:?}"))
 }
 
 /// `Ok` for error code 0, else [`AdminError::Broker`] describing `what` failed.

@@ -4,7 +4,8 @@
 //!
 //! rdkafka 0.39 exposes none of them, so this speaks the wire protocol with `kafka-protocol`,
 //! over plaintext or TLS with an optional client certificate. It works against Sluice, Apache
-//! Kafka or MSK alike. `sluice acl`, `sluice txn` and KSS use it, so there is one client to maintain.
+//! Kafka or MSK alike. `sluice acl`, `sluice txn` and KSS use it, so there is one client to
+//! maintain.
 
 mod acls;
 mod connection;

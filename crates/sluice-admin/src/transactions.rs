@@ -148,8 +148,9 @@ impl Cluster {
     /// The leader of `topic`/`partition`.
     async fn leader(&mut self, topic: &str, partition: i32) -> Result<i32, AdminError> {
         let req = MetadataRequest::default()
-            .with_topics(Some(vec![MetadataRequestTopic::default()
-                .with_name(Some(TopicName(StrBytes::from_string(topic.to_owned()))))]))
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+                TopicName(StrBytes::from_string(topic.to_owned())),
+            ))]))
             .with_allow_auto_topic_creation(false);
         let resp = self.bootstrap.request(&req, METADATA_VERSION).await?;
         let what = || format!("looking up {topic}-{partition}");
@@ -213,7 +214,11 @@ pub async fn list_transactions(
         .with_producer_id_filters(filter.producer_ids.iter().map(|&p| p.into()).collect())
         .with_duration_filter(filter.min_duration_ms.unwrap_or(-1));
     // v1 adds the duration filter; v0 keeps older brokers reachable when it is not used.
-    let version = if filter.min_duration_ms.is_some() { 1 } else { 0 };
+    let version = if filter.min_duration_ms.is_some() {
+        1
+    } else {
+        0
+    };
     let mut listings = TransactionListings::default();
     let ids: Vec<i32> = cluster.brokers.keys().copied().collect();
     for id in ids {
@@ -228,12 +233,16 @@ pub async fn list_transactions(
         }
         listings
             .transactions
-            .extend(resp.transaction_states.into_iter().map(|t| TransactionListing {
-                transactional_id: t.transactional_id.0.to_string(),
-                producer_id: t.producer_id.0,
-                state: t.transaction_state.to_string(),
-                coordinator_id: id,
-            }));
+            .extend(
+                resp.transaction_states
+                    .into_iter()
+                    .map(|t| TransactionListing {
+                        transactional_id: t.transactional_id.0.to_string(),
+                        producer_id: t.producer_id.0,
+                        state: t.transaction_state.to_string(),
+                        coordinator_id: id,
+                    }),
+            );
     }
     listings
         .transactions
@@ -261,9 +270,9 @@ async fn describe_one(
     transactional_id: &str,
 ) -> Result<TransactionDescription, AdminError> {
     let coordinator = cluster.coordinator(transactional_id).await?;
-    let req = DescribeTransactionsRequest::default().with_transactional_ids(vec![
-        TransactionalId(StrBytes::from_string(transactional_id.to_owned())),
-    ]);
+    let req = DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(
+        StrBytes::from_string(transactional_id.to_owned()),
+    )]);
     let resp = cluster.broker(coordinator).await?.request(&req, 0).await?;
     let state = resp
         .transaction_states

@@ -3,7 +3,9 @@
 //! `kafka-transactions.sh list` shows them.
 
 use kafka_protocol::messages::list_transactions_response::TransactionState;
-use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse, TransactionalId};
+use kafka_protocol::messages::{
+    ListTransactionsRequest, ListTransactionsResponse, TransactionalId,
+};
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
@@ -24,10 +26,17 @@ const STATES: [TxnState; 8] = [
 ];
 
 /// Handles a ListTransactions request.
-pub async fn handle(ctx: &RequestContext, req: ListTransactionsRequest) -> ListTransactionsResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    req: ListTransactionsRequest,
+) -> ListTransactionsResponse {
     let response = ListTransactionsResponse::default();
     // Kafka matches the whole id (RE2/J `matches()`); an empty pattern filters nothing.
-    let pattern = match req.transactional_id_pattern.as_deref().filter(|p| !p.is_empty()) {
+    let pattern = match req
+        .transactional_id_pattern
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         None => None,
         Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
             Ok(re) => Some(re),
@@ -52,7 +61,9 @@ pub async fn handle(ctx: &RequestContext, req: ListTransactionsRequest) -> ListT
                 || req.producer_id_filters.iter().any(|p| p.0 == m.producer_id))
             && (req.state_filters.is_empty() || states.contains(&m.state))
             && (req.duration_filter < 0 || now.saturating_sub(m.start_ms) > req.duration_filter)
-            && pattern.as_ref().is_none_or(|re| re.is_match(&m.transactional_id))
+            && pattern
+                .as_ref()
+                .is_none_or(|re| re.is_match(&m.transactional_id))
     };
     let listed = ctx
         .broker
@@ -61,7 +72,11 @@ pub async fn handle(ctx: &RequestContext, req: ListTransactionsRequest) -> ListT
         .into_iter()
         .filter(|m| include(m))
         .filter(|m| {
-            ctx.authorize(Operation::Describe, ResourceType::TransactionalId, &m.transactional_id)
+            ctx.authorize(
+                Operation::Describe,
+                ResourceType::TransactionalId,
+                &m.transactional_id,
+            )
         })
         .map(|m| {
             TransactionState::default()

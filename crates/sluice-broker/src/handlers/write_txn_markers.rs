@@ -3,9 +3,7 @@
 //! and clients send it to end a hanging transaction (`kafka-transactions.sh abort`,
 //! `Admin.abortTransaction`).
 
-use kafka_protocol::messages::write_txn_markers_request::{
-    WritableTxnMarker, WritableTxnMarkerTopic,
-};
+use kafka_protocol::messages::write_txn_markers_request::WritableTxnMarkerTopic;
 use kafka_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
 };
@@ -22,8 +20,8 @@ use crate::state_log::StateLogError;
 /// Handles a WriteTxnMarkers request. Needs ALTER (KIP-1037) or CLUSTER_ACTION on the cluster;
 /// each partition is answered once its marker is as durable as an `acks=all` produce.
 pub async fn handle(ctx: &RequestContext, req: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
-    let allowed = ctx.authorize_cluster(Operation::Alter)
-        || ctx.authorize_cluster(Operation::ClusterAction);
+    let allowed =
+        ctx.authorize_cluster(Operation::Alter) || ctx.authorize_cluster(Operation::ClusterAction);
     let mut markers = Vec::with_capacity(req.markers.len());
     for m in &req.markers {
         let marker = TxnMarker {
@@ -37,7 +35,9 @@ pub async fn handle(ctx: &RequestContext, req: WriteTxnMarkersRequest) -> WriteT
             },
         };
         let topics = futures::future::join_all(
-            m.topics.iter().map(|t| write_topic(ctx, allowed, m, t, &marker)),
+            m.topics
+                .iter()
+                .map(|t| write_topic(ctx, allowed, t, &marker)),
         )
         .await;
         markers.push(
@@ -49,34 +49,45 @@ pub async fn handle(ctx: &RequestContext, req: WriteTxnMarkersRequest) -> WriteT
     WriteTxnMarkersResponse::default().with_markers(markers)
 }
 
-/// Writes `marker` to the partitions of one topic and waits until they are durable.
+/// Writes `marker` to the partitions of one topic, concurrently so that they share fsyncs.
 async fn write_topic(
     ctx: &RequestContext,
     allowed: bool,
-    request: &WritableTxnMarker,
     topic: &WritableTxnMarkerTopic,
     marker: &TxnMarker,
 ) -> WritableTxnMarkerTopicResult {
     let name = topic.name.0.as_str();
-    let partitions = futures::future::join_all(topic.partition_indexes.iter().map(|&index| async move {
-        let result = if !allowed {
-            Err(ResponseError::ClusterAuthorizationFailed)
-        } else if name == OFFSETS_TOPIC {
-            write_offsets_marker(ctx, index, marker).await
-        } else {
-            write_marker(ctx, name, index, marker).await
-        };
-        if let Err(e) = result {
-            tracing::debug!(topic = name, partition = index, producer_id = request.producer_id.0, error = ?e, "transaction marker not written");
-        }
-        WritableTxnMarkerPartitionResult::default()
-            .with_partition_index(index)
-            .with_error_code(result.err().map_or(0, |e| e.code()))
-    }))
-    .await;
+    let writes = topic
+        .partition_indexes
+        .iter()
+        .map(|&index| write_partition(ctx, allowed, name, index, marker));
     WritableTxnMarkerTopicResult::default()
         .with_name(topic.name.clone())
-        .with_partitions(partitions)
+        .with_partitions(futures::future::join_all(writes).await)
+}
+
+/// Writes `marker` to one partition and waits until it is durable.
+async fn write_partition(
+    ctx: &RequestContext,
+    allowed: bool,
+    topic: &str,
+    index: i32,
+    marker: &TxnMarker,
+) -> WritableTxnMarkerPartitionResult {
+    let result = if !allowed {
+        Err(ResponseError::ClusterAuthorizationFailed)
+    } else if topic == OFFSETS_TOPIC {
+        write_offsets_marker(ctx, index, marker).await
+    } else {
+        write_marker(ctx, topic, index, marker).await
+    };
+    if let Err(e) = result {
+        let producer_id = marker.producer_id;
+        tracing::debug!(topic, partition = index, producer_id, error = ?e, "marker not written");
+    }
+    WritableTxnMarkerPartitionResult::default()
+        .with_partition_index(index)
+        .with_error_code(result.err().map_or(0, |e| e.code()))
 }
 
 /// Appends `marker` to a data partition.
@@ -94,7 +105,15 @@ async fn write_marker(
     let offset = partition
         .append_marker(marker, crate::now_ms())
         .map_err(|e| log_error_code(&e))?;
-    tracing::info!(topic, partition = index, producer_id = marker.producer_id, control = ?marker.control, offset, "transaction marker written on request");
+    let (producer_id, control) = (marker.producer_id, marker.control);
+    tracing::info!(
+        topic,
+        partition = index,
+        producer_id,
+        ?control,
+        offset,
+        "marker written"
+    );
     ctx.broker
         .flusher
         .wait_durable(&partition, offset + 1)
@@ -126,6 +145,8 @@ fn state_log_error_code(e: &StateLogError) -> ResponseError {
         StateLogError::Log { source, .. } => log_error_code(source),
         StateLogError::MissingPartition { .. } => ResponseError::UnknownTopicOrPartition,
         StateLogError::Batch { .. } => ResponseError::CorruptMessage,
-        StateLogError::Topic { .. } | StateLogError::Sync { .. } => ResponseError::KafkaStorageError,
+        StateLogError::Topic { .. } | StateLogError::Sync { .. } => {
+            ResponseError::KafkaStorageError
+        }
     }
 }

@@ -2,8 +2,8 @@
 //! hanging transaction, with the standard Kafka admin APIs (ListTransactions,
 //! DescribeTransactions, DescribeProducers, WriteTxnMarkers), as `kafka-transactions.sh` does.
 
-use anyhow::{bail, Context};
-use sluice_admin::{ListTransactionsFilter, TransactionDescription};
+use anyhow::bail;
+use sluice_admin::{AdminError, ListTransactionsFilter, TransactionDescription};
 
 use crate::cmd::acl::admin_config;
 use crate::kafka::ClientArgs;
@@ -82,7 +82,7 @@ pub async fn run(command: TxnCommand) -> anyhow::Result<()> {
             };
             let listed = sluice_admin::list_transactions(&admin_config(&client)?, &filter)
                 .await
-                .with_context(|| client.unreachable_hint())?;
+                .map_err(hint(&client))?;
             if !listed.unknown_states.is_empty() {
                 eprintln!(
                     "sluice txn: warning: unknown state filter(s) {}; states are Empty, Ongoing, \
@@ -110,9 +110,9 @@ pub async fn run(command: TxnCommand) -> anyhow::Result<()> {
             let results =
                 sluice_admin::describe_transactions(&admin_config(&client)?, &transactional_ids)
                     .await
-                    .with_context(|| client.unreachable_hint())?;
+                    .map_err(hint(&client))?;
             let mut failures = Vec::new();
-            for (i, (id, result)) in results.into_iter().enumerate() {
+            for (i, (_, result)) in results.into_iter().enumerate() {
                 match result {
                     Ok(d) => {
                         if i > 0 {
@@ -120,7 +120,7 @@ pub async fn run(command: TxnCommand) -> anyhow::Result<()> {
                         }
                         print_description(&d);
                     }
-                    Err(e) => failures.push(format!("{id}: {e}")),
+                    Err(e) => failures.push(e.to_string()),
                 }
             }
             if !failures.is_empty() {
@@ -134,7 +134,7 @@ pub async fn run(command: TxnCommand) -> anyhow::Result<()> {
                 partition.partition,
             )
             .await
-            .with_context(|| client.unreachable_hint())?;
+            .map_err(hint(&client))?;
             let rows = producers
                 .iter()
                 .map(|p| {
@@ -172,7 +172,7 @@ pub async fn run(command: TxnCommand) -> anyhow::Result<()> {
                 start_offset,
             )
             .await
-            .with_context(|| client.unreachable_hint())?;
+            .map_err(hint(&client))?;
             println!(
                 "aborted the transaction of producer {} (epoch {}) starting at offset {} in {}-{}",
                 producer.producer_id,
@@ -184,6 +184,15 @@ pub async fn run(command: TxnCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Turns an admin error into the command's error, with the "is a broker running there" hint
+/// when the cluster could not be reached at all.
+fn hint(client: &ClientArgs) -> impl FnOnce(AdminError) -> anyhow::Error + '_ {
+    move |e| match e {
+        AdminError::Connect { .. } => anyhow::Error::new(e).context(client.unreachable_hint()),
+        other => other.into(),
+    }
 }
 
 /// Prints one description as `Key: value` lines.
@@ -291,7 +300,12 @@ mod tests {
             panic!("not abort");
         };
         assert_eq!(
-            (client.bootstrap.as_str(), partition.topic.as_str(), partition.partition, start_offset),
+            (
+                client.bootstrap.as_str(),
+                partition.topic.as_str(),
+                partition.partition,
+                start_offset
+            ),
             ("h:1", "orders", 0, 42)
         );
         assert!(Cli::try_parse_from(["txn", "describe"]).is_err());
