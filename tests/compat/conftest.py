@@ -65,6 +65,8 @@ class Broker:
         self.data_dir = data_dir
         self.log_path = log_path
         self.extra_args = list(extra_args or [])
+        # Environment for the next start, e.g. SLUICE_FAILPOINT for crash-point tests.
+        self.extra_env: dict[str, str] = {}
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -79,6 +81,7 @@ class Broker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
+        env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start: {' '.join(cmd)} =====\n".encode())
             log.flush()

@@ -759,3 +759,39 @@ def test_pending_transactional_offsets_are_unstable_until_commit(broker, topic_n
 
     assert committed_offsets(broker.bootstrap, group, src, 1) == {0: 10}
     assert committed_offsets(broker.bootstrap, group, src, 1, "read_uncommitted") == {0: 10}
+
+
+@pytest.mark.parametrize("point", ["txn-before-markers", "txn-after-first-marker"])
+@pytest.mark.parametrize("outcome", ["commit", "abort"])
+def test_crash_between_decision_and_markers_completes_the_transaction(broker, topic_name, point, outcome):
+    """The broker dies (SLUICE_FAILPOINT aborts it, like kill -9) after the commit or abort
+    decision is durable but before all markers are written: after the restart the decision is
+    carried out in every partition, so read_committed sees the transaction whole or not at all."""
+    partitions = 3
+    create_topic(broker.bootstrap, topic_name, partitions)
+    broker.extra_env = {"SLUICE_FAILPOINT": point}
+    broker.kill9()
+    broker.start()
+    p = txn_producer(broker.bootstrap, txn_id(f"crash-{outcome}"),
+                     {"transaction.timeout.ms": 60_000, "socket.timeout.ms": 2000})
+    txn = [(topic_name, i % partitions, b"%s-%d" % (outcome.encode(), i)) for i in range(9)]
+    run_txn(p, txn, "open")
+    try:
+        if outcome == "commit":
+            p.commit_transaction(3)
+        else:
+            p.abort_transaction(3)
+    except KafkaException:
+        pass  # the broker died under the request
+    assert broker.proc is not None
+    assert broker.proc.wait(30) != 0, "the failpoint should have crashed the broker"
+    broker.extra_env = {}
+    broker.proc = None
+    broker.start()
+
+    after = [(topic_name, i % partitions, b"after-%d" % i) for i in range(3)]
+    plain_produce(broker.bootstrap, after)
+    wait_stable(broker.bootstrap, topic_name, partitions, timeout_s=30)
+    visible = (txn if outcome == "commit" else []) + after
+    assert read_values(broker.bootstrap, topic_name, partitions, "read_committed") == layout(visible, topic_name, partitions)
+    assert read_values(broker.bootstrap, topic_name, partitions, "read_uncommitted") == layout(txn + after, topic_name, partitions)

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod config;
 pub mod durability;
+pub mod failpoint;
 pub mod group;
 pub mod handlers;
 pub mod memory;

@@ -39,7 +39,10 @@ impl MarkerWriter for Broker {
                 continue;
             };
             match partition.append_marker(marker, now) {
-                Ok(_) => self.flusher.mark_dirty(&partition),
+                Ok(_) => {
+                    self.flusher.mark_dirty(&partition);
+                    crate::failpoint::hit("txn-after-first-marker");
+                }
                 // A newer epoch already wrote here: this transaction is settled.
                 Err(LogError::InvalidProducerEpoch { .. }) => {}
                 Err(e) => failures.push(format!("{topic}-{index}: {e}")),

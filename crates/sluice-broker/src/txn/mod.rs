@@ -493,6 +493,7 @@ impl TxnCoordinator {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
         meta.prepare_durable = true;
+        crate::failpoint::hit("txn-before-markers");
         self.complete(meta, markers, crate::now_ms());
         Ok(())
     }
