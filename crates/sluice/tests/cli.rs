@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -42,14 +43,25 @@ struct Running {
 impl Running {
     /// Starts `sluice <args>` in `dir` and waits for its ready line.
     fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Running {
-        let mut child = sluice(dir)
+        let mut command = sluice(dir);
+        command
             .args(args)
             .env("SLUICE_LOG_LEVEL", "warn")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the sluice binary should start");
+            .stderr(Stdio::inherit());
+        // If the test harness itself is killed (Drop never runs), the platform must not
+        // outlive it: SIGTERM on the death of the spawning (test) thread.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("the sluice binary should start");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
