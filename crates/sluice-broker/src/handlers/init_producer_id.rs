@@ -7,6 +7,7 @@ use tracing::warn;
 
 use super::{transactions, RequestContext};
 use crate::auth::{Operation, ResourceType};
+use crate::txn::TxnCoordinator;
 
 /// Answers InitProducerId (v0-5).
 pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
@@ -26,6 +27,10 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             }
             let expected = (req.producer_id.0 >= 0 && req.producer_epoch >= 0)
                 .then_some((req.producer_id.0, req.producer_epoch));
+            if let Err(e) = ensure_transaction_log(ctx).await {
+                tracing::error!(error = %e, "cannot create __transaction_state");
+                return error(ResponseError::CoordinatorNotAvailable);
+            }
             let broker = &ctx.broker;
             return match broker
                 .txns
@@ -67,4 +72,25 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             error(ResponseError::KafkaStorageError)
         }
     }
+}
+
+/// Creates `__transaction_state` on the first transactional InitProducerId, as Kafka does
+/// (creating its partitions is blocking I/O, kept off the async threads).
+async fn ensure_transaction_log(ctx: &RequestContext) -> Result<(), String> {
+    if ctx.broker.txns.has_log() {
+        return Ok(());
+    }
+    let broker = ctx.broker.clone();
+    tokio::task::spawn_blocking(move || {
+        broker.txns.ensure_log(|| {
+            TxnCoordinator::open_log(
+                &broker.metadata,
+                broker.flusher.clone(),
+                broker.txns.config(),
+            )
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
 }

@@ -84,7 +84,11 @@ pub struct TxnCoordinator {
 #[derive(Debug)]
 struct Inner {
     config: TxnConfig,
-    log: Box<dyn StateLog>,
+    /// `__transaction_state`, created on first use as Kafka does (see
+    /// [`TxnCoordinator::ensure_log`]).
+    log: std::sync::OnceLock<Box<dyn StateLog>>,
+    /// Serializes the creation of `log`.
+    creating: parking_lot::Mutex<()>,
     txns: parking_lot::Mutex<HashMap<String, TxnMetadata>>,
 }
 
@@ -101,19 +105,31 @@ impl Default for TxnCoordinator {
     fn default() -> Self {
         let config = TxnConfig::default();
         let log = MemoryStateLog::new(config.state_log_partitions);
-        TxnCoordinator::new(Box::new(log), config)
+        TxnCoordinator::new(Some(Box::new(log)), config)
     }
 }
 
 impl TxnCoordinator {
-    /// Opens (creating if needed) `__transaction_state` in `metadata` and reloads every
-    /// transactional id from it. Call before the broker accepts connections, then
-    /// [`Self::recover`].
+    /// Reloads every transactional id from `__transaction_state` if the topic exists (it is
+    /// created on first use, see [`Self::ensure_log`]). Call before the broker accepts
+    /// connections, then [`Self::recover`].
     pub fn load(
         metadata: &Metadata,
         flusher: Flusher,
         config: &TxnConfig,
     ) -> Result<Self, StateLogError> {
+        if metadata.topic(TRANSACTION_STATE_TOPIC).is_none() {
+            return Ok(TxnCoordinator::new(None, config.clone()));
+        }
+        Self::with_log(Self::open_log(metadata, flusher, config)?, config.clone())
+    }
+
+    /// Opens `__transaction_state`, creating it (internal, compacted) if needed.
+    pub fn open_log(
+        metadata: &Metadata,
+        flusher: Flusher,
+        config: &TxnConfig,
+    ) -> Result<Box<dyn StateLog>, StateLogError> {
         let log = TopicStateLog::open(
             metadata,
             flusher,
@@ -121,24 +137,60 @@ impl TxnCoordinator {
             config.state_log_partitions,
             config.state_log_segment_bytes,
         )?;
-        Self::with_log(Box::new(log), config.clone())
+        Ok(Box::new(log))
     }
 
     /// A coordinator over `log`, reloading the state stored in it.
     pub fn with_log(log: Box<dyn StateLog>, config: TxnConfig) -> Result<Self, StateLogError> {
-        let coordinator = TxnCoordinator::new(log, config);
+        let coordinator = TxnCoordinator::new(Some(log), config);
         coordinator.replay()?;
         Ok(coordinator)
     }
 
-    fn new(log: Box<dyn StateLog>, config: TxnConfig) -> Self {
+    fn new(log: Option<Box<dyn StateLog>>, config: TxnConfig) -> Self {
+        let cell = std::sync::OnceLock::new();
+        if let Some(log) = log {
+            let _ = cell.set(log);
+        }
         TxnCoordinator {
             inner: Arc::new(Inner {
                 config,
-                log,
+                log: cell,
+                creating: parking_lot::Mutex::new(()),
                 txns: parking_lot::Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// True once `__transaction_state` exists.
+    pub fn has_log(&self) -> bool {
+        self.inner.log.get().is_some()
+    }
+
+    /// Creates the state log with `create` unless it exists: a broker that never sees a
+    /// transactional producer never pays for the topic's partitions. Blocking I/O.
+    pub fn ensure_log(
+        &self,
+        create: impl FnOnce() -> Result<Box<dyn StateLog>, StateLogError>,
+    ) -> Result<(), StateLogError> {
+        if self.has_log() {
+            return Ok(());
+        }
+        let _creating = self.inner.creating.lock();
+        if self.has_log() {
+            return Ok(());
+        }
+        let _ = self.inner.log.set(create()?);
+        Ok(())
+    }
+
+    /// The state log, once created.
+    fn log(&self) -> Result<&dyn StateLog, ResponseError> {
+        self.inner
+            .log
+            .get()
+            .map(|log| log.as_ref())
+            .ok_or(ResponseError::CoordinatorNotAvailable)
     }
 
     /// The coordinator's settings.
@@ -148,14 +200,24 @@ impl TxnCoordinator {
 
     /// The `__transaction_state` partition holding `transactional_id`.
     pub fn partition_for(&self, transactional_id: &str) -> i32 {
-        crate::state_log::format::partition_for(transactional_id, self.inner.log.partitions())
+        let partitions = self
+            .inner
+            .log
+            .get()
+            .map_or(self.inner.config.state_log_partitions, |log| {
+                log.partitions()
+            });
+        crate::state_log::format::partition_for(transactional_id, partitions)
     }
 
     fn replay(&self) -> Result<(), StateLogError> {
+        let Some(log) = self.inner.log.get() else {
+            return Ok(());
+        };
         let mut txns = self.inner.txns.lock();
         let mut skipped = 0usize;
-        for partition in 0..self.inner.log.partitions() {
-            self.inner.log.replay(partition, &mut |entry| {
+        for partition in 0..log.partitions() {
+            log.replay(partition, &mut |entry| {
                 let LogEntry::Record { key, value, .. } = entry else {
                     return;
                 };
@@ -193,8 +255,7 @@ impl TxnCoordinator {
             encode_key(&meta.transactional_id),
             Some(meta.to_value().encode()),
         );
-        self.inner
-            .log
+        self.log()?
             .append(
                 self.partition_for(&meta.transactional_id),
                 &[record],
@@ -628,12 +689,11 @@ impl TxnCoordinator {
             }
             for id in expired {
                 let partition = self.partition_for(&id);
-                if self
-                    .inner
-                    .log
-                    .append(partition, &[(encode_key(&id), None)], None, now)
-                    .is_ok()
-                {
+                let removed = self
+                    .log()
+                    .ok()
+                    .map(|log| log.append(partition, &[(encode_key(&id), None)], None, now));
+                if matches!(removed, Some(Ok(_))) {
                     tracing::info!(transactional_id = %id, "expired an idle transactional id");
                     txns.remove(&id);
                 }
