@@ -268,6 +268,32 @@ impl TxnCoordinator {
             })
     }
 
+    /// Applies `change` to `meta` and persists the result; if the write fails, `meta` is left
+    /// as it was, so memory never runs ahead of the log.
+    fn transition(
+        &self,
+        meta: &mut TxnMetadata,
+        now_ms: i64,
+        change: impl FnOnce(&mut TxnMetadata),
+    ) -> Result<Durable, ResponseError> {
+        let previous = meta.clone();
+        change(meta);
+        meta.last_update_ms = now_ms;
+        self.write(meta, now_ms).inspect_err(|_| *meta = previous)
+    }
+
+    /// Bumps the epoch and moves an open transaction to PrepareAbort (a fence by a newer
+    /// producer, or a timeout): the markers carry the new epoch, so the old producer's late
+    /// writes are refused everywhere.
+    fn fence_abort(&self, meta: &mut TxnMetadata, now_ms: i64) -> Result<Durable, ResponseError> {
+        self.transition(meta, now_ms, |m| {
+            m.last_producer_epoch = m.producer_epoch;
+            m.producer_epoch = m.producer_epoch.saturating_add(1);
+            m.state = TxnState::PrepareAbort;
+            m.prepare_durable = false;
+        })
+    }
+
     /// InitProducerId with a `transactional.id`: returns the producer id and epoch to use.
     /// A first call allocates a producer id; later calls bump the epoch (fencing older
     /// producers), aborting a transaction the previous producer left open. `expected` is the
@@ -359,51 +385,40 @@ impl TxnCoordinator {
         }
         match meta.state {
             s if s.is_prepare() => Err(ResponseError::ConcurrentTransactions),
+            // The previous producer's transaction is aborted first.
             TxnState::Ongoing => {
-                // The previous producer's transaction: abort it under a bumped epoch, so its
-                // late writes are refused everywhere.
-                let previous = meta.clone();
-                let epoch = meta.producer_epoch.saturating_add(1);
-                meta.last_producer_epoch = meta.producer_epoch;
-                meta.producer_epoch = epoch;
-                meta.state = TxnState::PrepareAbort;
-                meta.prepare_durable = false;
-                meta.last_update_ms = now;
-                match self.write(meta, now) {
-                    Ok(durable) => Ok(InitStep::Fence(durable, epoch)),
-                    Err(e) => {
-                        *meta = previous;
-                        Err(e)
-                    }
-                }
+                let durable = self.fence_abort(meta, now)?;
+                Ok(InitStep::Fence(durable, meta.producer_epoch))
             }
             _ => {
-                let previous = meta.clone();
-                if meta.producer_epoch >= i16::MAX - 1 {
-                    // Epoch exhausted: a new producer id starts over at epoch 0.
-                    meta.producer_id = allocate()?;
-                    meta.producer_epoch = 0;
-                    meta.last_producer_epoch = -1;
+                // Epoch exhausted: a new producer id starts over at epoch 0.
+                let new_id = if meta.producer_epoch >= i16::MAX - 1 {
+                    Some(allocate()?)
                 } else {
-                    meta.last_producer_epoch = meta.producer_epoch;
-                    meta.producer_epoch += 1;
-                }
-                meta.timeout_ms = timeout_ms;
-                meta.state = TxnState::Empty;
-                meta.partitions.clear();
-                meta.start_ms = -1;
-                meta.last_update_ms = now;
-                match self.write(meta, now) {
-                    Ok(durable) => Ok(InitStep::Ready(
-                        meta.producer_id,
-                        meta.producer_epoch,
-                        durable,
-                    )),
-                    Err(e) => {
-                        *meta = previous;
-                        Err(e)
+                    None
+                };
+                let durable = self.transition(meta, now, |m| {
+                    match new_id {
+                        Some(id) => {
+                            m.producer_id = id;
+                            m.producer_epoch = 0;
+                            m.last_producer_epoch = -1;
+                        }
+                        None => {
+                            m.last_producer_epoch = m.producer_epoch;
+                            m.producer_epoch += 1;
+                        }
                     }
-                }
+                    m.timeout_ms = timeout_ms;
+                    m.state = TxnState::Empty;
+                    m.partitions.clear();
+                    m.start_ms = -1;
+                })?;
+                Ok(InitStep::Ready(
+                    meta.producer_id,
+                    meta.producer_epoch,
+                    durable,
+                ))
             }
         }
     }
@@ -450,18 +465,14 @@ impl TxnCoordinator {
         if meta.state == TxnState::Ongoing && !new {
             return Ok(());
         }
-        let previous = meta.clone();
-        if meta.state != TxnState::Ongoing {
-            meta.partitions.clear();
-            meta.start_ms = now;
-            meta.state = TxnState::Ongoing;
-        }
-        meta.partitions.extend(partitions.iter().cloned());
-        meta.last_update_ms = now;
-        if let Err(e) = self.write(meta, now) {
-            *meta = previous;
-            return Err(e);
-        }
+        self.transition(meta, now, |m| {
+            if m.state != TxnState::Ongoing {
+                m.partitions.clear();
+                m.start_ms = now;
+                m.state = TxnState::Ongoing;
+            }
+            m.partitions.extend(partitions.iter().cloned());
+        })?;
         Ok(())
     }
 
@@ -513,17 +524,10 @@ impl TxnCoordinator {
                 (s, _) if s == target => return Err(ResponseError::ConcurrentTransactions),
                 _ => return Err(ResponseError::InvalidTxnState),
             }
-            let previous = meta.clone();
-            meta.state = target;
-            meta.prepare_durable = false;
-            meta.last_update_ms = now;
-            match self.write(meta, now) {
-                Ok(durable) => durable,
-                Err(e) => {
-                    *meta = previous;
-                    return Err(e);
-                }
-            }
+            self.transition(meta, now, |m| {
+                m.state = target;
+                m.prepare_durable = false;
+            })?
         };
         self.finish_prepared(transactional_id, epoch, durable, markers)
             .await
@@ -579,13 +583,8 @@ impl TxnCoordinator {
             tracing::error!(transactional_id = %meta.transactional_id, error = %e, "writing transaction markers failed; will retry");
             return;
         }
-        let previous = meta.clone();
-        meta.state = done;
-        meta.last_update_ms = now_ms;
         // Not awaited: losing it only means the markers are written again after a crash.
-        if self.write(meta, now_ms).is_err() {
-            *meta = previous;
-        }
+        let _ = self.transition(meta, now_ms, |m| m.state = done);
     }
 
     /// Start-up recovery, before the broker listens: completes every durable `Prepare*`
@@ -658,22 +657,13 @@ impl TxnCoordinator {
                     TxnState::Ongoing
                         if now.saturating_sub(meta.start_ms) > i64::from(meta.timeout_ms) =>
                     {
-                        let previous = meta.clone();
-                        meta.last_producer_epoch = meta.producer_epoch;
-                        meta.producer_epoch = meta.producer_epoch.saturating_add(1);
-                        meta.state = TxnState::PrepareAbort;
-                        meta.prepare_durable = false;
-                        meta.last_update_ms = now;
-                        match self.write(meta, now) {
-                            Ok(durable) => {
-                                tracing::info!(transactional_id = %meta.transactional_id, timeout_ms = meta.timeout_ms, "aborting a timed-out transaction");
-                                aborts.push((
-                                    meta.transactional_id.clone(),
-                                    meta.producer_epoch,
-                                    durable,
-                                ));
-                            }
-                            Err(_) => *meta = previous,
+                        if let Ok(durable) = self.fence_abort(meta, now) {
+                            tracing::info!(transactional_id = %meta.transactional_id, timeout_ms = meta.timeout_ms, "aborting a timed-out transaction");
+                            aborts.push((
+                                meta.transactional_id.clone(),
+                                meta.producer_epoch,
+                                durable,
+                            ));
                         }
                     }
                     s if s.is_prepare() && meta.prepare_durable => {
