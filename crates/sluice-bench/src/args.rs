@@ -58,12 +58,63 @@ pub struct CommonArgs {
     /// when omitted.
     #[arg(long)]
     pub broker_pid: Option<u32>,
+    /// Transactional producers: each producer gets a `transactional.id`, calls
+    /// `init_transactions` once and then loops begin / produce N records / commit, reporting
+    /// the time of each commit. Requires acks=all.
+    #[arg(long, value_parser = parse_transaction_size)]
+    pub transaction_size: Option<u64>,
+    /// Consumer isolation level: read_committed sees transactional records once their commit
+    /// marker is visible (librdkafka's default), read_uncommitted as soon as they are stored.
+    #[arg(long, value_enum, default_value_t = Isolation::ReadCommitted)]
+    pub isolation: Isolation,
+    /// Before the run, time 4 KB write + fdatasync pairs in a scratch file in this directory
+    /// (put it on the broker's disk) and express commit latencies in raw fsyncs.
+    #[arg(long)]
+    pub fsync_baseline: Option<PathBuf>,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Do not print the progress line on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl CommonArgs {
+    /// Checks combinations of options that clap cannot: transactions need acks=all.
+    pub fn validate(&self) -> Result<()> {
+        if self.transaction_size.is_some() && self.acks != "all" {
+            return Err(BenchError::InvalidArg {
+                what: "acks",
+                value: self.acks.clone(),
+                reason: "transactional producers (--transaction-size) require --acks all"
+                    .to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Consumer isolation level (`isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Only committed transactional records (and all non-transactional ones), up to the last
+    /// stable offset.
+    #[value(name = "read_committed", alias = "read-committed")]
+    ReadCommitted,
+    /// Every stored record up to the high watermark, including open and aborted transactions.
+    #[value(name = "read_uncommitted", alias = "read-uncommitted")]
+    ReadUncommitted,
+}
+
+impl Isolation {
+    /// The librdkafka `isolation.level` value.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read_committed",
+            Isolation::ReadUncommitted => "read_uncommitted",
+        }
+    }
 }
 
 /// Arguments of `sluice bench e2e`.
@@ -254,6 +305,18 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(secs).map_err(|_| invalid())
 }
 
+/// Parses `--transaction-size`: a positive number of records per transaction.
+pub fn parse_transaction_size(s: &str) -> Result<u64> {
+    match s.trim().replace('_', "").parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(BenchError::InvalidArg {
+            what: "transaction size",
+            value: s.to_string(),
+            reason: "expected a positive number of records per transaction, e.g. 100".to_string(),
+        }),
+    }
+}
+
 /// Parses `all`, `-1`, `1` or `0` into the librdkafka `acks` value.
 pub fn parse_acks(s: &str) -> Result<String> {
     match s.trim() {
@@ -326,6 +389,59 @@ mod tests {
         assert_eq!(parse_duration("3").ok(), Some(Duration::from_secs(3)));
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: BenchCommand,
+    }
+
+    fn parse(args: &[&str]) -> std::result::Result<BenchCommand, String> {
+        use clap::Parser;
+        let mut all = vec!["bench"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)
+            .map(|c| c.command)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn transaction_options_parse() {
+        let Ok(BenchCommand::Throughput(t)) = parse(&[
+            "throughput",
+            "--transaction-size",
+            "10_000",
+            "--isolation",
+            "read_uncommitted",
+            "--fsync-baseline",
+            "/var/tmp",
+        ]) else {
+            panic!("throughput options rejected")
+        };
+        assert_eq!(t.common.transaction_size, Some(10_000));
+        assert_eq!(t.common.isolation, Isolation::ReadUncommitted);
+        assert_eq!(t.common.isolation.as_config(), "read_uncommitted");
+        assert_eq!(t.common.fsync_baseline, Some(PathBuf::from("/var/tmp")));
+        assert!(t.common.validate().is_ok());
+
+        let Ok(BenchCommand::E2e(e)) = parse(&["e2e", "--isolation", "read-committed"]) else {
+            panic!("e2e options rejected")
+        };
+        assert_eq!(
+            e.common.transaction_size, None,
+            "plain producers by default"
+        );
+        assert_eq!(e.common.isolation, Isolation::ReadCommitted);
+
+        assert!(parse(&["e2e", "--transaction-size", "0"]).is_err());
+        assert!(parse(&["e2e", "--transaction-size", "-3"]).is_err());
+        assert!(parse(&["e2e", "--isolation", "dirty"]).is_err());
+        let Ok(BenchCommand::E2e(e)) = parse(&["e2e", "--transaction-size", "1", "--acks", "1"])
+        else {
+            panic!("e2e options rejected")
+        };
+        assert!(e.common.validate().is_err(), "transactions need acks=all");
     }
 
     #[test]

@@ -55,12 +55,21 @@ pub fn producer_config(
     apply_overrides(c, common)
 }
 
+/// Makes a producer config transactional under `transactional_id` (which also turns on
+/// idempotence in librdkafka); a `transactional.id` given with `-X` wins.
+pub fn make_transactional(config: &mut ClientConfig, transactional_id: &str) {
+    if config.get("transactional.id").is_none() {
+        config.set("transactional.id", transactional_id);
+    }
+}
+
 /// Consumer settings; `group` is `None` for manual assignment. `-X` overrides are applied last.
 pub fn consumer_config(common: &CommonArgs, group: Option<&str>, from_start: bool) -> ClientConfig {
     let mut c = base_config(common);
     // fetch.wait.max.ms stays at its default: a broker that wakes parked fetches on append
     // answers at once, and one that does not should show up in the numbers.
     c.set("fetch.min.bytes", "1")
+        .set("isolation.level", common.isolation.as_config())
         .set("enable.auto.commit", "false")
         .set(
             "auto.offset.reset",
@@ -309,6 +318,28 @@ mod tests {
         assert_eq!(k.get("auto.offset.reset"), Some("latest"));
         assert_eq!(k.get("fetch.min.bytes"), Some("1"));
         assert_eq!(consumer_config(&c, None, true).get("group.id"), None);
+        assert_eq!(k.get("isolation.level"), Some("read_committed"));
+    }
+
+    #[test]
+    fn transactional_producers_and_isolation() {
+        let c = common(&[
+            "--isolation",
+            "read_uncommitted",
+            "--transaction-size",
+            "100",
+        ]);
+        assert_eq!(
+            consumer_config(&c, None, true).get("isolation.level"),
+            Some("read_uncommitted")
+        );
+        let mut p = producer_config(&c, 5, "none", None, 1000);
+        make_transactional(&mut p, "bench-0");
+        assert_eq!(p.get("transactional.id"), Some("bench-0"));
+        let c = common(&["-X", "transactional.id=mine"]);
+        let mut p = producer_config(&c, 5, "none", None, 1000);
+        make_transactional(&mut p, "bench-0");
+        assert_eq!(p.get("transactional.id"), Some("mine"), "-X wins");
     }
 
     #[test]

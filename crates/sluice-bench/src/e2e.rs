@@ -3,7 +3,9 @@
 //! One producer thread sends stamped payloads on an open-loop schedule (or as fast as possible
 //! in saturation mode); one consumer thread in the same process records arrival time minus the
 //! stamped due time; the producer's delivery reports give the acknowledgement latency. Sizes
-//! run one after another, each with its own warm-up.
+//! run one after another, each with its own warm-up. With `--transaction-size N` the producer
+//! is transactional and commits every N records (blocking the sender while the commit runs,
+//! which the open-loop schedule counts as latency of the records due meanwhile).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,13 +18,16 @@ use rdkafka::ClientContext;
 
 use crate::args::{size_label, E2eArgs};
 use crate::broker_proc::broker_watcher;
-use crate::client::{create_topic, is_queue_full, producer_config, single_consumer};
+use crate::client::{
+    create_topic, is_queue_full, make_transactional, producer_config, single_consumer,
+};
 use crate::error::{BenchError, Result};
 use crate::progress::{window_end, window_start, BrokerMonitor, Progress};
-use crate::report::{E2eReport, E2eRow, LoadMode};
+use crate::report::{E2eReport, E2eRow, LoadMode, TxnSummary};
 use crate::schedule::{sleep_until, tighten_timer_slack, OpenLoopSchedule};
 use crate::stamp::{build_payload, instant_ns, now_ns, Stamp};
-use crate::stats::LatencyHistogram;
+use crate::stats::{LatencyHistogram, LatencySummary};
+use crate::txn::{Inflight, Transactor};
 
 /// How long the consumer may go without receiving anything before outstanding messages are
 /// declared lost.
@@ -72,6 +77,8 @@ struct AckRecorder {
     run_tag: u64,
     counters: Arc<Counters>,
     hists: Mutex<Vec<LatencyHistogram>>,
+    /// Told of every delivery when the producer is transactional.
+    inflight: Option<Arc<Inflight>>,
 }
 
 impl ClientContext for AckRecorder {}
@@ -81,6 +88,9 @@ impl ProducerContext for AckRecorder {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         let now = now_ns();
+        if let Some(inflight) = &self.inflight {
+            inflight.delivered();
+        }
         let (msg, ok) = match result {
             Ok(m) => (m, true),
             Err((e, m)) => {
@@ -161,6 +171,7 @@ struct SizeRun {
     achieved_rate: f64,
     target_rate: Option<f64>,
     broker: Option<crate::broker_proc::BrokerUsage>,
+    txn: Option<TxnSummary>,
 }
 
 /// Everything one size needs from the surrounding run.
@@ -171,9 +182,15 @@ struct RunCtx<'a> {
     producer: &'a ThreadedProducer<AckRecorder>,
     counters: &'a Counters,
     monitor: Option<&'a BrokerMonitor>,
+    fsync_baseline: Option<&'a LatencySummary>,
 }
 
-fn run_size(ctx: &RunCtx<'_>, idx: usize, size: usize) -> SizeRun {
+fn run_size(
+    ctx: &RunCtx<'_>,
+    txn: &mut Option<Transactor>,
+    idx: usize,
+    size: usize,
+) -> Result<SizeRun> {
     let args = ctx.args;
     let size_index = u16::try_from(idx).unwrap_or(u16::MAX);
     let mut payload = build_payload(size, ctx.run_tag ^ idx as u64);
@@ -221,9 +238,15 @@ fn run_size(ctx: &RunCtx<'_>, idx: usize, size: usize) -> SizeRun {
             due_ns: instant_ns(due),
         };
         stamp.write(&mut payload);
+        if let Some(t) = txn.as_mut() {
+            t.before_send(ctx.producer)?;
+        }
         if send(ctx.producer, ctx.topic, &payload) {
             if !warmup {
                 Counters::bump(&ctx.counters.sent, idx);
+            }
+            if let Some(t) = txn.as_mut() {
+                t.after_send(ctx.producer, !warmup)?;
             }
         } else {
             Counters::bump(&ctx.counters.errors, idx);
@@ -233,6 +256,13 @@ fn run_size(ctx: &RunCtx<'_>, idx: usize, size: usize) -> SizeRun {
     let send_secs = first_measured
         .map(|f| f.elapsed().as_secs_f64())
         .unwrap_or(0.0);
+    let txn_summary = match txn.as_mut() {
+        Some(t) => {
+            t.finish(ctx.producer, true)?;
+            Some(t.take_stats().summary(ctx.fsync_baseline))
+        }
+        None => None,
+    };
     if let Err(e) = ctx.producer.flush(Duration::from_secs(60)) {
         tracing::warn!(error = %e, size = %size_label(size), "not every message was acknowledged");
     }
@@ -252,11 +282,12 @@ fn run_size(ctx: &RunCtx<'_>, idx: usize, size: usize) -> SizeRun {
             );
         }
     }
-    SizeRun {
+    Ok(SizeRun {
         achieved_rate,
         target_rate,
         broker,
-    }
+        txn: txn_summary,
+    })
 }
 
 /// Waits until the consumer has every acknowledged message of size `idx`, or stops receiving.
@@ -329,6 +360,8 @@ pub fn run(args: &E2eArgs) -> Result<E2eReport> {
             reason: "both must be positive; use --saturate to send as fast as possible".into(),
         });
     }
+    common.validate()?;
+    let fsync_baseline = crate::fsync_probe::baseline(common.fsync_baseline.as_deref())?;
     let run_tag = uuid::Uuid::new_v4().as_u64_pair().0;
     let topic = match &common.topic {
         Some(t) => t.clone(),
@@ -354,10 +387,12 @@ pub fn run(args: &E2eArgs) -> Result<E2eReport> {
     };
 
     let max_size = sizes.iter().copied().max().unwrap_or(0);
+    let inflight = common.transaction_size.map(|_| Inflight::new());
     let recorder = AckRecorder {
         run_tag,
         counters: counters.clone(),
         hists: Mutex::new(vec![LatencyHistogram::new(); sizes.len()]),
+        inflight: inflight.clone(),
     };
     let mut config = producer_config(common, args.linger_ms, "none", None, max_size);
     if args.saturate && config.get(SATURATION_BUFFER_KEY).is_none() {
@@ -366,9 +401,16 @@ pub fn run(args: &E2eArgs) -> Result<E2eReport> {
         // setting for it wins.
         config.set(SATURATION_BUFFER_KEY, SATURATION_BUFFER_KIB);
     }
+    if common.transaction_size.is_some() {
+        make_transactional(&mut config, &format!("sluice-bench-e2e-{run_tag:016x}-txn"));
+    }
     let producer: ThreadedProducer<AckRecorder> = config
         .create_with_context(recorder)
         .map_err(|e| BenchError::kafka("creating the producer", e))?;
+    let mut txn = match (common.transaction_size, inflight) {
+        (Some(n), Some(inflight)) => Some(Transactor::init(&producer, n, inflight)?),
+        _ => None,
+    };
 
     let monitor = broker_watcher(&common.bootstrap, common.broker_pid)
         .map(|w| Arc::new(BrokerMonitor::start(w)));
@@ -388,11 +430,12 @@ pub fn run(args: &E2eArgs) -> Result<E2eReport> {
         producer: &producer,
         counters: &counters,
         monitor: monitor.as_deref(),
+        fsync_baseline: fsync_baseline.as_ref(),
     };
-    let runs: Vec<SizeRun> = sizes
+    let runs: Result<Vec<SizeRun>> = sizes
         .iter()
         .enumerate()
-        .map(|(i, &size)| run_size(&ctx, i, size))
+        .map(|(i, &size)| run_size(&ctx, &mut txn, i, size))
         .collect();
     drop(progress);
 
@@ -400,6 +443,7 @@ pub fn run(args: &E2eArgs) -> Result<E2eReport> {
     let e2e_hists = consumer_thread
         .join()
         .map_err(|_| BenchError::WorkerPanicked("bench-consumer"))?;
+    let runs = runs?;
     let ack_hists = producer
         .context()
         .hists
@@ -423,6 +467,7 @@ pub fn run(args: &E2eArgs) -> Result<E2eReport> {
             e2e: e2e_hists.get(i).map(|h| h.summary()).unwrap_or_default(),
             ack: ack_hists.get(i).map(|h| h.summary()).unwrap_or_default(),
             broker: run.broker,
+            txn: run.txn,
         })
         .collect();
 
@@ -438,6 +483,9 @@ pub fn run(args: &E2eArgs) -> Result<E2eReport> {
             LoadMode::OpenLoop
         },
         assignment,
+        isolation: common.isolation,
+        transaction_size: common.transaction_size,
+        fsync_baseline,
         warmup_secs: args.warmup.as_secs_f64(),
         duration_secs: args.duration.as_secs_f64(),
         rows,

@@ -13,12 +13,14 @@ pub mod chart;
 pub mod client;
 pub mod e2e;
 pub mod error;
+pub mod fsync_probe;
 pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod stamp;
 pub mod stats;
 pub mod throughput;
+pub mod txn;
 
 pub use args::{BenchArgs, BenchCommand, E2eArgs, ThroughputArgs};
 pub use error::{BenchError, Result};

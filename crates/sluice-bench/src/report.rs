@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::args::size_label;
+use crate::args::{size_label, Isolation};
 use crate::broker_proc::BrokerUsage;
 use crate::error::{BenchError, Result};
 use crate::stats::LatencySummary;
@@ -47,6 +47,12 @@ pub struct E2eReport {
     pub mode: LoadMode,
     /// Consumer group or manual assignment.
     pub assignment: AssignmentMode,
+    /// Consumer isolation level.
+    pub isolation: Isolation,
+    /// Records per transaction; `None` for a plain (non-transactional) producer.
+    pub transaction_size: Option<u64>,
+    /// Raw fsync (4 KB write + fdatasync) on the broker's disk, measured before the run.
+    pub fsync_baseline: Option<LatencySummary>,
     /// Warm-up per size, seconds (excluded).
     pub warmup_secs: f64,
     /// Measured duration per size, seconds.
@@ -80,6 +86,32 @@ pub struct E2eRow {
     pub ack: LatencySummary,
     /// Broker CPU and memory while this size was measured, if the broker is local.
     pub broker: Option<BrokerUsage>,
+    /// Transaction timings, for a transactional producer.
+    pub txn: Option<TxnSummary>,
+}
+
+/// Timings of a transactional producer's measured transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TxnSummary {
+    /// Transactions committed (including warm-up).
+    pub committed: u64,
+    /// Records in committed transactions (including warm-up).
+    pub committed_records: u64,
+    /// Transactions whose commit failed and that were aborted.
+    pub aborted: u64,
+    /// The whole `commit_transaction()` call: flush, then EndTxn.
+    pub commit: LatencySummary,
+    /// Its first part: until the transaction's last record was acknowledged.
+    pub flush: LatencySummary,
+    /// Its second part: last acknowledgement until the call returned (the EndTxn round trip).
+    pub end_txn: LatencySummary,
+    /// `begin_transaction()` until the commit returned.
+    pub total: LatencySummary,
+    /// Median `commit_transaction()` in units of the median raw fsync, if a baseline was
+    /// measured.
+    pub commit_p50_fsyncs: Option<f64>,
+    /// Median EndTxn part in units of the median raw fsync.
+    pub end_txn_p50_fsyncs: Option<f64>,
 }
 
 /// Results of `sluice bench throughput`.
@@ -103,6 +135,12 @@ pub struct ThroughputReport {
     pub batch_size: u32,
     /// Consumer group or manual assignment.
     pub assignment: AssignmentMode,
+    /// Consumer isolation level.
+    pub isolation: Isolation,
+    /// Records per transaction; `None` for plain (non-transactional) producers.
+    pub transaction_size: Option<u64>,
+    /// Raw fsync (4 KB write + fdatasync) on the broker's disk, measured before the run.
+    pub fsync_baseline: Option<LatencySummary>,
     /// One run per partition count.
     pub runs: Vec<ThroughputRun>,
 }
@@ -124,6 +162,8 @@ pub struct ThroughputRun {
     pub broker_consume: Option<BrokerUsage>,
     /// Broker CPU milliseconds per produced MB (10^6 B of payload).
     pub broker_cpu_ms_per_mb: Option<f64>,
+    /// Transaction timings of all producers during the measurement window.
+    pub txn: Option<TxnSummary>,
 }
 
 /// Messages and bytes moved over a time window.
@@ -184,6 +224,64 @@ fn opt_broker(b: Option<&BrokerUsage>) -> (String, String) {
     }
 }
 
+fn producer_mode(transaction_size: Option<u64>) -> String {
+    match transaction_size {
+        Some(n) => format!("transactional, {n} record(s) per transaction"),
+        None => "non-transactional".to_string(),
+    }
+}
+
+fn fsync_line(out: &mut String, baseline: Option<&LatencySummary>) {
+    if let Some(b) = baseline {
+        let _ = writeln!(
+            out,
+            "\nRaw fsync baseline (4 KB write + fdatasync, {} writes before the run): p50 {} ms, \
+             mean {} ms, p99 {} ms.",
+            b.count,
+            ms(b.p50_ms),
+            ms(b.mean_ms),
+            ms(b.p99_ms)
+        );
+    }
+}
+
+/// A Markdown table of transaction timings, one row per `(label, summary)`.
+fn txn_table<'a>(
+    out: &mut String,
+    first_column: &str,
+    rows: impl Iterator<Item = (String, &'a TxnSummary)>,
+) {
+    let _ = writeln!(
+        out,
+        "\nTransactions (commit = the commit_transaction() call, split into flush = until the \
+         last record was acknowledged and EndTxn = the rest; txn = begin until the commit \
+         returned). Times in ms.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| {first_column} | committed | aborted | commit p50 | commit p99 | flush p50 | EndTxn p50 | EndTxn p99 | txn p50 | txn p99 | commit p50 in fsyncs | EndTxn p50 in fsyncs |"
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let ratio = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.2}"));
+    for (label, t) in rows {
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            t.committed,
+            t.aborted,
+            ms(t.commit.p50_ms),
+            ms(t.commit.p99_ms),
+            ms(t.flush.p50_ms),
+            ms(t.end_txn.p50_ms),
+            ms(t.end_txn.p99_ms),
+            ms(t.total.p50_ms),
+            ms(t.total.p99_ms),
+            ratio(t.commit_p50_fsyncs),
+            ratio(t.end_txn_p50_fsyncs),
+        );
+    }
+}
+
 /// The e2e results as a Markdown table (latencies in milliseconds).
 pub fn e2e_markdown(r: &E2eReport) -> String {
     let mut out = String::new();
@@ -197,9 +295,15 @@ pub fn e2e_markdown(r: &E2eReport) -> String {
     };
     let _ = writeln!(
         out,
-        "End-to-end latency, {mode}; acks={}, linger.ms={}, {} partition(s), {assignment}; \
-         {}s measured per size after {}s warm-up. Times in ms.\n",
-        r.acks, r.linger_ms, r.partitions, r.duration_secs, r.warmup_secs
+        "End-to-end latency, {mode}; acks={}, linger.ms={}, {} producer, {} partition(s), \
+         {assignment}, {}; {}s measured per size after {}s warm-up. Times in ms.\n",
+        r.acks,
+        r.linger_ms,
+        producer_mode(r.transaction_size),
+        r.partitions,
+        r.isolation.as_config(),
+        r.duration_secs,
+        r.warmup_secs
     );
     out.push_str(
         "| size | rate msg/s | e2e p50 | e2e p90 | e2e p99 | e2e p99.9 | e2e max | ack p50 | ack p99 | ack max | received/sent | errors | broker cores | broker RSS MiB |\n",
@@ -231,6 +335,14 @@ pub fn e2e_markdown(r: &E2eReport) -> String {
             rss,
         );
     }
+    let txns = r
+        .rows
+        .iter()
+        .filter_map(|row| row.txn.as_ref().map(|t| (row.size_label.clone(), t)));
+    if r.rows.iter().any(|row| row.txn.is_some()) {
+        txn_table(&mut out, "size", txns);
+    }
+    fsync_line(&mut out, r.fsync_baseline.as_ref());
     out
 }
 
@@ -239,15 +351,22 @@ pub fn throughput_markdown(r: &ThroughputReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Throughput: {} producer(s), {} consumer(s), {} messages, acks={}, compression={}, \
-         linger.ms={}, batch.size={}. MB = 10^6 B of payload.\n",
+        "Throughput: {} {} producer(s), {} {} consumer(s), {} messages, acks={}, \
+         compression={}, linger.ms={}, batch.size={}. MB = 10^6 B of payload{}.\n",
         r.producers,
+        producer_mode(r.transaction_size),
         r.consumers,
+        r.isolation.as_config(),
         size_label(r.size_bytes),
         r.acks,
         r.compression,
         r.linger_ms,
-        r.batch_size
+        r.batch_size,
+        if r.transaction_size.is_some() {
+            "; produce counts committed records only"
+        } else {
+            ""
+        }
     );
     out.push_str(
         "| partitions | produce MB/s | produce msg/s | consume MB/s | consume msg/s | errors | broker cores (produce) | broker CPU ms/MB | broker RSS MiB |\n",
@@ -281,6 +400,15 @@ pub fn throughput_markdown(r: &ThroughputReport) -> String {
             rss
         );
     }
+    if r.runs.iter().any(|run| run.txn.is_some()) {
+        let txns = r.runs.iter().filter_map(|run| {
+            run.txn
+                .as_ref()
+                .map(|t| (format!("{} partition(s)", run.partitions), t))
+        });
+        txn_table(&mut out, "run", txns);
+    }
+    fsync_line(&mut out, r.fsync_baseline.as_ref());
     out
 }
 
@@ -325,6 +453,7 @@ pub(crate) mod tests {
                     rss_end_mib: 30.0,
                     rss_peak_mib: 31.0,
                 }),
+                txn: None,
             })
             .collect();
         E2eReport {
@@ -335,6 +464,9 @@ pub(crate) mod tests {
             linger_ms: 0,
             mode: LoadMode::OpenLoop,
             assignment: AssignmentMode::Manual,
+            isolation: Isolation::ReadCommitted,
+            transaction_size: None,
+            fsync_baseline: None,
             warmup_secs: 2.0,
             duration_secs: 10.0,
             rows,
@@ -378,6 +510,9 @@ pub(crate) mod tests {
             linger_ms: 5,
             batch_size: 1_000_000,
             assignment: AssignmentMode::Group,
+            isolation: Isolation::ReadCommitted,
+            transaction_size: None,
+            fsync_baseline: None,
             runs: vec![ThroughputRun {
                 topic: "t".into(),
                 partitions: 10,
@@ -386,6 +521,7 @@ pub(crate) mod tests {
                 broker_produce: Some(broker),
                 broker_consume: None,
                 broker_cpu_ms_per_mb: per_mb,
+                txn: None,
             }],
         };
         let md = throughput_markdown(&report);
@@ -393,6 +529,53 @@ pub(crate) mod tests {
             md.contains("| 10 | 100.0 | 100000 | 500.0 | 500000 | 1 | 0.20 | 2.00 | 12 |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn transaction_table_and_baseline() {
+        let lat = |p50: f64| LatencySummary {
+            count: 10,
+            p50_ms: p50,
+            p99_ms: p50 * 2.0,
+            mean_ms: p50,
+            max_ms: p50 * 3.0,
+            ..LatencySummary::default()
+        };
+        let mut r = sample_e2e();
+        r.transaction_size = Some(1);
+        r.fsync_baseline = Some(lat(0.5));
+        r.rows.truncate(1);
+        if let Some(row) = r.rows.first_mut() {
+            row.txn = Some(TxnSummary {
+                committed: 12,
+                committed_records: 12,
+                aborted: 0,
+                commit: lat(1.0),
+                flush: lat(0.6),
+                end_txn: lat(0.4),
+                total: lat(1.7),
+                commit_p50_fsyncs: Some(2.0),
+                end_txn_p50_fsyncs: Some(0.8),
+            });
+        }
+        let md = e2e_markdown(&r);
+        assert!(
+            md.contains("transactional, 1 record(s) per transaction"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| 100 B | 12 | 0 | 1.000 | 2.000 | 0.600 | 0.400 | 0.800 | 1.700 | 3.400 | 2.00 | 0.80 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("p50 0.500 ms, mean 0.500 ms, p99 1.000 ms"),
+            "{md}"
+        );
+        let plain = e2e_markdown(&sample_e2e());
+        assert!(!plain.contains("Transactions ("), "{plain}");
+        assert!(plain.contains("non-transactional"), "{plain}");
     }
 
     #[test]

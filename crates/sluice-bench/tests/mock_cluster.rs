@@ -221,3 +221,105 @@ fn throughput_counts_produce_and_consume() {
     }
     drop(cluster);
 }
+
+#[test]
+fn e2e_transactional_read_committed() {
+    let (cluster, bootstrap) = mock("e2e-txn", 1);
+    let args = parse(&[
+        "e2e",
+        "-b",
+        &bootstrap,
+        "--topic",
+        "e2e-txn",
+        "--sizes",
+        "1KB",
+        "--rate",
+        "100",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--quiet",
+        "--no-group",
+        "--transaction-size",
+        "1",
+        "--isolation",
+        "read_committed",
+    ]);
+    let report = run_e2e(&args);
+    assert_eq!(report.transaction_size, Some(1));
+    let row = &report.rows[0];
+    assert_eq!(row.received, row.sent, "{row:?}");
+    let Some(txn) = &row.txn else {
+        panic!("transaction timings missing: {row:?}")
+    };
+    assert_eq!(txn.aborted, 0, "{txn:?}");
+    assert!(
+        txn.committed >= row.sent,
+        "warm-up transactions count too: {txn:?}"
+    );
+    assert_eq!(txn.commit.count, row.sent, "one measured commit per record");
+    assert!(txn.commit.p50_ms > 0.0 && txn.total.p50_ms >= txn.commit.p50_ms);
+    drop(cluster);
+}
+
+#[test]
+fn throughput_transactional_counts_committed_records() {
+    let (cluster, bootstrap) = mock("tput-txn", 1);
+    let dir = tempfile::tempdir().ok();
+    let dir_s = dir
+        .as_ref()
+        .map(|d| d.path().to_string_lossy().to_string())
+        .unwrap_or_else(|| ".".to_string());
+    let args = parse(&[
+        "throughput",
+        "-b",
+        &bootstrap,
+        "--topic",
+        "tput-txn",
+        "--size",
+        "1KB",
+        "--rate",
+        "2000",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--quiet",
+        "--no-group",
+        "--transaction-size",
+        "100",
+        "--fsync-baseline",
+        &dir_s,
+    ]);
+    let BenchCommand::Throughput(a) = &args.command else {
+        panic!("parsed the wrong subcommand")
+    };
+    let report = match sluice_bench::throughput::run(a) {
+        Ok(r) => r,
+        Err(e) => panic!("throughput failed: {e}"),
+    };
+    assert!(report.fsync_baseline.is_some_and(|b| b.count > 0));
+    let run = &report.runs[0];
+    // Committed records arrive in whole transactions of 100.
+    assert_eq!(run.produce.messages % 100, 0, "{run:?}");
+    assert!((1700..=2300).contains(&run.produce.messages), "{run:?}");
+    let Some(txn) = &run.txn else {
+        panic!("transaction timings missing")
+    };
+    assert_eq!(txn.aborted, 0);
+    // The window holds whole transactions; the last, partial one is committed at the stop.
+    assert!(txn.committed_records >= run.produce.messages, "{txn:?}");
+    assert!(
+        txn.commit.count > 0 && txn.commit_p50_fsyncs.is_some(),
+        "{txn:?}"
+    );
+    let Some(c) = &run.consume else {
+        panic!("consume phase missing")
+    };
+    assert_eq!(
+        c.messages, txn.committed_records,
+        "read_committed sees every commit"
+    );
+    drop(cluster);
+}
