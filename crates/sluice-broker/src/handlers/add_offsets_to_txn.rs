@@ -11,7 +11,7 @@ use crate::group::OFFSETS_TOPIC;
 /// Answers AddOffsetsToTxn (v0-4).
 pub async fn handle(ctx: &RequestContext, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
     let id = req.transactional_id.as_str();
-    let outcome = transactions::authorize_writer(ctx, id)
+    let added = transactions::authorize_writer(ctx, id)
         .and_then(|()| ctx.authorize_group(Operation::Read, &req.group_id))
         .and_then(|()| {
             if req.group_id.is_empty() {
@@ -25,6 +25,13 @@ pub async fn handle(ctx: &RequestContext, req: AddOffsetsToTxnRequest) -> AddOff
                 &[(OFFSETS_TOPIC.to_owned(), partition)],
             )
         });
+    let outcome = match added {
+        Ok(durable) => durable.wait().await.map_err(|e| {
+            tracing::error!(transactional_id = id, error = %e, "transaction state not durable");
+            ResponseError::CoordinatorNotAvailable
+        }),
+        Err(e) => Err(e),
+    };
     let code = outcome
         .err()
         .map_or(0, |e| transactions::for_version(e, ctx.version(), 2).code());

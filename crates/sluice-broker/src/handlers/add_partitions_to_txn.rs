@@ -25,29 +25,31 @@ pub async fn handle(
             req.v3_and_below_producer_epoch,
             &req.v3_and_below_topics,
             false,
-        );
+        )
+        .await;
         return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
     }
     if !ctx.authorize_cluster(Operation::ClusterAction) {
         return AddPartitionsToTxnResponse::default()
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
-    let results = req
-        .transactions
-        .iter()
-        .map(|t| {
+    let mut results = Vec::with_capacity(req.transactions.len());
+    for t in &req.transactions {
+        let topics = add(
+            ctx,
+            &t.transactional_id,
+            t.producer_id.0,
+            t.producer_epoch,
+            &t.topics,
+            t.verify_only,
+        )
+        .await;
+        results.push(
             AddPartitionsToTxnResult::default()
                 .with_transactional_id(t.transactional_id.clone())
-                .with_topic_results(add(
-                    ctx,
-                    &t.transactional_id,
-                    t.producer_id.0,
-                    t.producer_epoch,
-                    &t.topics,
-                    t.verify_only,
-                ))
-        })
-        .collect();
+                .with_topic_results(topics),
+        );
+    }
     AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
 }
 
@@ -57,7 +59,7 @@ type PartitionCheck = (i32, Option<ResponseError>);
 /// One transaction's partitions: each is checked (authorization, existence); if all pass
 /// they are added (or, with `verify_only`, checked to be in the open transaction), otherwise
 /// the failing ones carry their error and the rest OPERATION_NOT_ATTEMPTED, as in Kafka.
-fn add(
+async fn add(
     ctx: &RequestContext,
     transactional_id: &str,
     producer_id: i64,
@@ -104,7 +106,13 @@ fn add(
             .iter()
             .flat_map(|(t, parts)| parts.iter().map(|(p, _)| (t.name.to_string(), *p)))
             .collect();
-        txns.add_partitions(transactional_id, producer_id, epoch, &all)
+        match txns.add_partitions(transactional_id, producer_id, epoch, &all) {
+            Ok(durable) => durable.wait().await.map_err(|e| {
+                tracing::error!(transactional_id, error = %e, "transaction state not durable");
+                ResponseError::CoordinatorNotAvailable
+            }),
+            Err(e) => Err(e),
+        }
     };
     let version = ctx.version();
     checked

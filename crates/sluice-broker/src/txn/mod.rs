@@ -5,18 +5,19 @@
 //! an fsync. A commit or abort goes through Kafka's two phases:
 //!
 //! 1. `Prepare{Commit,Abort}` is written to `__transaction_state` and fsynced: the decision is
-//!    durable from here on (this is what EndTxn waits for);
+//!    durable from here on;
 //! 2. a marker is appended to every partition of the transaction (and to the
-//!    `__consumer_offsets` partitions its offsets went to), then `Complete{Commit,Abort}` is
-//!    written. Neither waits for an fsync: after a crash the durable `Prepare*` state is found
-//!    by [`TxnCoordinator::recover`] and the markers are written again (a repeated marker
-//!    changes nothing).
+//!    `__consumer_offsets` partitions its offsets went to) and, once every marker is fsynced,
+//!    `Complete{Commit,Abort}` is written (not awaited). EndTxn answers then.
 //!
-//! AddPartitionsToTxn is not fsynced either. On one node the coordinator can check every
-//! partition itself at start-up: an open transaction found in a partition's log that the
-//! durable coordinator state does not know of is added to its transaction (which the timeout
-//! then aborts) or, if that transaction already completed, aborted on the spot. So a commit
-//! costs one fsync of the coordinator log plus the markers' own group-commit fsync.
+//! AddPartitionsToTxn is fsynced before it answers, as in Kafka. The order gives recovery
+//! ([`TxnCoordinator::recover`]) one reading of every crash: a durable `Complete*` means every
+//! marker of that transaction is durable, and records of the *next* transaction exist only if
+//! its AddPartitionsToTxn record — behind `Complete*` in the same log — is durable. So a
+//! durable `Prepare*` is completed by writing its markers again (no later transaction can be
+//! caught by them), and an open transaction in a partition that the durable state does not
+//! hold open never reached a decision and is aborted. A commit costs three fsyncs in a row:
+//! AddPartitionsToTxn, `Prepare*`, the markers.
 //!
 //! Layout: [`model`] (state and metadata), [`records`] (Kafka's record formats), [`markers`]
 //! (where markers go), `tests`.
@@ -37,7 +38,7 @@ use sluice_log::{ControlType, TxnMarker};
 use crate::durability::Flusher;
 use crate::meta::{Metadata, ProducerIdAllocator};
 use crate::state_log::{Durable, LogEntry, MemoryStateLog, StateLog, StateLogError, TopicStateLog};
-pub use markers::MarkerWriter;
+pub use markers::{MarkerWaits, MarkerWriter};
 pub use model::{TxnMetadata, TxnState};
 use records::{decode_key, encode_key, TxnLogValue};
 
@@ -360,6 +361,7 @@ impl TxnCoordinator {
                 start_ms: -1,
                 last_update_ms: now,
                 prepare_durable: false,
+                completing: false,
             };
             let durable = self.write(&meta, now)?;
             let ready = InitStep::Ready(meta.producer_id, meta.producer_epoch, durable);
@@ -444,14 +446,15 @@ impl TxnCoordinator {
     }
 
     /// AddPartitionsToTxn / AddOffsetsToTxn: adds `partitions` to the producer's transaction,
-    /// opening one if none is. Not fsynced (see the module documentation).
+    /// opening one if none is. Await the result before answering: a partition may only hold
+    /// the transaction's records once the coordinator durably knows of it.
     pub fn add_partitions(
         &self,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
         partitions: &[(String, i32)],
-    ) -> Result<(), ResponseError> {
+    ) -> Result<Durable, ResponseError> {
         let now = crate::now_ms();
         let mut txns = self.inner.txns.lock();
         let meta = Self::current(&mut txns, transactional_id, producer_id, epoch)?;
@@ -463,7 +466,7 @@ impl TxnCoordinator {
         }
         let new = partitions.iter().any(|p| !meta.partitions.contains(p));
         if meta.state == TxnState::Ongoing && !new {
-            return Ok(());
+            return Ok(Durable::done());
         }
         self.transition(meta, now, |m| {
             if m.state != TxnState::Ongoing {
@@ -472,8 +475,7 @@ impl TxnCoordinator {
                 m.state = TxnState::Ongoing;
             }
             m.partitions.extend(partitions.iter().cloned());
-        })?;
-        Ok(())
+        })
     }
 
     /// Checks that a transactional produce (or offset commit) to `topic`/`partition` belongs
@@ -534,8 +536,8 @@ impl TxnCoordinator {
     }
 
     /// Second phase of a commit or abort: once `durable` (the `Prepare*` record) is on disk,
-    /// writes the markers and completes. If the record cannot be made durable the
-    /// transaction goes back to Ongoing so the producer can abort it.
+    /// completes it (see [`Self::complete_prepared`]). If the record cannot be made durable
+    /// the transaction goes back to Ongoing so the producer can abort it.
     async fn finish_prepared(
         &self,
         transactional_id: &str,
@@ -544,34 +546,60 @@ impl TxnCoordinator {
         markers: &dyn MarkerWriter,
     ) -> Result<(), ResponseError> {
         let synced = durable.wait().await;
-        let mut txns = self.inner.txns.lock();
-        let Some(meta) = txns
-            .get_mut(transactional_id)
-            .filter(|m| m.producer_epoch == epoch && m.state.is_prepare())
-        else {
-            // Completed meanwhile by the maintenance task.
-            return Ok(());
-        };
-        if let Err(e) = synced {
-            tracing::error!(transactional_id, error = %e, "transaction decision not durable; back to Ongoing");
-            meta.state = TxnState::Ongoing;
-            return Err(ResponseError::CoordinatorNotAvailable);
+        {
+            let mut txns = self.inner.txns.lock();
+            let Some(meta) = txns
+                .get_mut(transactional_id)
+                .filter(|m| m.producer_epoch == epoch && m.state.is_prepare())
+            else {
+                return Ok(());
+            };
+            if let Err(e) = synced {
+                tracing::error!(transactional_id, error = %e, "transaction decision not durable; back to Ongoing");
+                meta.state = TxnState::Ongoing;
+                return Err(ResponseError::CoordinatorNotAvailable);
+            }
+            meta.prepare_durable = true;
         }
-        meta.prepare_durable = true;
         crate::failpoint::hit("txn-before-markers");
-        self.complete(meta, markers, crate::now_ms());
+        self.complete_prepared(transactional_id, epoch, markers)
+            .await;
         Ok(())
     }
 
-    /// Writes the markers of a durable `Prepare*` transaction and moves it to `Complete*`.
-    /// A marker that cannot be written leaves it prepared; the maintenance task retries.
-    fn complete(&self, meta: &mut TxnMetadata, markers: &dyn MarkerWriter, now_ms: i64) {
+    /// Writes the markers of a durable `Prepare*` transaction, waits until they are durable,
+    /// then moves it to `Complete*`. The order is what makes recovery unambiguous: a durable
+    /// `Complete*` means every marker is durable, and the next transaction cannot write before
+    /// its AddPartitionsToTxn record (behind `Complete*` in the same log) is durable. A marker
+    /// that cannot be written or synced leaves the transaction prepared; maintenance retries.
+    async fn complete_prepared(
+        &self,
+        transactional_id: &str,
+        epoch: i16,
+        markers: &dyn MarkerWriter,
+    ) {
+        let Some((waits, done)) = self.write_markers(transactional_id, epoch, markers) else {
+            return;
+        };
+        let synced = futures::future::join_all(waits).await;
+        self.mark_complete(transactional_id, epoch, done, synced);
+    }
+
+    /// Appends the markers of a durable, not yet completing `Prepare*` transaction; returns
+    /// the waits for their durability and the state to complete with.
+    fn write_markers(
+        &self,
+        transactional_id: &str,
+        epoch: i16,
+        markers: &dyn MarkerWriter,
+    ) -> Option<(MarkerWaits, TxnState)> {
+        let mut txns = self.inner.txns.lock();
+        let meta = txns.get_mut(transactional_id).filter(|m| {
+            m.producer_epoch == epoch && m.state.is_prepare() && m.prepare_durable && !m.completing
+        })?;
         let (control, done) = match meta.state {
             TxnState::PrepareCommit => (ControlType::Commit, TxnState::CompleteCommit),
-            TxnState::PrepareAbort | TxnState::PrepareEpochFence => {
-                (ControlType::Abort, TxnState::CompleteAbort)
-            }
-            _ => return,
+            _ => (ControlType::Abort, TxnState::CompleteAbort),
         };
         let marker = TxnMarker {
             producer_id: meta.producer_id,
@@ -579,17 +607,47 @@ impl TxnCoordinator {
             coordinator_epoch: COORDINATOR_EPOCH,
             control,
         };
-        if let Err(e) = markers.write_markers(&meta.partitions, &marker) {
-            tracing::error!(transactional_id = %meta.transactional_id, error = %e, "writing transaction markers failed; will retry");
+        match markers.write_markers(&meta.partitions, &marker) {
+            Ok(waits) => {
+                meta.completing = true;
+                Some((waits, done))
+            }
+            Err(e) => {
+                tracing::error!(transactional_id, error = %e, "writing transaction markers failed; will retry");
+                None
+            }
+        }
+    }
+
+    /// Completes a transaction whose markers were written, if they all became durable.
+    fn mark_complete(
+        &self,
+        transactional_id: &str,
+        epoch: i16,
+        done: TxnState,
+        synced: Vec<Result<(), String>>,
+    ) {
+        let mut txns = self.inner.txns.lock();
+        let Some(meta) = txns
+            .get_mut(transactional_id)
+            .filter(|m| m.producer_epoch == epoch && m.state.is_prepare())
+        else {
+            return;
+        };
+        meta.completing = false;
+        if let Some(Err(e)) = synced.into_iter().find(Result::is_err) {
+            tracing::error!(transactional_id, error = %e, "transaction markers not durable; will retry");
             return;
         }
-        // Not awaited: losing it only means the markers are written again after a crash.
-        let _ = self.transition(meta, now_ms, |m| m.state = done);
+        // Not awaited: if it is lost, recovery finds `Prepare*` and writes the markers again,
+        // which changes nothing since no later transaction can have started.
+        let _ = self.transition(meta, crate::now_ms(), |m| m.state = done);
     }
 
     /// Start-up recovery, before the broker listens: completes every durable `Prepare*`
     /// transaction and settles the open transactions found in the partition logs (`open`:
     /// partition, producer id, epoch) against the durable coordinator state.
+    /// Call from a blocking thread: completing waits for the markers to be synced.
     pub fn recover(&self, open: &[((String, i32), i64, i16)], markers: &dyn MarkerWriter) {
         let now = crate::now_ms();
         let mut txns = self.inner.txns.lock();
@@ -599,8 +657,9 @@ impl TxnCoordinator {
                 .find(|m| m.producer_id == *pid && m.producer_epoch >= *epoch);
             match owner {
                 Some(meta) if meta.state == TxnState::Ongoing || meta.state.is_prepare() => {
-                    // Its AddPartitionsToTxn record was lost: the transaction still owns the
-                    // partition and its outcome will cover it.
+                    // The transaction still owns the partition and its outcome will cover it.
+                    // (AddPartitionsToTxn is durable before any record is written, so the
+                    // partition is normally known already; this repairs older data dirs.)
                     if meta.partitions.insert((topic.clone(), *partition)) {
                         tracing::info!(transactional_id = %meta.transactional_id, topic, partition, "recovered a partition of an open transaction");
                         let _ = self.write(meta, now);
@@ -622,23 +681,31 @@ impl TxnCoordinator {
                         control: ControlType::Abort,
                     };
                     let one = BTreeSet::from([(topic.clone(), *partition)]);
+                    // Not awaited: if this marker is lost the next start aborts it again.
                     if let Err(e) = markers.write_markers(&one, &marker) {
                         tracing::error!(topic, partition, error = %e, "cannot abort an orphaned transaction");
                     }
                 }
             }
         }
-        let mut completed = 0usize;
-        for meta in txns.values_mut().filter(|m| m.state.is_prepare()) {
-            self.complete(meta, markers, now);
-            completed += 1;
-        }
-        if completed > 0 {
+        let prepared: Vec<(String, i16)> = txns
+            .values()
+            .filter(|m| m.state.is_prepare())
+            .map(|m| (m.transactional_id.clone(), m.producer_epoch))
+            .collect();
+        drop(txns);
+        if !prepared.is_empty() {
             tracing::info!(
-                completed,
-                "completed transactions decided before the restart"
+                transactions = prepared.len(),
+                "completing transactions decided before the restart"
             );
         }
+        // Runs on a blocking thread at start-up; the flusher task syncs the markers meanwhile.
+        futures::executor::block_on(async {
+            for (id, epoch) in prepared {
+                self.complete_prepared(&id, epoch, markers).await;
+            }
+        });
     }
 
     /// Periodic work: aborts transactions open longer than their timeout (bumping the epoch,
@@ -649,6 +716,7 @@ impl TxnCoordinator {
         let expiration =
             i64::try_from(self.inner.config.id_expiration.as_millis()).unwrap_or(i64::MAX);
         let mut aborts = Vec::new();
+        let mut retries = Vec::new();
         {
             let mut txns = self.inner.txns.lock();
             let mut expired = Vec::new();
@@ -666,8 +734,8 @@ impl TxnCoordinator {
                             ));
                         }
                     }
-                    s if s.is_prepare() && meta.prepare_durable => {
-                        self.complete(meta, markers, now);
+                    s if s.is_prepare() && meta.prepare_durable && !meta.completing => {
+                        retries.push((meta.transactional_id.clone(), meta.producer_epoch));
                     }
                     TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
                         if now.saturating_sub(meta.last_update_ms) > expiration =>
@@ -691,6 +759,9 @@ impl TxnCoordinator {
         }
         for (id, epoch, durable) in aborts {
             let _ = self.finish_prepared(&id, epoch, durable, markers).await;
+        }
+        for (id, epoch) in retries {
+            self.complete_prepared(&id, epoch, markers).await;
         }
     }
 

@@ -103,6 +103,8 @@ pub struct TxnMetadata {
     pub last_update_ms: i64,
     /// For `Prepare*` states: the decision is known to be durable (markers may be written).
     pub prepare_durable: bool,
+    /// Markers are written and their durability is being awaited.
+    pub completing: bool,
 }
 
 impl TxnMetadata {
@@ -132,6 +134,7 @@ impl TxnMetadata {
             start_ms: v.start_ms,
             last_update_ms: v.last_update_ms,
             prepare_durable: true,
+            completing: false,
         }
     }
 }

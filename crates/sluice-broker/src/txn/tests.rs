@@ -20,12 +20,12 @@ impl MarkerWriter for Recorder {
         &self,
         partitions: &BTreeSet<(String, i32)>,
         marker: &TxnMarker,
-    ) -> Result<(), String> {
+    ) -> Result<MarkerWaits, String> {
         let mut all = self.0.lock();
         for p in partitions {
             all.push((p.clone(), *marker));
         }
-        Ok(())
+        Ok(Vec::new())
     }
 }
 
@@ -100,8 +100,8 @@ fn commit_writes_markers_and_a_new_producer_fences_the_old_one() {
     assert_eq!(last.1.control, ControlType::Abort);
     assert!(last.1.producer_epoch > e0);
     assert_eq!(
-        c.add_partitions("tx", pid, e0, &[p("a", 0)]),
-        Err(ResponseError::ProducerFenced)
+        c.add_partitions("tx", pid, e0, &[p("a", 0)]).err(),
+        Some(ResponseError::ProducerFenced)
     );
     assert_eq!(
         block(c.end_txn("tx", pid, e0, true, &f.markers)),
@@ -205,7 +205,7 @@ proptest! {
                 Op::Add(t, partition, use_stale) => {
                     let who = if use_stale { stale.get(&t) } else { current.get(&t) };
                     let Some(&(pid, epoch)) = who else { continue };
-                    let r = f.coordinator.add_partitions(ids[t], pid, epoch, &[p("x", partition)]);
+                    let r = f.coordinator.add_partitions(ids[t], pid, epoch, &[p("x", partition)]).map(|_| ());
                     if use_stale && stale.get(&t) != current.get(&t) {
                         prop_assert!(r.is_err());
                     } else {
