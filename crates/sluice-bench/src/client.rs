@@ -262,16 +262,44 @@ fn seek_to_end(consumer: &BaseConsumer) -> Result<()> {
         let (_, high) = consumer
             .fetch_watermarks(el.topic(), el.partition(), REQUEST_TIMEOUT)
             .map_err(|e| BenchError::kafka("reading end offsets", e))?;
-        consumer
-            .seek(
-                el.topic(),
-                el.partition(),
-                Offset::Offset(high),
-                REQUEST_TIMEOUT,
-            )
-            .map_err(|e| BenchError::kafka("seeking to the end of the assigned partitions", e))?;
+        seek_when_ready(consumer, el.topic(), el.partition(), high)?;
     }
     Ok(())
+}
+
+/// Seeks `topic`/`partition` to `offset`. Right after a group assignment librdkafka may not
+/// have started the partition's fetcher yet and refuses the seek with "Erroneous state"
+/// (`__STATE`); polling lets it finish, so the seek is retried until `REQUEST_TIMEOUT`.
+fn seek_when_ready(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<()> {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    loop {
+        match consumer.seek(topic, partition, Offset::Offset(offset), REQUEST_TIMEOUT) {
+            Ok(()) => return Ok(()),
+            Err(e) if is_not_ready(&e) && Instant::now() < deadline => {
+                tracing::debug!(topic, partition, error = %e, "partition not ready to seek; polling");
+                // Callers subscribe before producing, so nothing polled here is lost.
+                if let Some(Err(e)) = consumer.poll(Duration::from_millis(50)) {
+                    tracing::debug!(error = %e, "consumer error while waiting to seek");
+                }
+            }
+            Err(e) => {
+                return Err(BenchError::kafka(
+                    "seeking to the end of the assigned partitions",
+                    e,
+                ))
+            }
+        }
+    }
+}
+
+/// The error librdkafka gives a seek on a partition whose fetcher is not started yet.
+fn is_not_ready(e: &rdkafka::error::KafkaError) -> bool {
+    matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::State))
 }
 
 /// Error kinds that mean the client's local queue is full and the send should be retried.
