@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from clients import create_topic
+from clients import create_topic, wait_until
 from kafka_wire import KafkaConnection, nullable_bytes, nullable_string
 
 # Fast first rebalances; the session timeout the failover test uses is the broker minimum.
@@ -168,16 +168,6 @@ def produce_mids(bootstrap: str, topic: str, count: int, partitions: int) -> Non
     for i in range(count):
         p.produce(topic, value=b"%d" % i, partition=i % partitions)
     assert p.flush(30) == 0, "not every message was delivered"
-
-
-def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def exact_cover(assignments: list[list[int]], partitions: int) -> bool:

@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 use super::RequestContext;
 use crate::auth::{Operation, ResourceType};
 use crate::group::{MemberRef, Now, OffsetToCommit};
+use crate::state_log::Durable;
 
 /// Handles an OffsetCommit request.
 pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
@@ -39,30 +40,61 @@ pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCom
     let outcome = if to_commit.is_empty() {
         Ok(())
     } else {
-        match groups.commit(who, &to_commit, Now::current()) {
-            Ok(durable) => durable.wait().await.map_err(|e| {
-                tracing::warn!(group = %req.group_id.as_str(), error = %e, "committed offsets not durable");
-                ResponseError::CoordinatorNotAvailable
-            }),
-            Err(e) => Err(e),
-        }
+        durable_commit(
+            &req.group_id,
+            groups.commit(who, &to_commit, Now::current()),
+        )
+        .await
     };
     let group_code = outcome.err().map_or(0, |e| e.code());
-    let mut topics: Vec<OffsetCommitResponseTopic> = req
+    let codes = per_topic_codes(req.topics.len(), checked, group_code);
+    let topics = req
         .topics
         .iter()
-        .map(|t| OffsetCommitResponseTopic::default().with_name(t.name.clone()))
+        .zip(codes)
+        .map(|(t, codes)| {
+            let partitions = codes
+                .into_iter()
+                .map(|(p, code)| {
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_error_code(code)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
         .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Waits until a commit the group coordinator accepted is durable; a failed fsync is
+/// COORDINATOR_NOT_AVAILABLE, which clients retry.
+pub(super) async fn durable_commit(
+    group_id: &str,
+    accepted: Result<Durable, ResponseError>,
+) -> Result<(), ResponseError> {
+    accepted?.wait().await.map_err(|e| {
+        tracing::warn!(group = group_id, error = %e, "committed offsets not durable");
+        ResponseError::CoordinatorNotAvailable
+    })
+}
+
+/// Each topic's `(partition, error code)` in request order: a partition's own refusal, or
+/// `group_code` (the outcome of the commit as a whole).
+pub(super) fn per_topic_codes(
+    topics: usize,
+    checked: Vec<Vetted>,
+    group_code: i16,
+) -> Vec<Vec<(i32, i16)>> {
+    let mut codes = vec![Vec::new(); topics];
     for (t, partition, refusal) in checked {
-        if let Some(topic) = topics.get_mut(t) {
-            topic.partitions.push(
-                OffsetCommitResponsePartition::default()
-                    .with_partition_index(partition)
-                    .with_error_code(refusal.map_or(group_code, |e| e.code())),
-            );
+        if let Some(topic) = codes.get_mut(t) {
+            topic.push((partition, refusal.map_or(group_code, |e| e.code())));
         }
     }
-    OffsetCommitResponse::default().with_topics(topics)
+    codes
 }
 
 /// One partition's offset as a commit request carries it.

@@ -6,9 +6,8 @@ use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
-use kafka_protocol::ResponseError;
 
-use super::offset_commit::{vet, Proposed};
+use super::offset_commit::{durable_commit, per_topic_codes, vet, Proposed};
 use super::{transactions, RequestContext};
 use crate::auth::Operation;
 use crate::group::{MemberRef, Now, OFFSETS_TOPIC};
@@ -48,34 +47,37 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
         // The group's partition must be in the open transaction (AddOffsetsToTxn), or no
         // marker would ever settle these offsets.
         let offsets_partition = broker.groups.partition_for(&req.group_id);
-        match broker
+        let accepted = broker
             .txns
             .verify(id, producer.0, producer.1, OFFSETS_TOPIC, offsets_partition)
-            .and_then(|()| broker.groups.txn_commit(who, producer, &to_commit, Now::current()))
-        {
-            Ok(durable) => durable.wait().await.map_err(|e| {
-                tracing::warn!(group = %req.group_id.as_str(), error = %e, "transactional offsets not durable");
-                ResponseError::CoordinatorNotAvailable
-            }),
-            Err(e) => Err(e),
-        }
+            .and_then(|()| {
+                broker
+                    .groups
+                    .txn_commit(who, producer, &to_commit, Now::current())
+            });
+        durable_commit(&req.group_id, accepted).await
     };
     let group_code = outcome
         .err()
         .map_or(0, |e| transactions::for_version(e, ctx.version(), 3).code());
-    let mut topics: Vec<TxnOffsetCommitResponseTopic> = req
+    let codes = per_topic_codes(req.topics.len(), checked, group_code);
+    let topics = req
         .topics
         .iter()
-        .map(|t| TxnOffsetCommitResponseTopic::default().with_name(t.name.clone()))
+        .zip(codes)
+        .map(|(t, codes)| {
+            let partitions = codes
+                .into_iter()
+                .map(|(p, code)| {
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_error_code(code)
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(partitions)
+        })
         .collect();
-    for (t, partition, refusal) in checked {
-        if let Some(topic) = topics.get_mut(t) {
-            topic.partitions.push(
-                TxnOffsetCommitResponsePartition::default()
-                    .with_partition_index(partition)
-                    .with_error_code(refusal.map_or(group_code, |e| e.code())),
-            );
-        }
-    }
     TxnOffsetCommitResponse::default().with_topics(topics)
 }
