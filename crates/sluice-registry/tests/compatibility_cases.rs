@@ -547,3 +547,241 @@ fn json_cases() {
     assert!(cases.len() >= 15);
     run(SchemaType::Json, &cases);
 }
+
+// JSON Schema rules Confluent's registry applies, each case named after Confluent's difference
+// type (its `errorType`); the expected verdicts are those of Confluent's default (STRICT) policy.
+const J_PATTERN: &str = r#"{"type":"string","pattern":"^a"}"#;
+const J_PATTERN_B: &str = r#"{"type":"string","pattern":"^b"}"#;
+const J_TUPLE1: &str = r#"{"type":"array","items":[{"type":"string"}],"additionalItems":false}"#;
+const J_TUPLE2: &str =
+    r#"{"type":"array","items":[{"type":"string"},{"type":"number"}],"additionalItems":false}"#;
+const J_TUPLE1_INT: &str =
+    r#"{"type":"array","items":[{"type":"integer"}],"additionalItems":false}"#;
+const J_PREFIX1: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"array","prefixItems":[{"type":"string"}],"items":false}"#;
+const J_PREFIX2: &str = r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"array","prefixItems":[{"type":"string"},{"type":"number"}],"items":false}"#;
+const J_REF_DEF_STR: &str = r##"{"type":"object","properties":{"a":{"$ref":"#/definitions/t"}},"definitions":{"t":{"type":"string"}}}"##;
+const J_REF_DEF_INT: &str = r##"{"type":"object","properties":{"a":{"$ref":"#/definitions/t"}},"definitions":{"t":{"type":"integer"}}}"##;
+const J_REF_DEFS_INT: &str = r##"{"type":"object","properties":{"a":{"$ref":"#/$defs/t"}},"$defs":{"t":{"type":"integer"}}}"##;
+const J_INLINE_STR: &str = r#"{"type":"object","properties":{"a":{"type":"string"}}}"#;
+const J_TREE_STR: &str = r##"{"$ref":"#/definitions/node","definitions":{"node":{"type":"object","properties":{"v":{"type":"string"},"next":{"$ref":"#/definitions/node"}}}}}"##;
+const J_TREE_INT: &str = r##"{"$ref":"#/definitions/node","definitions":{"node":{"type":"object","properties":{"v":{"type":"integer"},"next":{"$ref":"#/definitions/node"}}}}}"##;
+const J_ONE_OF_1: &str = r#"{"oneOf":[{"type":"string"}]}"#;
+const J_ONE_OF_2: &str = r#"{"oneOf":[{"type":"string"},{"type":"number"}]}"#;
+const J_ANY_OF_2: &str = r#"{"anyOf":[{"type":"string"},{"type":"number"}]}"#;
+const J_ALL_OF_1: &str = r#"{"allOf":[{"type":"string"}]}"#;
+const J_ALL_OF_2: &str = r#"{"allOf":[{"type":"string"},{"maxLength":5}]}"#;
+const J_CLOSED_PATTERN: &str =
+    r#"{"type":"object","additionalProperties":false,"properties":{"i_x":{"type":"integer"}}}"#;
+const J_CLOSED_BY_PATTERN: &str = r#"{"type":"object","additionalProperties":false,"patternProperties":{"^i_":{"type":"number"}}}"#;
+const J_CLOSED_BY_PATTERN_STR: &str = r#"{"type":"object","additionalProperties":false,"patternProperties":{"^i_":{"type":"string"}}}"#;
+
+#[test]
+fn json_cases_named_after_confluent_differences() {
+    let cases = [
+        case("PATTERN_ADDED", "BACKWARD", &[J_STR], J_PATTERN, false),
+        case("PATTERN_REMOVED", "BACKWARD", &[J_PATTERN], J_STR, true),
+        case(
+            "PATTERN_CHANGED",
+            "BACKWARD",
+            &[J_PATTERN],
+            J_PATTERN_B,
+            false,
+        ),
+        case(
+            "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL (draft-07 tuple)",
+            "BACKWARD",
+            &[J_TUPLE1],
+            J_TUPLE2,
+            true,
+        ),
+        case(
+            "ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL (draft-07 tuple)",
+            "BACKWARD",
+            &[J_TUPLE2],
+            J_TUPLE1,
+            false,
+        ),
+        case(
+            "TYPE_CHANGED at a tuple position",
+            "BACKWARD",
+            &[J_TUPLE1],
+            J_TUPLE1_INT,
+            false,
+        ),
+        case(
+            "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL (2020-12 prefixItems)",
+            "BACKWARD",
+            &[J_PREFIX1],
+            J_PREFIX2,
+            true,
+        ),
+        case(
+            "TYPE_CHANGED through $ref #/definitions",
+            "BACKWARD",
+            &[J_REF_DEF_STR],
+            J_REF_DEF_INT,
+            false,
+        ),
+        case(
+            "TYPE_CHANGED through $ref #/$defs",
+            "BACKWARD",
+            &[J_REF_DEF_STR],
+            J_REF_DEFS_INT,
+            false,
+        ),
+        case(
+            "inlining a $ref changes nothing",
+            "BACKWARD",
+            &[J_REF_DEF_STR],
+            J_INLINE_STR,
+            true,
+        ),
+        case(
+            "TYPE_CHANGED inside a recursive schema",
+            "BACKWARD",
+            &[J_TREE_STR],
+            J_TREE_INT,
+            false,
+        ),
+        case(
+            "a recursive schema against itself",
+            "FULL",
+            &[J_TREE_STR],
+            J_TREE_STR,
+            true,
+        ),
+        case(
+            "MULTIPLE_OF_ADDED",
+            "BACKWARD",
+            &[J_INT],
+            r#"{"type":"integer","multipleOf":2}"#,
+            false,
+        ),
+        case(
+            "MULTIPLE_OF_REDUCED",
+            "BACKWARD",
+            &[r#"{"type":"integer","multipleOf":4}"#],
+            r#"{"type":"integer","multipleOf":2}"#,
+            true,
+        ),
+        case(
+            "UNIQUE_ITEMS_ADDED",
+            "BACKWARD",
+            &[J_ARR_S],
+            r#"{"type":"array","items":{"type":"string"},"uniqueItems":true}"#,
+            false,
+        ),
+        case(
+            "DEPENDENCY_ARRAY_ADDED",
+            "BACKWARD",
+            &[J_OPEN],
+            r#"{"type":"object","properties":{"a":{"type":"string"}},"dependencies":{"a":["b"]}}"#,
+            false,
+        ),
+        case(
+            "NOT_TYPE_EXTENDED",
+            "BACKWARD",
+            &[J_OPEN],
+            r#"{"not":{"type":"string"}}"#,
+            false,
+        ),
+        case(
+            "SUM_TYPE_EXTENDED",
+            "BACKWARD",
+            &[J_ONE_OF_1],
+            J_ONE_OF_2,
+            true,
+        ),
+        case(
+            "SUM_TYPE_NARROWED",
+            "BACKWARD",
+            &[J_ONE_OF_2],
+            J_ONE_OF_1,
+            false,
+        ),
+        case(
+            "COMBINED_TYPE_EXTENDED (oneOf to anyOf)",
+            "BACKWARD",
+            &[J_ONE_OF_2],
+            J_ANY_OF_2,
+            true,
+        ),
+        case(
+            "COMBINED_TYPE_CHANGED (anyOf to oneOf)",
+            "BACKWARD",
+            &[J_ANY_OF_2],
+            J_ONE_OF_2,
+            false,
+        ),
+        case(
+            "PRODUCT_TYPE_EXTENDED",
+            "BACKWARD",
+            &[J_ALL_OF_1],
+            J_ALL_OF_2,
+            false,
+        ),
+        case(
+            "PRODUCT_TYPE_NARROWED",
+            "BACKWARD",
+            &[J_ALL_OF_2],
+            J_ALL_OF_1,
+            true,
+        ),
+        case(
+            "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+            "BACKWARD",
+            &[J_CLOSED_PATTERN],
+            J_CLOSED_BY_PATTERN,
+            true,
+        ),
+        case(
+            "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+            "BACKWARD",
+            &[J_CLOSED_PATTERN],
+            J_CLOSED_BY_PATTERN_STR,
+            false,
+        ),
+        case(
+            "ADDITIONAL_PROPERTIES_NARROWED",
+            "BACKWARD",
+            &[r#"{"additionalProperties":true}"#],
+            r#"{"additionalProperties":{"type":"number"}}"#,
+            false,
+        ),
+        case(
+            "REQUIRED_ATTRIBUTE_ADDED only counts declared properties",
+            "BACKWARD",
+            &[J_OPEN],
+            r#"{"type":"object","properties":{"a":{"type":"string"}},"required":["undeclared"]}"#,
+            true,
+        ),
+    ];
+    run(SchemaType::Json, &cases);
+}
+
+#[test]
+fn json_refs_into_other_subjects_are_compared() {
+    use sluice_registry::formats::ResolvedReference;
+    let reference = |ty: &str| ResolvedReference {
+        name: "address.json".into(),
+        schema: format!(r#"{{"type":"object","properties":{{"zip":{{"type":"{ty}"}}}}}}"#),
+    };
+    let user = r#"{"type":"object","properties":{"home":{"$ref":"address.json"}}}"#;
+    let parse = |r: ResolvedReference| {
+        ParsedSchema::parse(SchemaType::Json, user, &[r]).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (old, same, changed) = (
+        parse(reference("string")),
+        parse(reference("string")),
+        parse(reference("integer")),
+    );
+    let level = CompatibilityLevel::Backward;
+    assert!(level.problems(&same, std::slice::from_ref(&old)).is_empty());
+    let problems = level.problems(&changed, &[old]);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("/properties/home/properties/zip") && p.contains("TYPE_CHANGED")),
+        "{problems:?}"
+    );
+}

@@ -95,7 +95,7 @@ impl ParsedSchema {
             SchemaType::Avro => avro::AvroSchema::parse(text, references).map(ParsedSchema::Avro),
             SchemaType::Protobuf => protobuf::ProtoSchema::parse(text, references)
                 .map(|p| ParsedSchema::Protobuf(Box::new(p))),
-            SchemaType::Json => json::JsonSchema::parse(text).map(ParsedSchema::Json),
+            SchemaType::Json => json::JsonSchema::parse(text, references).map(ParsedSchema::Json),
         }
     }
 
