@@ -144,10 +144,17 @@ pub async fn start(config: RegistryConfig) -> Result<RegistryHandle, RegistryErr
         registry: registry::Registry::new(state, log),
         forwarder,
     });
-    // The body limit goes outside the forwarding middleware too, which reads bodies itself.
-    let router = api::with_body_limit(api::router(Arc::clone(&app)).layer(
-        axum::middleware::from_fn_with_state(Arc::clone(&app), leader::forward_writes),
-    ));
+    // The body limit goes outside the forwarding middleware too, which reads bodies itself;
+    // content negotiation outside both, so a forwarded answer gets the type this client asked
+    // for.
+    let router = api::with_body_limit(
+        api::router(Arc::clone(&app))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&app),
+                leader::forward_writes,
+            ))
+            .layer(axum::middleware::from_fn(api::negotiation::negotiate)),
+    );
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -19,13 +19,14 @@ use crate::store::state::{ContentKey, Mode, NoopValue, SchemaEntry, State};
 /// A schema as submitted for registration, lookup or a compatibility test.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SchemaRequest {
-    /// Schema text.
+    /// Schema text; missing or blank is Confluent's "Empty schema".
+    #[serde(default)]
     pub schema: String,
     /// Format; AVRO when absent.
     #[serde(rename = "schemaType", default)]
     pub schema_type: Option<String>,
-    /// Imports.
-    #[serde(default)]
+    /// Imports (`null` is none, as in Confluent).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub references: Vec<SchemaReference>,
     /// Caller-chosen id (IMPORT mode).
     #[serde(default)]
@@ -33,6 +34,19 @@ pub struct SchemaRequest {
     /// Caller-chosen version (IMPORT mode).
     #[serde(default)]
     pub version: Option<i32>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<SchemaReference>, D::Error> {
+    Ok(Option::<Vec<SchemaReference>>::deserialize(d)?.unwrap_or_default())
+}
+
+impl SchemaRequest {
+    /// Whether the request carries no schema text.
+    pub fn is_empty(&self) -> bool {
+        self.schema.trim().is_empty()
+    }
 }
 
 /// A subject version as returned by the API.
@@ -232,7 +246,8 @@ impl Registry {
         };
         let (version, entry) = found.ok_or_else(|| {
             RegistryError::VersionNotFound(match spec {
-                VersionSpec::Latest => "latest".to_string(),
+                // Confluent names the latest version by its sentinel.
+                VersionSpec::Latest => "-1".to_string(),
                 VersionSpec::Number(n) => n.to_string(),
             })
         })?;
@@ -240,7 +255,7 @@ impl Registry {
             .schemas
             .get(&entry.id)
             .cloned()
-            .ok_or_else(|| RegistryError::SchemaNotFound(entry.id.to_string()))?;
+            .ok_or_else(|| RegistryError::SchemaNotFound(Some(entry.id.to_string())))?;
         Ok((entry.id, version, schema))
     }
 
@@ -296,6 +311,9 @@ impl Registry {
         state: &State,
         req: &SchemaRequest,
     ) -> Result<(SchemaType, ParsedSchema), RegistryError> {
+        if req.is_empty() {
+            return Err(RegistryError::EmptySchema);
+        }
         let ty = schema_type_of(req)?;
         let resolved = Self::resolve(state, &req.references)?;
         let parsed = ParsedSchema::parse(ty, &req.schema, &resolved)
@@ -323,6 +341,9 @@ impl Registry {
             .get(subject)
             .filter(|v| deleted || v.values().any(|e| !e.deleted))
             .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))?;
+        if req.is_empty() {
+            return Err(RegistryError::SchemaNotFound(None));
+        }
         let (ty, parsed) = Self::parse_request(&state, req)?;
         let key = ContentKey {
             schema_type: ty,
@@ -336,7 +357,7 @@ impl Registry {
             .find(|(_, e)| Some(e.id) == id && (deleted || !e.deleted));
         match (found, id.and_then(|id| state.schemas.get(&id))) {
             (Some((v, e)), Some(s)) => Ok(Self::view(subject, e.id, *v, s)),
-            _ => Err(RegistryError::SchemaNotFound("not found".into())),
+            _ => Err(RegistryError::SchemaNotFound(None)),
         }
     }
 
@@ -382,8 +403,19 @@ impl Registry {
     ) -> Result<Vec<String>, RegistryError> {
         let state = self.state.read();
         let (_, parsed) = Self::parse_request(&state, req)?;
+        // Like Confluent: nothing to be incompatible with when the subject has no latest
+        // version, but a version number that does not exist is 40402 even for an unknown
+        // subject.
         let only = match spec {
-            Some(spec) => Some(Self::lookup_version(&state, subject, spec, false)?.1),
+            Some(spec) => match Self::lookup_version(&state, subject, spec, false) {
+                Ok(found) => Some(found.1),
+                Err(_) => match spec {
+                    VersionSpec::Latest => return Ok(Vec::new()),
+                    VersionSpec::Number(n) => {
+                        return Err(RegistryError::VersionNotFound(n.to_string()))
+                    }
+                },
+            },
             None => None,
         };
         let mut level = state.compat_for(subject);
@@ -406,7 +438,7 @@ impl Registry {
         };
         if matches!(mode, Mode::ReadOnly | Mode::ReadOnlyOverride) {
             return Err(RegistryError::OperationNotPermitted(format!(
-                "Subject {} is in read-only mode; change the mode to READWRITE first",
+                "Subject {} in context . is in read-only mode",
                 subject.unwrap_or("(global)")
             )));
         }
@@ -425,6 +457,14 @@ impl Registry {
         self.log.catch_up().await?;
         let (record, id) = {
             let state = self.state.read();
+            let previous;
+            let req = match Self::previous_if_empty(&state, subject, req) {
+                Some(p) => {
+                    previous = p;
+                    &previous
+                }
+                None => req,
+            };
             let (ty, parsed) = Self::parse_request(&state, req)?;
             let text = parsed.stored_text(normalize);
             let key = ContentKey {
@@ -463,7 +503,7 @@ impl Registry {
             } else {
                 if req.id.is_some() {
                     return Err(RegistryError::OperationNotPermitted(
-                        "a schema id may be given only in IMPORT mode; set the mode to IMPORT first".into(),
+                        format!("Subject {subject} is not in import mode"),
                     ));
                 }
                 let problems = Self::compat_problems(
@@ -506,6 +546,26 @@ impl Registry {
         };
         self.log.append(vec![record]).await?;
         Ok(id)
+    }
+
+    /// For a registration without a schema, the subject's latest live version (Confluent
+    /// re-registers it, which is how metadata-only updates are sent); `None` otherwise.
+    fn previous_if_empty(
+        state: &State,
+        subject: &str,
+        req: &SchemaRequest,
+    ) -> Option<SchemaRequest> {
+        if !req.is_empty() {
+            return None;
+        }
+        let (_, _, latest) = Self::lookup_version(state, subject, VersionSpec::Latest, false).ok()?;
+        Some(SchemaRequest {
+            schema: latest.schema.clone(),
+            schema_type: Some(latest.schema_type.as_str().to_string()),
+            references: latest.references.clone(),
+            id: req.id,
+            version: req.version,
+        })
     }
 
     fn schema_record(
@@ -575,9 +635,10 @@ impl Registry {
                 .and_then(|v| v.get(&version))
                 .is_some_and(|e| e.deleted);
             if !state.referenced_by(subject, version).is_empty() {
-                return Err(RegistryError::ReferenceExists(format!(
-                    "One or more references exist to the schema {{subject={subject},version={version}}}; delete the referencing schemas first"
-                )));
+                return Err(RegistryError::ReferenceExists {
+                    subject: subject.to_string(),
+                    version,
+                });
             }
             let records = if permanent {
                 if !deleted {
@@ -622,9 +683,10 @@ impl Registry {
                 .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))?;
             for v in all.keys() {
                 if !state.referenced_by(subject, *v).is_empty() {
-                    return Err(RegistryError::ReferenceExists(format!(
-                        "One or more references exist to the schema {{subject={subject},version={v}}}; delete the referencing schemas first"
-                    )));
+                    return Err(RegistryError::ReferenceExists {
+                        subject: subject.to_string(),
+                        version: *v,
+                    });
                 }
             }
             if permanent {
@@ -685,7 +747,8 @@ impl Registry {
             magic: 0,
         };
         let value = level.map(|l| ConfigValue {
-            compatibility_level: l.as_str().to_string(),
+            subject: subject.map(str::to_string),
+            compatibility_level: Some(l.as_str().to_string()),
         });
         self.log
             .append(vec![Record::new(&key, value.as_ref())])
@@ -709,7 +772,7 @@ impl Registry {
             };
             if non_empty {
                 return Err(RegistryError::InvalidMode(
-                    "Cannot import since found existing subjects; use force=true to switch to IMPORT anyway".into(),
+                    "Cannot import since found existing subjects".into(),
                 ));
             }
         }
@@ -718,6 +781,7 @@ impl Registry {
             magic: 0,
         };
         let value = mode.map(|m| ModeValue {
+            subject: subject.map(str::to_string),
             mode: m.as_str().to_string(),
         });
         self.log

@@ -40,7 +40,7 @@ async fn put(
     let level: CompatibilityLevel = update
         .compatibility
         .parse()
-        .map_err(RegistryError::InvalidCompatibility)?;
+        .map_err(|_| RegistryError::InvalidCompatibility)?;
     app.registry.set_config(subject, Some(level)).await?;
     Ok(json(&ConfigUpdated {
         compatibility: level.as_str(),

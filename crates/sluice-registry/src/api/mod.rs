@@ -4,6 +4,7 @@
 pub mod compatibility;
 pub mod config;
 pub mod mode;
+pub mod negotiation;
 pub mod schemas;
 pub mod subjects;
 
@@ -144,6 +145,7 @@ pub fn router(state: Shared) -> Router {
             "/subjects/{subject}/versions/{version}/referencedby",
             get(subjects::referenced_by),
         )
+        .route("/schemas", get(schemas::list))
         .route("/schemas/types", get(schemas::types))
         .route("/schemas/ids/{id}", get(schemas::by_id))
         .route("/schemas/ids/{id}/schema", get(schemas::by_id_schema))
@@ -171,12 +173,7 @@ pub fn router(state: Shared) -> Router {
                 .put(mode::put_subject)
                 .delete(mode::delete_subject),
         )
-        .fallback(|| async {
-            raw(
-                StatusCode::NOT_FOUND,
-                Bytes::from_static(br#"{"error_code":404,"message":"HTTP 404 Not Found"}"#),
-            )
-        })
+        .fallback(|| async { RegistryError::NoSuchPath })
         .with_state(state);
     with_body_limit(routes)
 }

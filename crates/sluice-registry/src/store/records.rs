@@ -30,20 +30,21 @@ pub enum RecordKey {
         /// Layout version of the key.
         magic: i32,
     },
-    /// Compatibility level of a subject (or the global one when `subject` is null).
+    /// Compatibility level of a subject (or the global one without `subject`; registries
+    /// before Confluent 6.0 wrote `"subject":null`, which reads the same).
     #[serde(rename = "CONFIG")]
     Config {
         /// Subject, or `None` for the global level.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         subject: Option<String>,
         /// Layout version of the key.
         magic: i32,
     },
-    /// Mode of a subject (or the global one when `subject` is null).
+    /// Mode of a subject (or the global one without `subject`).
     #[serde(rename = "MODE")]
     Mode {
         /// Subject, or `None` for the global mode.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         subject: Option<String>,
         /// Layout version of the key.
         magic: i32,
@@ -54,6 +55,30 @@ pub enum RecordKey {
         /// Subject being deleted.
         subject: String,
         /// Layout version of the key.
+        magic: i32,
+    },
+    /// Confluent's registry writes this after permanently deleting every version of a subject
+    /// when switching it to IMPORT mode; the tombstones before it carry the state.
+    #[serde(rename = "CLEAR_SUBJECT")]
+    ClearSubject {
+        /// Subject cleared.
+        subject: String,
+        /// Layout version of the key.
+        #[serde(default)]
+        magic: i32,
+    },
+    /// A schema context of Confluent's registry (a namespace of subjects); Sluice has no
+    /// contexts, and subjects in one arrive with their qualified names (`:.ctx:subject`).
+    #[serde(rename = "CONTEXT")]
+    Context {
+        /// Tenant of the context.
+        #[serde(default)]
+        tenant: Option<String>,
+        /// The context's name.
+        #[serde(default)]
+        context: Option<String>,
+        /// Layout version of the key.
+        #[serde(default)]
         magic: i32,
     },
     /// Marker written to learn the current end of the topic; carries no state.
@@ -90,17 +115,25 @@ pub struct SchemaValue {
     pub deleted: bool,
 }
 
-/// The value of a CONFIG record.
+/// The value of a CONFIG record (Confluent's other settings in it, such as `normalize`, are
+/// ignored on reading).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigValue {
-    /// Compatibility level name, e.g. `BACKWARD`.
-    #[serde(rename = "compatibilityLevel")]
-    pub compatibility_level: String,
+    /// Subject, absent for the global level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Compatibility level name, e.g. `BACKWARD`; absent when the record sets only other
+    /// settings.
+    #[serde(rename = "compatibilityLevel", default)]
+    pub compatibility_level: Option<String>,
 }
 
 /// The value of a MODE record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModeValue {
+    /// Subject, absent for the global mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// Mode name, e.g. `READWRITE`.
     pub mode: String,
 }
@@ -165,12 +198,15 @@ mod tests {
     }
 
     #[test]
-    fn global_config_key_has_null_subject() {
+    fn global_config_key_leaves_the_subject_out_and_reads_the_old_null_form() {
         let key = RecordKey::Config {
             subject: None,
             magic: 0,
         };
         let text = serde_json::to_string(&key).unwrap_or_default();
-        assert_eq!(text, r#"{"keytype":"CONFIG","subject":null,"magic":0}"#);
+        assert_eq!(text, r#"{"keytype":"CONFIG","magic":0}"#);
+        let old: Result<RecordKey, _> =
+            serde_json::from_str(r#"{"keytype":"CONFIG","subject":null,"magic":0}"#);
+        assert_eq!(old.ok(), Some(key));
     }
 }

@@ -50,7 +50,7 @@ impl FromStr for Mode {
             "IMPORT" => Mode::Import,
             other => {
                 return Err(format!(
-                    "Invalid mode '{other}'. Valid values are READWRITE, READONLY, READONLY_OVERRIDE, IMPORT"
+                    "Invalid mode. Valid values are READWRITE, READONLY, READONLY_OVERRIDE and IMPORT (not '{other}')."
                 ))
             }
         })
@@ -163,7 +163,10 @@ impl State {
                     Some(v) => {
                         let v: ConfigValue =
                             serde_json::from_slice(v).map_err(|e| e.to_string())?;
-                        Some(CompatibilityLevel::from_str(&v.compatibility_level)?)
+                        v.compatibility_level
+                            .as_deref()
+                            .map(CompatibilityLevel::from_str)
+                            .transpose()?
                     }
                     None => None,
                 };
@@ -206,6 +209,9 @@ impl State {
                     }
                 }
             }
+            // Both only matter to Confluent's caches: the state they relate to arrives in
+            // SCHEMA records (and tombstones) of their own.
+            RecordKey::ClearSubject { .. } | RecordKey::Context { .. } => {}
             RecordKey::Noop { .. } => {
                 if let Some(v) = value {
                     if let Ok(v) = serde_json::from_slice::<NoopValue>(v) {
@@ -435,7 +441,8 @@ mod tests {
             &Record::new(
                 &key,
                 Some(&ConfigValue {
-                    compatibility_level: "FULL".into(),
+                    subject: Some("x".into()),
+                    compatibility_level: Some("FULL".into()),
                 }),
             ),
         );
@@ -451,6 +458,7 @@ mod tests {
             &Record::new(
                 &mkey,
                 Some(&ModeValue {
+                    subject: None,
                     mode: "READONLY".into(),
                 }),
             ),
