@@ -36,9 +36,7 @@ pub struct SchemaRequest {
     pub version: Option<i32>,
 }
 
-fn null_as_empty<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<SchemaReference>, D::Error> {
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SchemaReference>, D::Error> {
     Ok(Option::<Vec<SchemaReference>>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -350,7 +348,7 @@ impl Registry {
             schema: parsed.stored_text(normalize),
             references: req.references.clone(),
         };
-        let id = state.by_content.get(&key).copied();
+        let id = Self::existing_id(&state, subject, &key, normalize);
         let found = versions
             .iter()
             .rev()
@@ -359,6 +357,25 @@ impl Registry {
             (Some((v, e)), Some(s)) => Ok(Self::view(subject, e.id, *v, s)),
             _ => Err(RegistryError::SchemaNotFound(None)),
         }
+    }
+
+    /// The id of the schema `key` holds: the one registered with that text, else the one of a
+    /// version of `subject` whose stored text reads as the same schema. Texts stored by other
+    /// registries or earlier Sluice versions may not be in this version's canonical form, and
+    /// re-registering them must find them (Confluent falls back the same way).
+    fn existing_id(state: &State, subject: &str, key: &ContentKey, normalize: bool) -> Option<i64> {
+        if let Some(id) = state.by_content.get(key) {
+            return Some(*id);
+        }
+        let versions = state.subjects.get(subject)?;
+        versions.values().rev().find_map(|e| {
+            let stored = state.schemas.get(&e.id)?;
+            if stored.schema_type != key.schema_type || stored.references != key.references {
+                return None;
+            }
+            let parsed = Self::parse_entry(state, stored).ok()?;
+            (parsed.stored_text(normalize) == key.schema).then_some(e.id)
+        })
     }
 
     /// Problems `parsed` has with `subject`'s earlier versions under `level`, oldest first.
@@ -472,7 +489,7 @@ impl Registry {
                 schema: text.clone(),
                 references: req.references.clone(),
             };
-            let existing_id = state.by_content.get(&key).copied();
+            let existing_id = Self::existing_id(&state, subject, &key, normalize);
             let versions = state.subjects.get(subject);
             if let (Some(id), Some(versions)) = (existing_id, versions) {
                 if req.id.is_none_or(|want| want == id)
@@ -502,9 +519,9 @@ impl Registry {
                 (id, req.version.unwrap_or(next))
             } else {
                 if req.id.is_some() {
-                    return Err(RegistryError::OperationNotPermitted(
-                        format!("Subject {subject} is not in import mode"),
-                    ));
+                    return Err(RegistryError::OperationNotPermitted(format!(
+                        "Subject {subject} is not in import mode"
+                    )));
                 }
                 let problems = Self::compat_problems(
                     &state,
@@ -558,7 +575,8 @@ impl Registry {
         if !req.is_empty() {
             return None;
         }
-        let (_, _, latest) = Self::lookup_version(state, subject, VersionSpec::Latest, false).ok()?;
+        let (_, _, latest) =
+            Self::lookup_version(state, subject, VersionSpec::Latest, false).ok()?;
         Some(SchemaRequest {
             schema: latest.schema.clone(),
             schema_type: Some(latest.schema_type.as_str().to_string()),

@@ -156,7 +156,10 @@ mod tests {
             chosen("application/vnd.schemaregistry+json"),
             Some("application/vnd.schemaregistry+json")
         );
-        assert_eq!(chosen("application/json, application/vnd.schemaregistry.v1+json"), v1);
+        assert_eq!(
+            chosen("application/json, application/vnd.schemaregistry.v1+json"),
+            v1
+        );
         assert_eq!(
             chosen("application/vnd.schemaregistry.v1+json; q=0.9, application/json; q=0.5"),
             v1
@@ -165,7 +168,10 @@ mod tests {
             chosen("application/json; q=0.9, application/vnd.schemaregistry.v1+json; q=0.1"),
             Some("application/json")
         );
-        assert_eq!(chosen("Application/JSON; charset=utf-8"), Some("application/json"));
+        assert_eq!(
+            chosen("Application/JSON; charset=utf-8"),
+            Some("application/json")
+        );
         assert_eq!(chosen("text/html"), None);
         assert_eq!(chosen("application/xml, text/plain"), None);
         assert_eq!(chosen("application/json; q=0"), None);

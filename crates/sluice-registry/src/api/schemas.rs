@@ -176,11 +176,16 @@ pub async fn list(State(app): State<Shared>, q: Query) -> Result<Response, Regis
     let mut out = Vec::new();
     let matching = state
         .subjects
-        .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+        .range::<str, _>((
+            std::ops::Bound::Included(prefix),
+            std::ops::Bound::Unbounded,
+        ))
         .take_while(|(subject, _)| subject.starts_with(prefix));
     'subjects: for (subject, versions) in matching {
-        let visible: Vec<(&i32, &crate::store::state::VersionEntry)> =
-            versions.iter().filter(|(_, e)| deleted || !e.deleted).collect();
+        let visible: Vec<(&i32, &crate::store::state::VersionEntry)> = versions
+            .iter()
+            .filter(|(_, e)| deleted || !e.deleted)
+            .collect();
         let chosen = if latest_only {
             visible.last().map(std::slice::from_ref).unwrap_or_default()
         } else {

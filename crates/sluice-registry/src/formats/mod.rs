@@ -104,7 +104,7 @@ impl ParsedSchema {
     pub fn stored_text(&self, normalize: bool) -> String {
         match self {
             ParsedSchema::Avro(s) => s.stored_text(normalize),
-            ParsedSchema::Protobuf(s) => s.stored_text(),
+            ParsedSchema::Protobuf(s) => s.stored_text(normalize),
             ParsedSchema::Json(s) => s.stored_text(),
         }
     }

@@ -345,7 +345,10 @@ mod tests {
         });
         assert_eq!(shallow.len(), 1, "{shallow:?}");
         assert!(shallow[0].contains("TYPE_CHANGED"), "{shallow:?}");
-        assert!(deep.iter().any(|p| p.contains("too deep to compare")), "{deep:?}");
+        assert!(
+            deep.iter().any(|p| p.contains("too deep to compare")),
+            "{deep:?}"
+        );
     }
 
     #[test]

@@ -1,25 +1,35 @@
 //! PROTOBUF schemas: `.proto` text compiled with protox (imports resolved from the references,
-//! well-known `google/protobuf/*` types built in) or a base64 `FileDescriptorProto`, and
-//! Confluent's protobuf compatibility rules over the resulting descriptors.
+//! then from the files Confluent bundles, [`bundled`], then the well-known `google/protobuf/*`
+//! types) or a base64 `FileDescriptorProto`, stored as canonical `.proto` text ([`render`]),
+//! and Confluent's protobuf compatibility rules over the descriptors ([`compat`]).
 
-use std::collections::{BTreeMap, HashMap};
+mod bundled;
+mod compat;
+mod options;
+mod render;
+
+use std::collections::HashMap;
 
 use base64::Engine;
 use prost::Message;
-use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
+use prost_types::{DescriptorProto, FileDescriptorProto};
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
+use protox::prost_reflect::{DescriptorPool, FileDescriptor};
 
 use super::limits::{self, LimitError, Syntax, MAX_NESTING_DEPTH};
 use super::ResolvedReference;
 
-/// File name given to a schema registered as text (imports are named by their references).
+pub use compat::read_problems;
+
+/// File name given to a registered schema (imports are named by their references).
 const MAIN_FILE: &str = "__sluice_registered.proto";
 
-/// A valid `.proto` file and its descriptor.
+/// A valid `.proto` file, compiled with everything it imports.
 #[derive(Debug, Clone)]
 pub struct ProtoSchema {
-    text: String,
+    /// The compiled file; its pool holds every file it imports, transitively.
+    file: FileDescriptor,
+    /// Its descriptor, as the compatibility check reads it.
     descriptor: FileDescriptorProto,
 }
 
@@ -37,12 +47,12 @@ impl FileResolver for ReferenceResolver {
     }
 }
 
-/// Decodes a base64 `FileDescriptorProto` (Confluent's `format=serialized`); `None` when `text`
-/// is not one (so it is `.proto` text).
+/// Decodes a base64 `FileDescriptorProto` (Confluent's `format=serialized`) into its bytes and
+/// descriptor; `None` when `text` is not one (so it is `.proto` text).
 ///
 /// prost stops decoding at 100 levels of nested messages; the decoded tree is held to
 /// [`MAX_NESTING_DEPTH`] like text, since everything after decoding walks it.
-fn decode_serialized(text: &str) -> Option<Result<FileDescriptorProto, LimitError>> {
+fn decode_serialized(text: &str) -> Option<Result<(Vec<u8>, FileDescriptorProto), LimitError>> {
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed.contains(|c: char| c.is_whitespace() || c == ';' || c == '{') {
         return None;
@@ -51,7 +61,25 @@ fn decode_serialized(text: &str) -> Option<Result<FileDescriptorProto, LimitErro
         .decode(trimmed)
         .ok()?;
     let fd = FileDescriptorProto::decode(bytes.as_slice()).ok()?;
-    Some(check_descriptor_depth(&fd).map(|()| fd))
+    Some(check_descriptor_depth(&fd).map(|()| (bytes, fd)))
+}
+
+/// An encoded `FileDescriptorProto` renamed to `name`, keeping every byte of it (prost's
+/// decoding would drop the custom options it does not know): a later occurrence of a
+/// singular field wins in protobuf, so appending the name field renames it.
+fn renamed(mut encoded: Vec<u8>, name: &str) -> Vec<u8> {
+    let name_field = FileDescriptorProto {
+        name: Some(name.to_string()),
+        ..FileDescriptorProto::default()
+    };
+    encoded.extend(name_field.encode_to_vec());
+    encoded
+}
+
+/// A compiler input from an encoded descriptor, named `name`.
+fn serialized_file(encoded: Vec<u8>, name: &str) -> Result<File, String> {
+    File::decode_file_descriptor_proto(renamed(encoded, name).as_slice())
+        .map_err(|e| format!("Invalid schema: '{name}' is not a FileDescriptorProto: {e}"))
 }
 
 /// Refuses message types nested deeper than [`MAX_NESTING_DEPTH`], without recursing.
@@ -77,266 +105,99 @@ fn open_reference(r: &ResolvedReference) -> Result<File, String> {
         |e: LimitError| format!("Invalid schema: the PROTOBUF reference '{}' {e}", r.name);
     check_limits(&r.schema).map_err(refused)?;
     match decode_serialized(&r.schema) {
-        Some(decoded) => {
-            let mut fd = decoded.map_err(refused)?;
-            fd.name = Some(r.name.clone());
-            Ok(File::from_file_descriptor_proto(fd))
-        }
-        None => File::from_source(&r.name, &r.schema)
+        Some(decoded) => serialized_file(decoded.map_err(refused)?.0, &r.name),
+        None => parse_source(&r.name, &r.schema)
+            .map(File::from_file_descriptor_proto)
             .map_err(|e| format!("Invalid schema: reference '{}' does not parse: {e}", r.name)),
     }
 }
 
+/// Parses `.proto` text without resolving anything.
+///
+/// protox-parse debug-asserts on some malformed integer literals (`008A`), so in a debug build
+/// a schema can panic it: that is invalid input, not a reason to drop the request.
+fn parse_source(name: &str, text: &str) -> Result<FileDescriptorProto, String> {
+    std::panic::catch_unwind(|| protox_parse::parse(name, text).map_err(|e| e.to_string()))
+        .unwrap_or_else(|_| Err("the PROTOBUF schema could not be parsed".to_string()))
+}
+
 impl ProtoSchema {
-    /// Parses `.proto` text or a base64 descriptor; imports come from `references`.
+    /// Parses `.proto` text or a base64 descriptor; imports come from `references`, then the
+    /// bundled files.
     ///
     /// The text (and each reference) is first held to the size and nesting limits of
-    /// [`limits`], since protox's parser recurses once per nesting level.
+    /// [`limits`], since protox's parser recurses once per nesting level. Custom options that
+    /// name no extension the schema can see are dropped rather than refused, as Confluent
+    /// tolerates them.
     pub fn parse(text: &str, references: &[ResolvedReference]) -> Result<Self, String> {
         let refused = |e: LimitError| format!("Invalid schema: the PROTOBUF schema {e}");
         check_limits(text).map_err(refused)?;
-        if let Some(decoded) = decode_serialized(text) {
-            let descriptor = decoded.map_err(refused)?;
-            return Ok(Self {
-                text: text.trim().to_string(),
-                descriptor,
-            });
-        }
-        // protox-parse debug-asserts on some malformed integer literals (`008A`), so in a debug
-        // build a schema can panic it: that is invalid input, not a reason to drop the request.
-        let descriptor =
-            std::panic::catch_unwind(|| compile(text, references)).unwrap_or_else(|_| {
-                Err("Invalid schema: the PROTOBUF schema could not be parsed".to_string())
-            })?;
-        Ok(Self {
-            text: text.trim().to_string(),
-            descriptor,
-        })
+        let pool = match decode_serialized(text) {
+            Some(decoded) => {
+                let main = serialized_file(decoded.map_err(refused)?.0, MAIN_FILE)?;
+                compile(main, references)
+                    .map_err(|e| format!("Invalid schema: the PROTOBUF schema is invalid: {e}"))?
+            }
+            None => {
+                let parsed = parse_source(MAIN_FILE, text).map_err(|e| {
+                    format!("Invalid schema: the PROTOBUF schema does not parse: {e}")
+                })?;
+                options::compile_tolerating_unknown_options(parsed, references)
+                    .map_err(|e| format!("Invalid schema: the PROTOBUF schema is invalid: {e}"))?
+            }
+        };
+        let file = pool
+            .get_file_by_name(MAIN_FILE)
+            .ok_or_else(|| "Invalid schema: the PROTOBUF schema produced no file".to_string())?;
+        let descriptor = file.file_descriptor_proto().clone();
+        Ok(Self { file, descriptor })
     }
 
-    /// The text as registered, trimmed.
-    pub fn stored_text(&self) -> String {
-        self.text.clone()
+    /// The canonical `.proto` text ([`render`]); with `normalize`, Confluent's normalized form.
+    pub fn stored_text(&self, normalize: bool) -> String {
+        render::render(&self.file, normalize)
     }
 
     /// The schema as a base64 `FileDescriptorProto` (`format=serialized`), named `name`.
     pub fn serialized(&self, name: Option<&str>) -> String {
-        let mut fd = self.descriptor.clone();
-        if let Some(name) = name {
-            fd.name = Some(name.to_string());
-        }
-        base64::engine::general_purpose::STANDARD.encode(fd.encode_to_vec())
+        let encoded = self.file.encode_to_vec();
+        let encoded = match name {
+            Some(name) => renamed(encoded, name),
+            None => encoded,
+        };
+        base64::engine::general_purpose::STANDARD.encode(encoded)
+    }
+
+    /// Descriptors of this file and of every file it imports, transitively.
+    fn files(&self) -> impl Iterator<Item = &FileDescriptorProto> {
+        self.file.parent_pool().file_descriptor_protos()
     }
 }
 
-/// Compiles `.proto` text with protox, imports resolved from `references` (already checked
-/// against the limits by the caller; each reference is checked in [`open_reference`]).
-fn compile(text: &str, references: &[ResolvedReference]) -> Result<FileDescriptorProto, String> {
+/// Compiles `main` with protox, imports resolved from `references` (already checked against
+/// the limits by the caller; each reference is checked in [`open_reference`]), then the
+/// bundled files, then the well-known types.
+fn compile(main: File, references: &[ResolvedReference]) -> Result<DescriptorPool, String> {
     let mut files = HashMap::new();
     for r in references {
         files.insert(r.name.clone(), open_reference(r)?);
     }
-    let main = File::from_source(MAIN_FILE, text)
-        .map_err(|e| format!("Invalid schema: the PROTOBUF schema does not parse: {e}"))?;
     files.insert(MAIN_FILE.to_string(), main);
     let mut chain = ChainFileResolver::new();
     chain.add(ReferenceResolver { files });
+    chain.add(bundled::BundledResolver);
     chain.add(GoogleFileResolver::new());
     let mut compiler = protox::Compiler::with_file_resolver(chain);
-    compiler.include_imports(false);
-    compiler
-        .open_file(MAIN_FILE)
-        .map_err(|e| format!("Invalid schema: the PROTOBUF schema is invalid: {e}"))?;
-    compiler
-        .file_descriptor_set()
-        .file
-        .into_iter()
-        .find(|f| f.name() == MAIN_FILE)
-        .ok_or_else(|| "Invalid schema: the PROTOBUF schema produced no file".to_string())
-}
-
-/// Messages by full name (`package.Outer.Inner`), nested ones included. Walked with an explicit
-/// stack: the nesting was bounded at parse time, but the walk need not rely on it.
-fn messages(fd: &FileDescriptorProto) -> BTreeMap<String, &DescriptorProto> {
-    fn enqueue<'a>(
-        prefix: &str,
-        list: &'a [DescriptorProto],
-        pending: &mut Vec<(String, &'a DescriptorProto)>,
-    ) {
-        for m in list {
-            let name = if prefix.is_empty() {
-                m.name().to_string()
-            } else {
-                format!("{prefix}.{}", m.name())
-            };
-            pending.push((name, m));
-        }
-    }
-    let mut out = BTreeMap::new();
-    let mut pending = Vec::new();
-    enqueue(fd.package(), &fd.message_type, &mut pending);
-    while let Some((name, m)) = pending.pop() {
-        // Map entries are synthetic; their changes show up as field changes.
-        if m.options
-            .as_ref()
-            .and_then(|o| o.map_entry)
-            .unwrap_or(false)
-        {
-            continue;
-        }
-        enqueue(&name, &m.nested_type, &mut pending);
-        out.insert(name, m);
-    }
-    out
-}
-
-/// The wire-compatible group of a scalar type (Confluent's FIELD_SCALAR_KIND rules).
-fn scalar_group(t: Type) -> Option<u8> {
-    Some(match t {
-        Type::Int32 | Type::Uint32 | Type::Int64 | Type::Uint64 | Type::Bool | Type::Enum => 0,
-        Type::Sint32 | Type::Sint64 => 1,
-        Type::Fixed32 | Type::Sfixed32 => 2,
-        Type::Fixed64 | Type::Sfixed64 => 3,
-        Type::String | Type::Bytes => 4,
-        Type::Float => 5,
-        Type::Double => 6,
-        Type::Message | Type::Group => return None,
-    })
-}
-
-fn is_length_delimited(t: Type) -> bool {
-    matches!(t, Type::String | Type::Bytes | Type::Message)
-}
-
-fn oneof_name<'a>(m: &'a DescriptorProto, f: &FieldDescriptorProto) -> Option<&'a str> {
-    if f.proto3_optional() {
-        return None;
-    }
-    f.oneof_index
-        .and_then(|i| usize::try_from(i).ok())
-        .and_then(|i| m.oneof_decl.get(i))
-        .map(|o| o.name())
-}
-
-/// Why data written with `writer` cannot be read with `reader` (Confluent's protobuf rules).
-pub fn read_problems(writer: &ProtoSchema, reader: &ProtoSchema) -> Vec<String> {
-    let mut out = Vec::new();
-    let (w, r) = (&writer.descriptor, &reader.descriptor);
-    if w.package() != r.package() {
-        out.push(format!(
-            "PACKAGE_CHANGED: package '{}' became '{}'",
-            w.package(),
-            r.package()
-        ));
-        return out;
-    }
-    let rm = messages(r);
-    for (name, wmsg) in messages(w) {
-        match rm.get(&name) {
-            None => out.push(format!("MESSAGE_REMOVED: message {name} was removed")),
-            Some(rmsg) => compare_message(&name, wmsg, rmsg, &mut out),
-        }
-    }
-    out
-}
-
-fn compare_message(name: &str, w: &DescriptorProto, r: &DescriptorProto, out: &mut Vec<String>) {
-    let wf: BTreeMap<i32, &FieldDescriptorProto> =
-        w.field.iter().map(|f| (f.number(), f)).collect();
-    let rf: BTreeMap<i32, &FieldDescriptorProto> =
-        r.field.iter().map(|f| (f.number(), f)).collect();
-    for (num, f) in &wf {
-        let at = format!("{name}.{} (#{num})", f.name());
-        match rf.get(num) {
-            None => {
-                if f.label() == Label::Required {
-                    out.push(format!("REQUIRED_FIELD_REMOVED: {at}"));
-                }
-                if let Some(o) = oneof_name(w, f) {
-                    out.push(format!(
-                        "ONEOF_FIELD_REMOVED: {at} was removed from oneof {o}"
-                    ));
-                }
-            }
-            Some(g) => compare_field(&at, f, g, out),
-        }
-    }
-    for (num, f) in &rf {
-        if !wf.contains_key(num) && f.label() == Label::Required {
-            out.push(format!(
-                "REQUIRED_FIELD_ADDED: {name}.{} (#{num})",
-                f.name()
-            ));
-        }
-    }
-    // Oneof moves: fields that were outside any oneof (or in another one) and now share one.
-    let mut moved_into: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    let existing: Vec<&str> = w.oneof_decl.iter().map(|o| o.name()).collect();
-    for (num, g) in &rf {
-        let Some(roneof) = oneof_name(r, g) else {
-            continue;
-        };
-        let Some(f) = wf.get(num) else { continue };
-        if oneof_name(w, f) != Some(roneof) {
-            moved_into.entry(roneof).or_default().push(*num);
-        }
-    }
-    for (oneof, nums) in moved_into {
-        if existing.contains(&oneof) {
-            out.push(format!(
-                "FIELD_MOVED_TO_EXISTING_ONEOF: fields {nums:?} of {name} moved into existing oneof {oneof}"
-            ));
-        } else if nums.len() > 1 {
-            out.push(format!(
-                "MULTIPLE_FIELDS_MOVED_TO_ONEOF: fields {nums:?} of {name} moved into new oneof {oneof}"
-            ));
-        }
-    }
-}
-
-fn compare_field(
-    at: &str,
-    w: &FieldDescriptorProto,
-    r: &FieldDescriptorProto,
-    out: &mut Vec<String>,
-) {
-    let (wt, rt) = (w.r#type(), r.r#type());
-    match (scalar_group(wt), scalar_group(rt)) {
-        (Some(a), Some(b)) if a != b => out.push(format!(
-            "FIELD_SCALAR_KIND_CHANGED: {at} changed from {} to {}",
-            wt.as_str_name(),
-            rt.as_str_name()
-        )),
-        (Some(_), None) | (None, Some(_)) => out.push(format!(
-            "FIELD_KIND_CHANGED: {at} changed between a scalar and a message"
-        )),
-        (None, None) => {
-            let strip = |s: &str| s.trim_start_matches('.').to_string();
-            if strip(w.type_name()) != strip(r.type_name()) {
-                out.push(format!(
-                    "FIELD_NAMED_TYPE_CHANGED: {at} changed from {} to {}",
-                    w.type_name(),
-                    r.type_name()
-                ));
-            }
-        }
-        _ => {}
-    }
-    let w_rep = w.label() == Label::Repeated;
-    let r_rep = r.label() == Label::Repeated;
-    if w_rep != r_rep && !(is_length_delimited(wt) && is_length_delimited(rt)) {
-        out.push(format!(
-            "FIELD_LABEL_CHANGED: {at} changed between repeated and singular"
-        ));
-    }
-    if r.label() == Label::Required && w.label() != Label::Required {
-        out.push(format!("REQUIRED_FIELD_ADDED: {at} became required"));
-    }
+    compiler.include_imports(true);
+    compiler.open_file(MAIN_FILE).map_err(|e| e.to_string())?;
+    Ok(compiler.descriptor_pool())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost_types::field_descriptor_proto::Type;
+    use prost_types::FieldDescriptorProto;
 
     #[test]
     fn invalid_proto_names_the_problem() {
@@ -360,8 +221,12 @@ mod tests {
             ProtoSchema::parse(main, std::slice::from_ref(&dep)).unwrap_or_else(|e| panic!("{e}"));
         assert!(ProtoSchema::parse(main, &[]).is_err());
         let b64 = parsed.serialized(Some("user.proto"));
-        let back = ProtoSchema::parse(&b64, &[]).unwrap_or_else(|e| panic!("{e}"));
+        // A descriptor needs its imports as much as the text does.
+        assert!(ProtoSchema::parse(&b64, &[]).is_err());
+        let back =
+            ProtoSchema::parse(&b64, std::slice::from_ref(&dep)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.descriptor.message_type.len(), 1);
+        assert_eq!(back.stored_text(false), parsed.stored_text(false));
         let dep_b64 = ProtoSchema::parse(&dep.schema, &[])
             .unwrap_or_else(|e| panic!("{e}"))
             .serialized(Some("acme/address.proto"));
