@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -70,3 +70,109 @@ def test_protobuf_text_compatibility_and_serialized_format(registry):
     status, body = registry.call("POST", "/subjects/broken/versions",
                                  {"schema": "syntax = \"proto3\"; message M { strin a = 1; }", "schemaType": "PROTOBUF"})
     assert (status, body["error_code"]) == (422, 42201) and "strin" in body["message"], body
+
+
+# Confluent stores a PROTOBUF schema in canonical form, so the same schema sent in another
+# layout, with comments, with its options in another order or as a base64 FileDescriptorProto
+# is found again under its id.
+LAYOUTS = [
+    'syntax = "proto3";\npackage shop;\noption java_package = "com.shop";\noption go_package = "shop";\n'
+    'message Line {\n  string sku = 1 [deprecated = true, json_name = "SKU"];\n  int32 qty = 2;\n}\n',
+    '// an order line\nsyntax = "proto3"; package shop;\noption go_package = \'shop\';\n'
+    '/* packages */ option java_package = "com.shop";\n'
+    'message Line { string sku = 1 [json_name = "SKU", deprecated = true]; /* how many */ int32 qty = 2; }',
+]
+
+
+def test_protobuf_layout_comments_and_option_order_keep_one_id(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    sid = client.register_schema("lines", Schema(LAYOUTS[0], "PROTOBUF"))
+    for text in LAYOUTS[1:]:
+        assert client.register_schema("lines", Schema(text, "PROTOBUF")) == sid
+        assert client.lookup_schema("lines", Schema(text, "PROTOBUF")).schema_id == sid
+    assert client.get_versions("lines") == [1]
+    # The stored text is the canonical one: no comments, options sorted.
+    stored = client.get_schema(sid).schema_str
+    assert "an order line" not in stored
+    assert stored.index("go_package") < stored.index("java_package"), stored
+
+
+def test_protobuf_registered_as_base64_is_one_schema_returned_as_proto_text(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    sid = client.register_schema("lines-text", Schema(LAYOUTS[0], "PROTOBUF"))
+    status, body = registry.call("GET", f"/schemas/ids/{sid}?format=serialized")
+    assert status == 200, body
+    b64 = body["schema"]
+    # The descriptor of the same file is the same schema, in another subject too.
+    assert client.register_schema("lines-b64", Schema(b64, "PROTOBUF")) == sid
+    # A schema first registered as a descriptor is answered as .proto text.
+    fd = descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(b64))
+    fd.message_type[0].field.add(name="note", number=3, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                                 label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    new_id = client.register_schema("lines-b64", Schema(base64.b64encode(fd.SerializeToString()).decode(), "PROTOBUF"))
+    assert new_id != sid
+    text = client.get_schema(new_id).schema_str
+    assert text.startswith('syntax = "proto3";') and "string note = 3;" in text, text
+
+
+def test_protobuf_normalize_on_register_and_lookup(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    ordered = 'syntax = "proto3";\nmessage P {\n  string a = 1;\n  string b = 2;\n}\n'
+    swapped = 'syntax = "proto3";\nmessage P {\n  string b = 2;\n  string a = 1;\n}\n'
+    sid = client.register_schema("normalized", Schema(ordered, "PROTOBUF"), normalize_schemas=True)
+    # Declaration order is kept without normalize, so only a normalized lookup matches.
+    assert client.register_schema("normalized", Schema(swapped, "PROTOBUF"), normalize_schemas=True) == sid
+    assert client.lookup_schema("normalized", Schema(swapped, "PROTOBUF"), normalize_schemas=True).schema_id == sid
+    # (Raw calls: the client answers lookups of schemas it registered from its cache.)
+    status, body = registry.call("POST", "/subjects/normalized", {"schema": swapped, "schemaType": "PROTOBUF"})
+    assert (status, body["error_code"]) == (404, 40403), body
+    status, body = registry.call("POST", "/subjects/normalized?normalize=true",
+                                 {"schema": swapped, "schemaType": "PROTOBUF"})
+    assert (status, body["id"]) == (200, sid), body
+
+
+def test_protobuf_bundled_google_type_and_confluent_imports_resolve(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    text = (
+        'syntax = "proto3";\npackage shop;\n'
+        'import "google/type/money.proto";\nimport "google/type/postal_address.proto";\n'
+        'import "google/type/date.proto";\nimport "google/type/latlng.proto";\n'
+        'import "confluent/meta.proto";\nimport "confluent/type/decimal.proto";\n'
+        'message Parcel {\n  google.type.Money value = 1;\n  google.type.PostalAddress to = 2;\n'
+        '  google.type.Date sent = 3;\n  google.type.LatLng at = 4;\n'
+        '  confluent.type.Decimal weight = 5 [(confluent.field_meta).doc = "kilograms"];\n}\n'
+    )
+    sid = client.register_schema("parcels", Schema(text, "PROTOBUF"))
+    stored = client.get_schema(sid).schema_str
+    assert '(confluent.field_meta) = { doc: "kilograms" }' in stored, stored
+
+
+def test_protobuf_compatibility_follows_references(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    home_v1 = 'syntax = "proto3";\npackage devices;\nmessage Home {\n  int32 id = 1;\n}\n'
+    home_v2 = home_v1.replace("int32 id", "string id")
+    client.set_compatibility("devices/home.proto", "NONE")
+    client.register_schema("devices/home.proto", Schema(home_v1, "PROTOBUF"))
+    client.register_schema("devices/home.proto", Schema(home_v2, "PROTOBUF"))
+    user = 'syntax = "proto3";\nimport "devices/home.proto";\nmessage Owner {\n  devices.Home home = 1;\n}\n'
+
+    def ref(version):
+        return [SchemaReference("devices/home.proto", "devices/home.proto", version)]
+
+    client.register_schema("owners", Schema(user, "PROTOBUF", ref(1)))
+    # The same text over version 2 of the import breaks data written over version 1.
+    assert client.test_compatibility("owners", Schema(user, "PROTOBUF", ref(2))) is False
+    status, body = registry.call(
+        "POST", "/compatibility/subjects/owners/versions/latest?verbose=true",
+        {"schema": user, "schemaType": "PROTOBUF",
+         "references": [{"name": "devices/home.proto", "subject": "devices/home.proto", "version": 2}]})
+    assert any("FIELD_SCALAR_KIND_CHANGED" in m for m in body["messages"]), body
+    assert any("FIELD_NAMED_TYPE_CHANGED" in m for m in body["messages"]), body
+
+
+def test_protobuf_unknown_custom_options_are_tolerated(registry):
+    client = SchemaRegistryClient({"url": registry.url})
+    text = ('syntax = "proto3";\npackage acme;\noption (com.custom.map).subject = "user-value";\n'
+            'message User {\n  option (acme.audit) = true;\n  string id = 1 [(acme.pii) = true];\n}\n')
+    sid = client.register_schema("custom-options", Schema(text, "PROTOBUF"))
+    assert "string id = 1;" in client.get_schema(sid).schema_str

@@ -323,8 +323,9 @@ impl Renderer {
             .child_messages()
             .filter(|c| !c.is_map_entry() && !groups.iter().any(|g| g == c.full_name()))
             .collect();
-        let mut fields: Vec<FieldDescriptor> =
-            m.fields().filter(|f| real_oneof(f).is_none()).collect();
+        let mut fields: Vec<FieldDescriptor> = declared_fields(m)
+            .filter(|f| real_oneof(f).is_none())
+            .collect();
         let mut oneofs: Vec<OneofDescriptor> = m.oneofs().filter(|o| !o.is_synthetic()).collect();
         if self.normalize {
             fields.sort_by_key(FieldDescriptor::number);
@@ -464,7 +465,7 @@ impl Renderer {
 
     /// The fields and nested types of a proto2 group's message, inside the group's braces.
     fn message_body_of_group(&mut self, depth: usize, group: &MessageDescriptor) {
-        for f in group.fields().filter(|f| real_oneof(f).is_none()) {
+        for f in declared_fields(group).filter(|f| real_oneof(f).is_none()) {
             self.field(depth, &f);
         }
         for o in group.oneofs().filter(|o| !o.is_synthetic()) {
@@ -481,7 +482,10 @@ impl Renderer {
     fn oneof(&mut self, depth: usize, o: &OneofDescriptor) {
         self.line(depth, &format!("oneof {} {{", o.name()));
         self.option_lines(depth + 1, &o.options());
-        let mut fields: Vec<FieldDescriptor> = o.fields().collect();
+        let parent = o.parent_message();
+        let mut fields: Vec<FieldDescriptor> = declared_fields(parent)
+            .filter(|f| real_oneof(f).is_some_and(|of| of.name() == o.name()))
+            .collect();
         if self.normalize {
             fields.sort_by_key(FieldDescriptor::number);
         }
@@ -585,6 +589,15 @@ impl Renderer {
         }
         self.line(0, "}");
     }
+}
+
+/// The fields of `m` in declaration order (the descriptor's), which prost-reflect's iteration
+/// does not promise.
+fn declared_fields(m: &MessageDescriptor) -> impl Iterator<Item = FieldDescriptor> + '_ {
+    m.descriptor_proto()
+        .field
+        .iter()
+        .filter_map(|f| m.get_field_by_name(f.name()))
 }
 
 /// The oneof a field really belongs to (not the synthetic one of a proto3 `optional`).
@@ -718,5 +731,19 @@ service Shop {
                  int32 b = 2; } enum E { Z = 0; A = 1; B = 2; }";
         assert_ne!(canonical(a, &[], false), canonical(b, &[], false));
         assert_eq!(canonical(a, &[], true), canonical(b, &[], true));
+        // Fields alone in another order: declaration order is kept unless normalizing.
+        let c = "syntax = \"proto3\"; message M { string b = 2; string a = 1; oneof o { int32 z = 4; int32 y = 3; } }";
+        let d = "syntax = \"proto3\"; message M { string a = 1; string b = 2; oneof o { int32 y = 3; int32 z = 4; } }";
+        let plain = canonical(c, &[], false);
+        assert!(
+            plain.find("string b = 2").unwrap_or(0) < plain.find("string a = 1").unwrap_or(0),
+            "{plain}"
+        );
+        assert!(
+            plain.find("int32 z = 4").unwrap_or(0) < plain.find("int32 y = 3").unwrap_or(0),
+            "{plain}"
+        );
+        assert_ne!(plain, canonical(d, &[], false));
+        assert_eq!(canonical(c, &[], true), canonical(d, &[], true));
     }
 }
