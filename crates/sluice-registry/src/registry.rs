@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
+use crate::formats::cache::CanonicalCache;
 use crate::formats::limits::{MAX_REFERENCED_BYTES, MAX_REFERENCES, MAX_REFERENCE_DEPTH};
 use crate::formats::{CompatibilityLevel, ParsedSchema, ResolvedReference, SchemaType};
 use crate::store::log::SchemaLog;
@@ -94,6 +95,7 @@ pub struct Registry {
     state: Arc<RwLock<State>>,
     log: SchemaLog,
     write_lock: tokio::sync::Mutex<()>,
+    canonical: CanonicalCache,
 }
 
 /// State of one [`Registry::resolve`].
@@ -172,6 +174,7 @@ impl Registry {
             state,
             log,
             write_lock: tokio::sync::Mutex::new(()),
+            canonical: CanonicalCache::default(),
         }
     }
 
@@ -342,12 +345,7 @@ impl Registry {
         if req.is_empty() {
             return Err(RegistryError::SchemaNotFound(None));
         }
-        let (ty, parsed) = Self::parse_request(&state, req)?;
-        let key = ContentKey {
-            schema_type: ty,
-            schema: parsed.stored_text(normalize),
-            references: req.references.clone(),
-        };
+        let key = self.content_key(&state, req, normalize)?;
         let id = Self::existing_id(&state, subject, &key, normalize);
         let found = versions
             .iter()
@@ -357,6 +355,58 @@ impl Registry {
             (Some((v, e)), Some(s)) => Ok(Self::view(subject, e.id, *v, s)),
             _ => Err(RegistryError::SchemaNotFound(None)),
         }
+    }
+
+    /// What identifies the schema `req` submits: its stored form (from the cache when this
+    /// exact input was parsed recently) and its references.
+    fn content_key(
+        &self,
+        state: &State,
+        req: &SchemaRequest,
+        normalize: bool,
+    ) -> Result<ContentKey, RegistryError> {
+        if req.is_empty() {
+            return Err(RegistryError::EmptySchema);
+        }
+        let schema_type = schema_type_of(req)?;
+        let resolved = Self::resolve(state, &req.references)?;
+        let schema = self
+            .canonical
+            .canonical(schema_type, &req.schema, &resolved, normalize)
+            .map_err(RegistryError::InvalidSchema)?;
+        Ok(ContentKey {
+            schema_type,
+            schema,
+            references: req.references.clone(),
+        })
+    }
+
+    /// `id` (the existing id of the submitted schema) when `subject` holds it in a live version
+    /// and the request may be answered with it (no other id asked for).
+    fn live_id(state: &State, subject: &str, id: Option<i64>, req: &SchemaRequest) -> Option<i64> {
+        let id = id?;
+        let live = state
+            .subjects
+            .get(subject)
+            .is_some_and(|versions| versions.values().any(|e| e.id == id && !e.deleted));
+        (live && req.id.is_none_or(|want| want == id)).then_some(id)
+    }
+
+    /// Answers a registration the subject already holds from the state as it is, without the
+    /// writer lock or waiting for the log: what the registration would find after waiting
+    /// too, unless the version was deleted meanwhile (then it answers as just before that).
+    fn registered_id(
+        &self,
+        subject: &str,
+        req: &SchemaRequest,
+        normalize: bool,
+    ) -> Result<Option<i64>, RegistryError> {
+        let state = self.state.read();
+        let previous = Self::previous_if_empty(&state, subject, req);
+        let req = previous.as_ref().unwrap_or(req);
+        let key = self.content_key(&state, req, normalize)?;
+        let id = Self::existing_id(&state, subject, &key, normalize);
+        Ok(Self::live_id(&state, subject, id, req))
     }
 
     /// The id of the schema `key` holds: the one registered with that text, else the one of a
@@ -470,6 +520,9 @@ impl Registry {
         req: &SchemaRequest,
         normalize: bool,
     ) -> Result<i64, RegistryError> {
+        if let Some(id) = self.registered_id(subject, req, normalize)? {
+            return Ok(id);
+        }
         let _writer = self.write_lock.lock().await;
         self.log.catch_up().await?;
         let (record, id) = {
@@ -490,14 +543,10 @@ impl Registry {
                 references: req.references.clone(),
             };
             let existing_id = Self::existing_id(&state, subject, &key, normalize);
-            let versions = state.subjects.get(subject);
-            if let (Some(id), Some(versions)) = (existing_id, versions) {
-                if req.id.is_none_or(|want| want == id)
-                    && versions.values().any(|e| e.id == id && !e.deleted)
-                {
-                    return Ok(id);
-                }
+            if let Some(id) = Self::live_id(&state, subject, existing_id, req) {
+                return Ok(id);
             }
+            let versions = state.subjects.get(subject);
             let mode = Self::check_writable(&state, Some(subject))?;
             let (id, version) = if mode == Mode::Import {
                 let id = req.id.ok_or_else(|| {

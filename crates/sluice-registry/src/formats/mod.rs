@@ -2,6 +2,7 @@
 //! and the reader/writer compatibility check each format defines.
 
 pub mod avro;
+pub mod cache;
 pub mod json;
 pub mod limits;
 pub mod protobuf;
@@ -64,7 +65,7 @@ impl fmt::Display for SchemaType {
 }
 
 /// The text of a schema that another schema references, under the name the referrer uses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResolvedReference {
     /// Name in the referencing schema (Avro full name, `.proto` import path, JSON `$ref` URL).
     pub name: String,

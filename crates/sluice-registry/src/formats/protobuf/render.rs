@@ -747,3 +747,99 @@ service Shop {
         assert_eq!(canonical(c, &[], true), canonical(d, &[], true));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::super::ProtoSchema;
+    use proptest::prelude::*;
+
+    const TYPES: &[&str] = &[
+        "int32",
+        "int64",
+        "uint32",
+        "sint64",
+        "fixed32",
+        "sfixed64",
+        "bool",
+        "string",
+        "bytes",
+        "double",
+        "float",
+        "Inner",
+        "Kind",
+        "google.protobuf.Timestamp",
+        "map<string, Inner>",
+        "map<int64, Kind>",
+    ];
+
+    /// A random proto3 file: fields of every kind with shuffled numbers, some repeated or
+    /// optional or in a oneof, some with options, plus a nested message and an enum.
+    fn schema() -> impl Strategy<Value = String> {
+        let field = (
+            0..TYPES.len(),
+            0u8..4,
+            proptest::bool::ANY,
+            proptest::bool::ANY,
+        );
+        (
+            proptest::collection::vec(field, 1..12),
+            Just((1u32..40).collect::<Vec<u32>>()).prop_shuffle(),
+            "[a-z ]{0,12}",
+        )
+            .prop_map(|(fields, numbers, doc)| {
+                let mut body = String::new();
+                let mut oneof = String::new();
+                for (i, (ty, shape, deprecated, json)) in fields.iter().enumerate() {
+                    let ty = TYPES[*ty];
+                    let mut opts = Vec::new();
+                    if *deprecated {
+                        opts.push("deprecated = true".to_string());
+                    }
+                    if *json {
+                        opts.push(format!("json_name = \"J{i}\""));
+                    }
+                    let opts = if opts.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", opts.join(", "))
+                    };
+                    let map = ty.starts_with("map<");
+                    let line = |label: &str| format!("{label}{ty} f{i} = {}{opts};\n", numbers[i]);
+                    match shape {
+                        1 if !map => body.push_str(&line("repeated ")),
+                        2 if !map => body.push_str(&line("optional ")),
+                        3 if !map => oneof.push_str(&line("")),
+                        _ => body.push_str(&line("")),
+                    }
+                }
+                if !oneof.is_empty() {
+                    body.push_str(&format!("oneof choice {{\n{oneof}}}\n"));
+                }
+                format!(
+                    "syntax = \"proto3\";\npackage prop.v1;\nimport \"google/protobuf/timestamp.proto\";\n\
+                     option java_package = \"{doc}\";\n\
+                     message Outer {{\n{body}message Inner {{ string s = 1; }}\n\
+                     enum Kind {{ KIND_ZERO = 0; KIND_ONE = 1; }}\n}}\n"
+                )
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn canonical_text_round_trips_through_text_and_descriptor(text in schema()) {
+            let parsed = ProtoSchema::parse(&text, &[]).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            for normalize in [false, true] {
+                let canonical = parsed.stored_text(normalize);
+                let again = ProtoSchema::parse(&canonical, &[])
+                    .map_err(|e| TestCaseError::fail(format!("{e}\n{canonical}")))?;
+                prop_assert_eq!(&again.stored_text(normalize), &canonical);
+                let b64 = ProtoSchema::parse(&parsed.serialized(None), &[])
+                    .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+                prop_assert_eq!(&b64.stored_text(normalize), &canonical);
+            }
+            prop_assert!(super::super::read_problems(&parsed, &parsed).is_empty());
+        }
+    }
+}
