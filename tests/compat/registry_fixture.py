@@ -24,11 +24,13 @@ REGISTRY_STARTUP_TIMEOUT_S = 60.0
 class Registry:
     """One `sluice registry` process against a broker; restartable on the same port."""
 
-    def __init__(self, binary: str, bootstrap: str, log_path: Path, leader_url: str | None = None):
+    def __init__(self, binary: str, bootstrap: str, log_path: Path, leader_url: str | None = None,
+                 topic: str | None = None):
         self.binary = binary
         self.bootstrap = bootstrap
         self.log_path = log_path
         self.leader_url = leader_url
+        self.topic = topic  # the state topic (`--topic`); None keeps the default `_schemas`
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -37,6 +39,8 @@ class Registry:
         cmd = [self.binary, "registry", "--listen", f"127.0.0.1:{self.port}", "--bootstrap-server", self.bootstrap]
         if self.leader_url:
             cmd += ["--leader-url", self.leader_url]
+        if self.topic:
+            cmd += ["--topic", self.topic]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
