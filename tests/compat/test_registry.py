@@ -180,7 +180,8 @@ def test_oversized_and_malformed_bodies(registry):
     assert (status, body["error_code"]) == (413, 413), body
     assert str(BODY_LIMIT) in body["message"], body
     # Under the body limit but over the schema text limit: an invalid schema, naming the limit.
-    status, body = registry.call("POST", "/subjects/big/versions", {"schema": " " * (600 * 1024)})
+    # (Not blank: a blank schema is Confluent's "Empty schema".)
+    status, body = registry.call("POST", "/subjects/big/versions", {"schema": "x" * (600 * 1024)})
     assert (status, body["error_code"]) == (422, 42201), body
     assert "limit of 524288 bytes" in body["message"], body
     # Malformed JSON and JSON of the wrong shape: 400, as Confluent's rest-utils answers.

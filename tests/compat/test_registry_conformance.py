@@ -495,6 +495,9 @@ def test_registry_writes_keys_and_values_in_confluent_layout(sluice_bin, broker,
             assert {f: (json.loads(x) if f == "schema" else x) for f, x in got} == \
                    {f: (json.loads(x) if f == "schema" else x) for f, x in expect}, v
             seen.append(("schema", subject, version, deleted))
+        elif kt == "CONFIG" and v is None:
+            # Permanently deleting subject "a" tombstones its compatibility level too.
+            seen.append(("config tombstone", subject))
         elif kt == "CONFIG":
             expect = ([("compatibilityLevel", "FULL")] if subject is None
                       else [("subject", "a"), ("compatibilityLevel", "NONE")])
@@ -512,7 +515,8 @@ def test_registry_writes_keys_and_values_in_confluent_layout(sluice_bin, broker,
             assert kt == "NOOP" and (v is None or set(json.loads(v)) == {"maxId"}), (k, v)
     for event in [("schema", "a", 1, False), ("schema", "a", 2, False), ("schema", "addr", 1, False),
                   ("schema", "user", 1, False), ("config", None), ("config", "a"), ("mode", "frozen"),
-                  ("schema", "a", 1, True), ("delete_subject", "a"), ("tombstone", "a", 1), ("tombstone", "a", 2)]:
+                  ("schema", "a", 1, True), ("delete_subject", "a"), ("tombstone", "a", 1), ("tombstone", "a", 2),
+                  ("config tombstone", "a")]:
         assert event in seen, (event, seen)
     assert seen.index(("delete_subject", "a")) < seen.index(("tombstone", "a", 1))
 

@@ -671,6 +671,10 @@ impl Registry {
         )
     }
 
+    fn setting_tombstone(key: RecordKey) -> Record {
+        Record::new::<ConfigValue>(&key, None)
+    }
+
     fn max_id_marker(state: &State) -> Record {
         Record::new(
             &RecordKey::Noop { magic: 0 },
@@ -765,6 +769,20 @@ impl Registry {
                     .iter()
                     .map(|v| Self::tombstone(subject, *v))
                     .collect();
+                // The subject is gone, and so are its settings (as in Confluent, whose topic
+                // would otherwise keep them for a subject that no longer exists).
+                if state.subject_compat.contains_key(subject) {
+                    records.push(Self::setting_tombstone(RecordKey::Config {
+                        subject: Some(subject.to_string()),
+                        magic: 0,
+                    }));
+                }
+                if state.subject_mode.contains_key(subject) {
+                    records.push(Self::setting_tombstone(RecordKey::Mode {
+                        subject: Some(subject.to_string()),
+                        magic: 0,
+                    }));
+                }
                 records.push(Self::max_id_marker(&state));
                 (records, versions)
             } else {
