@@ -176,4 +176,17 @@ mod tests {
         assert_eq!(chosen("application/xml, text/plain"), None);
         assert_eq!(chosen("application/json; q=0"), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_accept_or_content_type_gets_an_answer_not_a_panic(accept in "\\PC{0,60}", body_type in "\\PC{0,40}") {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&accept) {
+                headers.insert(header::ACCEPT, v);
+            }
+            let _ = choose(&headers);
+            let _ = error_type(&headers);
+            let _ = media_type(&body_type);
+        }
+    }
 }

@@ -418,6 +418,44 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn refs_anywhere_compare_and_end(
+            targets in proptest::collection::vec(0usize..6, 1..8),
+            kinds in proptest::collection::vec(0u8..4, 8),
+        ) {
+            // Definitions whose bodies refer to one another (and to the root) at random,
+            // through properties, items, combinators and bare $refs: cycles of every shape.
+            let pointer = |t: usize| if t == 0 { "#".to_string() } else { format!("#/definitions/d{t}") };
+            let defs: Vec<String> = (1..6)
+                .map(|i| {
+                    let t = pointer(targets[i % targets.len()]);
+                    let body = match kinds[i % kinds.len()] {
+                        0 => format!(r#"{{"type":"object","properties":{{"p":{{"$ref":"{t}"}}}}}}"#),
+                        1 => format!(r#"{{"type":"array","items":{{"$ref":"{t}"}}}}"#),
+                        2 => format!(r#"{{"anyOf":[{{"$ref":"{t}"}},{{"type":"string"}}]}}"#),
+                        _ => format!(r#"{{"$ref":"{t}"}}"#),
+                    };
+                    format!(r#""d{i}":{body}"#)
+                })
+                .collect();
+            let root = pointer(targets[0]);
+            let text = format!(r#"{{"$ref":"{root}","definitions":{{{}}}}}"#, defs.join(","));
+            let other = text.replace("string", "integer");
+            let verdict = on_handler_stack(move || {
+                let (a, b) = (JsonSchema::parse(&text, &[]), JsonSchema::parse(&other, &[]));
+                match (a, b) {
+                    (Ok(a), Ok(b)) => Ok((read_problems(&a, &a).len(), read_problems(&a, &b).len())),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
+            });
+            let (same, _) = verdict.map_err(proptest::test_runner::TestCaseError::fail)?;
+            proptest::prop_assert_eq!(same, 0);
+        }
+    }
+
+    proptest::proptest! {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,80}") {
             let _ = JsonSchema::parse(&text, &[]);
