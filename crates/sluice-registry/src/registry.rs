@@ -527,14 +527,8 @@ impl Registry {
         self.log.catch_up().await?;
         let (record, id) = {
             let state = self.state.read();
-            let previous;
-            let req = match Self::previous_if_empty(&state, subject, req) {
-                Some(p) => {
-                    previous = p;
-                    &previous
-                }
-                None => req,
-            };
+            let previous = Self::previous_if_empty(&state, subject, req);
+            let req = previous.as_ref().unwrap_or(req);
             let (ty, parsed) = Self::parse_request(&state, req)?;
             let text = parsed.stored_text(normalize);
             let key = ContentKey {
@@ -606,6 +600,7 @@ impl Registry {
                     references: req.references.clone(),
                     schema: text,
                     deleted: false,
+                    other: Default::default(),
                 }),
             );
             (record, id)
@@ -656,6 +651,7 @@ impl Registry {
                 references: s.references.clone(),
                 schema: s.schema.clone(),
                 deleted,
+                other: s.other.clone(),
             }),
         )
     }
@@ -898,6 +894,7 @@ mod tests {
                     references: references.clone(),
                     schema: format!(r#""{subject}""#),
                     deleted: false,
+                    other: Default::default(),
                 }),
             );
             state.apply(&record.key, record.value.as_deref());

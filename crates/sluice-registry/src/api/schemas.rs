@@ -192,7 +192,7 @@ pub async fn list(State(app): State<Shared>, q: Query) -> Result<Response, Regis
             &visible[..]
         };
         for (version, entry) in chosen {
-            if out.len() >= offset + limit {
+            if out.len() >= offset.saturating_add(limit) {
                 break 'subjects;
             }
             if let Some(s) = state.schemas.get(&entry.id) {

@@ -113,6 +113,10 @@ pub struct SchemaValue {
     /// Whether the version is soft-deleted.
     #[serde(default)]
     pub deleted: bool,
+    /// Fields Confluent's registry writes that Sluice does not interpret (`metadata`,
+    /// `ruleSet`, `md5`), kept so that a version Sluice rewrites (a soft delete) loses none.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The value of a CONFIG record (Confluent's other settings in it, such as `normalize`, are
@@ -195,6 +199,19 @@ mod tests {
         assert_eq!(v.id, 7);
         let out = serde_json::to_string(&v).unwrap_or_default();
         assert!(!out.contains("schemaType"), "{out}");
+    }
+
+    #[test]
+    fn confluent_fields_sluice_does_not_interpret_survive_a_rewrite() {
+        let raw = r#"{"subject":"s","version":1,"id":3,"metadata":{"properties":{"owner":"team"}},"ruleSet":{"domainRules":[]},"schema":"\"string\"","deleted":false}"#;
+        let mut v: SchemaValue = serde_json::from_str(raw).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.other.len(), 2);
+        v.deleted = true;
+        let out: serde_json::Value =
+            serde_json::from_slice(&serde_json::to_vec(&v).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(out["metadata"]["properties"]["owner"], "team");
+        assert!(out["ruleSet"]["domainRules"].is_array());
+        assert_eq!(out["deleted"], true);
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct SchemaEntry {
     pub references: Vec<SchemaReference>,
     /// Pre-rendered `GET /schemas/ids/{id}` body, so that hot read allocates nothing.
     pub by_id_body: Bytes,
+    /// Confluent's fields Sluice does not interpret, as first read ([`SchemaValue::other`]).
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What identifies identical content, so the same schema gets the same id everywhere.
@@ -242,6 +244,7 @@ impl State {
                 schema: content.schema.clone(),
                 references: content.references.clone(),
                 by_id_body,
+                other: v.other,
             })
         });
         self.by_content.entry(content).or_insert(v.id);
@@ -367,6 +370,7 @@ mod tests {
                 references: vec![],
                 schema: text.into(),
                 deleted,
+                other: Default::default(),
             }),
         )
     }
