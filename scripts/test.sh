@@ -62,8 +62,9 @@ failed=()
 # 4. Rust tests.
 if [ "${SLUICE_SKIP_CARGO_TEST:-0}" != 1 ]; then
     t=$SECONDS
-    log "cargo test --workspace"
-    cargo test --workspace || failed+=("cargo test")
+    log "cargo test --workspace --no-fail-fast"
+    # --no-fail-fast: one failing test binary must not hide the results of the others.
+    cargo test --workspace --no-fail-fast || failed+=("cargo test")
     step_done "cargo test" "$t"
 fi
 

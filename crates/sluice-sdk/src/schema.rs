@@ -149,7 +149,7 @@ pub async fn proto_file(
     schema: &FetchedSchema,
 ) -> Result<FileDescriptor> {
     let mut files = Vec::new();
-    collect_files(registry, schema, &mut files).await?;
+    collect_files(registry, schema, WRITER_FILE, &mut files).await?;
     let root = files
         .last()
         .map(|f| f.name().to_owned())
@@ -175,21 +175,28 @@ pub async fn proto_file(
         .ok_or_else(|| invalid_proto(&root, "file missing from its own descriptor pool"))
 }
 
-/// Depth-first: dependencies are pushed before the files importing them.
+/// Name given to the writer's own file in the pool [`proto_file`] builds: registries name
+/// serialized descriptors as they please, so every file is named here (references by the
+/// name the importing file uses for them, as Confluent's clients do).
+const WRITER_FILE: &str = "__sluice_writer_schema.proto";
+
+/// Depth-first: dependencies are pushed before the files importing them, each named `name`.
 async fn collect_files(
     registry: &RegistryClient,
     schema: &FetchedSchema,
+    name: &str,
     out: &mut Vec<FileDescriptorProto>,
 ) -> Result<()> {
     for r in &schema.references {
         let dep = registry.subject_version(&r.subject, r.version).await?;
-        Box::pin(collect_files(registry, &dep, out)).await?;
+        Box::pin(collect_files(registry, &dep, &r.name, out)).await?;
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(schema.schema.trim())
-        .map_err(|e| invalid_proto("schema", format!("not a base64 descriptor: {e}")))?;
-    let file =
-        FileDescriptorProto::decode(bytes.as_slice()).map_err(|e| invalid_proto("schema", e))?;
+        .map_err(|e| invalid_proto(name, format!("not a base64 descriptor: {e}")))?;
+    let mut file =
+        FileDescriptorProto::decode(bytes.as_slice()).map_err(|e| invalid_proto(name, e))?;
+    file.name = Some(name.to_owned());
     out.push(file);
     Ok(())
 }
