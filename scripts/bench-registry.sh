@@ -22,11 +22,8 @@ REGISTRY_PORT=${REGISTRY_PORT:-18681}
 R=http://127.0.0.1:$REGISTRY_PORT
 PIDS=()
 
-if ! command -v wrk >/dev/null; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get install -y wrk >/dev/null
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+ensure_debian_packages wrk curl
 mkdir -p "$OUT" "$DATA"
 
 cleanup() {
@@ -36,21 +33,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() {
-    for _ in $(seq 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on port $1; see $OUT/*.log" >&2
-    exit 1
-}
-
 "$S" broker --listen "127.0.0.1:$BROKER_PORT" --data-dir "$DATA/broker" >"$OUT/broker.log" 2>&1 &
 PIDS+=($!)
-wait_port "$BROKER_PORT"
+wait_for_port "$BROKER_PORT" "$OUT/broker.log"
 "$S" registry --listen "127.0.0.1:$REGISTRY_PORT" -b "127.0.0.1:$BROKER_PORT" >"$OUT/registry.log" 2>&1 &
 PIDS+=($!)
-wait_port "$REGISTRY_PORT"
+wait_for_port "$REGISTRY_PORT" "$OUT/registry.log"
 
 # The request bodies, as JSON files wrk's script sends.
 cat >"$OUT/avro.json" <<'EOF'

@@ -14,6 +14,7 @@
 #   SLUICE=$CARGO_TARGET_DIR/release/sluice scripts/bench-transactions.sh
 #   (optional: DATA=/var/tmp/bench-txn OUT=bench-txn-results PORT=19592 REPEATS=3)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 S=${SLUICE:?set SLUICE to a release build of the sluice binary}
 DATA=${DATA:-/var/tmp/bench-txn-$$}
@@ -24,8 +25,6 @@ B=127.0.0.1:$PORT
 BROKER_PID=
 
 mkdir -p "$OUT" "$DATA"
-
-log() { printf '==> %s\n' "$*" >&2; }
 
 # Mean ms per synced 4 KB write, measured as in docs/benchmarks.md (dd, 500 writes).
 dd_fsync_ms() {
@@ -40,12 +39,7 @@ start_broker() {
     rm -rf "$DATA/broker"
     "$S" broker --listen "$B" --data-dir "$DATA/broker" >"$OUT/broker-$1.log" 2>&1 &
     BROKER_PID=$!
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "broker did not start; see $OUT/broker-$1.log" >&2
-    exit 1
+    wait_for_port "$PORT" "$OUT/broker-$1.log"
 }
 
 stop_broker() {

@@ -34,6 +34,17 @@ ensure_debian_packages() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Waits until something accepts TCP connections on 127.0.0.1:$1 (20 s), or dies naming $2 (the
+# log to read).
+wait_for_port() {
+    local _
+    for _ in $(seq 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    die "nothing listens on port $1 after 20 s; see $2"
+}
+
 # Packages needed to compile the workspace (librdkafka is built from source by rdkafka-sys).
 ensure_build_deps() {
     ensure_debian_packages build-essential cmake pkg-config zlib1g-dev libssl-dev ca-certificates
