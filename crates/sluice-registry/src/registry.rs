@@ -405,7 +405,9 @@ impl Registry {
         let previous = Self::previous_if_empty(&state, subject, req);
         let req = previous.as_ref().unwrap_or(req);
         let key = self.content_key(&state, req, normalize)?;
-        let id = Self::existing_id(&state, subject, &key, normalize);
+        // The index only: comparing with every version's canonical form (existing_id's
+        // fallback) is left to the locked path, which must do it anyway for a new schema.
+        let id = state.by_content.get(&key).copied();
         Ok(Self::live_id(&state, subject, id, req))
     }
 

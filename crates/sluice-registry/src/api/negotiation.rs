@@ -26,18 +26,13 @@ const CONSUMED: [&str; 4] = [
     "application/octet-stream",
 ];
 
-/// The bare media type of a header value (parameters and case dropped).
-fn media_type(value: &str) -> String {
-    value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+/// The bare media type of a header value (parameters dropped; compared case-insensitively).
+fn media_type(value: &str) -> &str {
+    value.split(';').next().unwrap_or("").trim()
 }
 
-/// One `Accept` entry: media range and `q`.
-fn accept_entries(headers: &HeaderMap) -> Vec<(String, f32)> {
+/// The `Accept` entries: media range and `q`, read in place (this runs on every request).
+fn accept_entries(headers: &HeaderMap) -> impl Iterator<Item = (&str, f32)> + '_ {
     headers
         .get_all(header::ACCEPT)
         .iter()
@@ -53,44 +48,45 @@ fn accept_entries(headers: &HeaderMap) -> Vec<(String, f32)> {
                 .unwrap_or(1.0);
             (media_type(entry), q)
         })
-        .collect()
 }
 
 /// How specifically `range` names `produced` (2 exactly, 1 by `type/*`, 0 by `*/*`), or `None`
 /// when it does not cover it.
 fn specificity(range: &str, produced: &str) -> Option<u8> {
-    if range == produced {
+    if range.eq_ignore_ascii_case(produced) {
         return Some(2);
     }
     if range == "*/*" {
         return Some(0);
     }
     let (kind, sub) = range.split_once('/')?;
-    (sub == "*" && produced.split('/').next() == Some(kind)).then_some(1)
+    let produced_kind = produced.split('/').next().unwrap_or("");
+    (sub == "*" && produced_kind.eq_ignore_ascii_case(kind)).then_some(1)
 }
 
 /// The type to answer in: the produced type whose best-matching `Accept` entry is most
 /// specific, then has the highest `q`, then the server's preference (Jersey's order). No
 /// `Accept` at all accepts anything.
 fn choose(headers: &HeaderMap) -> Option<&'static str> {
-    let entries = accept_entries(headers);
-    if entries.is_empty() {
-        return Some(CONTENT_TYPE);
-    }
+    let mut any_entry = false;
     let mut best: Option<((u8, f32, f32), &'static str)> = None;
-    for (produced, qs) in PRODUCED {
-        for (range, q) in &entries {
+    for (range, q) in accept_entries(headers) {
+        any_entry = true;
+        if q <= 0.0 {
+            continue;
+        }
+        for (produced, qs) in PRODUCED {
             let Some(spec) = specificity(range, produced) else {
                 continue;
             };
-            if *q <= 0.0 {
-                continue;
-            }
-            let rank = (spec, *q, qs);
+            let rank = (spec, q, qs);
             if best.is_none_or(|(b, _)| rank.partial_cmp(&b) == Some(std::cmp::Ordering::Greater)) {
                 best = Some((rank, produced));
             }
         }
+    }
+    if !any_entry {
+        return Some(CONTENT_TYPE);
     }
     best.map(|(_, t)| t)
 }
@@ -98,11 +94,16 @@ fn choose(headers: &HeaderMap) -> Option<&'static str> {
 /// The type of an error answer when negotiation itself failed: the first `Accept` entry that
 /// names a produced type exactly, else the default (what Confluent's error mapper does).
 fn error_type(headers: &HeaderMap) -> &'static str {
-    let mut entries = accept_entries(headers);
+    let mut entries: Vec<(&str, f32)> = accept_entries(headers).collect();
     entries.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
     entries
         .iter()
-        .find_map(|(range, _)| PRODUCED.iter().find(|(p, _)| p == range).map(|(p, _)| *p))
+        .find_map(|(range, _)| {
+            PRODUCED
+                .iter()
+                .find(|(p, _)| p.eq_ignore_ascii_case(range))
+                .map(|(p, _)| *p)
+        })
         .unwrap_or(CONTENT_TYPE)
 }
 
@@ -122,7 +123,7 @@ pub async fn negotiate(req: Request, next: Next) -> Response {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(media_type);
-        if body_type.is_some_and(|t| !CONSUMED.contains(&t.as_str())) {
+        if body_type.is_some_and(|t| !CONSUMED.iter().any(|c| c.eq_ignore_ascii_case(t))) {
             let answer = RegistryError::UnsupportedMediaType.into_response();
             return with_type(answer, error_type(headers));
         }

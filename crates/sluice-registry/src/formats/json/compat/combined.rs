@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Checker;
+use super::{Checker, Objects};
 use crate::formats::json::pointer::Node;
 
 /// Keywords that describe a schema without constraining the documents it accepts.
@@ -88,14 +88,13 @@ fn max_matching(edges: &[Vec<bool>], readers: usize) -> usize {
 impl<'a> Checker<'a> {
     /// `allOf`, `oneOf`, `anyOf` (Confluent's structural rules: the combinator may only
     /// widen, and the branches must pair up) and `not`.
-    pub(super) fn check_combinations(
-        &mut self,
-        writer: Node<'a>,
-        w: &'a Map<String, Value>,
-        reader: Node<'a>,
-        r: &'a Map<String, Value>,
-        path: &str,
-    ) {
+    pub(super) fn check_combinations(&mut self, pair: Objects<'a>, path: &str) {
+        let Objects {
+            writer,
+            w,
+            reader,
+            r,
+        } = pair;
         match (Combined::of(w), Combined::of(r)) {
             (Some(wc), Some(rc)) => self.check_combined(writer, &wc, reader, &rc, path),
             // A plain writer against a combination: a sum needs one branch reading it, a

@@ -58,6 +58,15 @@ pub fn read_problems(writer: &JsonSchema, reader: &JsonSchema) -> Vec<String> {
     out
 }
 
+/// Two object schemas being compared, each with the node it is the value of.
+#[derive(Clone, Copy)]
+struct Objects<'a> {
+    writer: Node<'a>,
+    w: &'a Map<String, Value>,
+    reader: Node<'a>,
+    r: &'a Map<String, Value>,
+}
+
 /// One compatibility check in progress.
 struct Checker<'a> {
     writer_docs: &'a HashMap<String, Value>,
@@ -259,7 +268,7 @@ impl<'a> Checker<'a> {
                 // Unresolvable on either side: identical texts still mean the same thing.
                 if writer.value != reader.value {
                     for e in [w.err(), r.err()].into_iter().flatten() {
-                        self.problem(path, format!("cannot resolve $ref '{}'", e.0));
+                        self.problem(path, format!("cannot resolve $ref '{}': define it in the schema or register the schema it names and list it in the request's references", e.0));
                     }
                 }
                 return;
@@ -301,15 +310,21 @@ impl<'a> Checker<'a> {
             }
             _ => return,
         };
+        let pair = Objects {
+            writer,
+            w,
+            reader,
+            r,
+        };
         // A writer that is only a combination constrains nothing outside its branches.
         if has_base(w) || Combined::of(w).is_none() {
             self.check_types(w, r, path);
             self.check_bounds(w, r, path);
             self.check_values(w, r, path);
-            self.check_properties(writer, w, reader, r, path);
-            self.check_arrays(writer, w, reader, r, path);
+            self.check_properties(pair, path);
+            self.check_arrays(pair, path);
         }
-        self.check_combinations(writer, w, reader, r, path);
+        self.check_combinations(pair, path);
     }
 
     fn check_types(&mut self, w: &Map<String, Value>, r: &Map<String, Value>, path: &str) {
@@ -457,14 +472,13 @@ impl<'a> Checker<'a> {
         additional(obj)
     }
 
-    fn check_properties(
-        &mut self,
-        writer: Node<'a>,
-        w: &'a Map<String, Value>,
-        reader: Node<'a>,
-        r: &'a Map<String, Value>,
-        path: &str,
-    ) {
+    fn check_properties(&mut self, pair: Objects<'a>, path: &str) {
+        let Objects {
+            writer,
+            w,
+            reader,
+            r,
+        } = pair;
         let empty: &'a Map<String, Value> = EMPTY.get_or_init(Map::new);
         let wp = w
             .get("properties")
@@ -544,14 +558,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn check_arrays(
-        &mut self,
-        writer: Node<'a>,
-        w: &'a Map<String, Value>,
-        reader: Node<'a>,
-        r: &'a Map<String, Value>,
-        path: &str,
-    ) {
+    fn check_arrays(&mut self, pair: Objects<'a>, path: &str) {
+        let Objects {
+            writer,
+            w,
+            reader,
+            r,
+        } = pair;
         let (ws, rs) = (ArrayShape::of(w), ArrayShape::of(r));
         if ws.tuple.is_empty() && rs.tuple.is_empty() {
             // Without a tuple `additionalItems` constrains nothing, but Confluent compares it.
