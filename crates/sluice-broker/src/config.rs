@@ -1,4 +1,8 @@
 //! Broker settings. The `sluice` binary fills these from flags, environment and `sluice.toml`.
+//!
+//! Every settings type lives here, including those of the coordinators and the TLS listeners
+//! (re-exported where they are used), so that this module is the bottom layer: it depends on no
+//! other module of the crate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,13 +71,13 @@ pub struct BrokerConfig {
     /// How often retention, compaction and segment-age rolls run.
     pub housekeeping_interval: Duration,
     /// Consumer group coordinator settings (`offsets.*`, `group.*`).
-    pub groups: crate::group::GroupConfig,
+    pub groups: GroupConfig,
     /// Transaction coordinator settings.
-    pub transactions: crate::txn::TxnConfig,
+    pub transactions: TxnConfig,
     /// Named listeners besides the PLAINTEXT `listen` one (Kafka `listeners`), e.g. SSL.
     pub listeners: Vec<ListenerConfig>,
     /// ACL authorization; `None` allows every request (no `authorizer.class.name`).
-    pub authorizer: Option<crate::auth::AuthorizerConfig>,
+    pub authorizer: Option<AuthorizerConfig>,
     /// `ssl.principal.mapping.rules` (`None`: `DEFAULT`, the certificate subject as is).
     pub ssl_principal_mapping_rules: Option<String>,
 }
@@ -88,7 +92,7 @@ pub struct ListenerConfig {
     /// Host and port advertised to clients that connect here (defaults to the bound address).
     pub advertised: Option<(String, u16)>,
     /// TLS settings; `None` is a plaintext listener.
-    pub tls: Option<crate::net::tls::TlsSettings>,
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for BrokerConfig {
@@ -114,11 +118,145 @@ impl Default for BrokerConfig {
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
             housekeeping_interval: Duration::from_secs(30),
-            groups: crate::group::GroupConfig::default(),
-            transactions: crate::txn::TxnConfig::default(),
+            groups: GroupConfig::default(),
+            transactions: TxnConfig::default(),
             listeners: Vec::new(),
             authorizer: None,
             ssl_principal_mapping_rules: None,
         }
     }
+}
+
+/// Settings of the group coordinator, mirroring Kafka's broker configs of the same names.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `offsets.topic.num.partitions` (default 50, as Kafka). Only used when the topic is
+    /// created; an existing `__consumer_offsets` keeps its partition count.
+    pub offsets_topic_partitions: i32,
+    /// `offsets.topic.segment.bytes` (default 100 MiB).
+    pub offsets_topic_segment_bytes: u64,
+    /// `group.initial.rebalance.delay.ms` (default 3 s): how long a group formed from scratch
+    /// waits for more members before its first rebalance completes.
+    pub initial_rebalance_delay: Duration,
+    /// `group.min.session.timeout.ms` (default 6 s).
+    pub min_session_timeout: Duration,
+    /// `group.max.session.timeout.ms` (default 30 min).
+    pub max_session_timeout: Duration,
+    /// `offsets.retention.minutes` (default 7 days): how long offsets of an empty group live.
+    pub offsets_retention: Duration,
+    /// `offsets.retention.check.interval.ms` (default 10 min).
+    pub offsets_retention_check_interval: Duration,
+    /// `offset.metadata.max.bytes` (default 4096).
+    pub offset_metadata_max_bytes: usize,
+    /// How often deadlines and sessions are checked (not a Kafka setting; default 100 ms).
+    pub tick_interval: Duration,
+    /// `group.consumer.session.timeout.ms` for KIP-848 members (default 45 s).
+    pub consumer_session_timeout: Duration,
+    /// `group.consumer.heartbeat.interval.ms` for KIP-848 members (default 5 s).
+    pub consumer_heartbeat_interval: Duration,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            offsets_topic_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            initial_rebalance_delay: Duration::from_millis(3000),
+            min_session_timeout: Duration::from_millis(6000),
+            max_session_timeout: Duration::from_millis(1_800_000),
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            offsets_retention_check_interval: Duration::from_secs(600),
+            offset_metadata_max_bytes: 4096,
+            tick_interval: Duration::from_millis(100),
+            consumer_session_timeout: Duration::from_secs(45),
+            consumer_heartbeat_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Settings of the transaction coordinator, mirroring Kafka's broker configs.
+#[derive(Debug, Clone)]
+pub struct TxnConfig {
+    /// `transaction.state.log.num.partitions` (default 50); only used when the topic is created.
+    pub state_log_partitions: i32,
+    /// `transaction.state.log.segment.bytes` (default 100 MiB).
+    pub state_log_segment_bytes: u64,
+    /// `transaction.max.timeout.ms` (default 15 min): the largest `transaction.timeout.ms` a
+    /// producer may ask for.
+    pub max_timeout: Duration,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (default 10 s).
+    pub abort_timed_out_interval: Duration,
+    /// `transactional.id.expiration.ms` (default 7 days): idle transactional ids are removed.
+    pub id_expiration: Duration,
+}
+
+impl Default for TxnConfig {
+    fn default() -> Self {
+        TxnConfig {
+            state_log_partitions: 50,
+            state_log_segment_bytes: 100 * 1024 * 1024,
+            max_timeout: Duration::from_secs(900),
+            abort_timed_out_interval: Duration::from_secs(10),
+            id_expiration: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Authorizer settings (`super.users`, `allow.everyone.if.no.acl.found`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    /// Principals allowed everything regardless of ACLs, e.g. `User:admin`.
+    pub super_users: Vec<String>,
+    /// Allow an operation on a resource that has no ACLs at all (Kafka default: false).
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+impl AuthorizerConfig {
+    /// Parses Kafka's `super.users` value: principals separated by `;`.
+    pub fn parse_super_users(value: &str) -> Vec<String> {
+        value
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Whether clients of a listener must present a certificate (`ssl.client.auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No certificate is asked for; every client is `User:ANONYMOUS`.
+    #[default]
+    None,
+    /// A certificate is asked for and verified if sent; clients without one are anonymous.
+    Requested,
+    /// A certificate verified against the CA bundle is mandatory.
+    Required,
+}
+
+impl ClientAuth {
+    /// Parses Kafka's `ssl.client.auth` values (`none`, `requested`, `required`).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(ClientAuth::None),
+            "requested" => Some(ClientAuth::Requested),
+            "required" => Some(ClientAuth::Required),
+            _ => None,
+        }
+    }
+}
+
+/// The PEM files and client-auth mode of one SSL listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Server certificate chain (leaf first).
+    pub cert: PathBuf,
+    /// Server private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA bundle that client certificates are verified against.
+    pub ca: Option<PathBuf>,
+    /// Whether a client certificate is required, requested or not asked for.
+    pub client_auth: ClientAuth,
 }

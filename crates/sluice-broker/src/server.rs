@@ -235,14 +235,13 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     .map_err(|e| StartError::Task(e.to_string()))??;
     let group_maintenance = groups.start_maintenance(shutdown_rx.clone());
     let housekeeping_interval = config.housekeeping_interval;
-    let connections = crate::net::limits::ConnectionLimits::new(
+    let connections = Arc::new(crate::net::limits::ConnectionLimits::new(
         crate::net::limits::effective_max_connections(config.max_connections),
         config.max_connections_per_ip,
-    );
+    ));
     let broker = Arc::new(Broker {
         request_memory: crate::memory::MemoryBudget::new(config.queued_max_request_bytes),
         fetch_memory: crate::memory::MemoryBudget::new(config.fetch_memory_bytes),
-        connections,
         config,
         cluster_id,
         metadata,
@@ -274,7 +273,13 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     let accept_loops: Vec<_> = listeners
         .into_iter()
         .map(|(socket, info)| {
-            crate::net::accept_loop(socket, info, broker.clone(), shutdown_rx.clone())
+            crate::net::accept_loop(
+                socket,
+                info,
+                broker.clone(),
+                connections.clone(),
+                shutdown_rx.clone(),
+            )
         })
         .collect();
     let acceptor = tokio::spawn(async move {

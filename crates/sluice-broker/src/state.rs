@@ -1,11 +1,17 @@
-//! The broker's shared state, handed to every handler through [`crate::handlers::RequestContext`].
+//! The broker's shared state, handed to every handler through [`crate::request::RequestContext`].
 
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use sluice_log::{LogError, TxnMarker};
 
 use crate::config::BrokerConfig;
 use crate::durability::Flusher;
-use crate::group::GroupCoordinator;
+use crate::group::{GroupCoordinator, Now, OFFSETS_TOPIC};
 use crate::meta::{MetaError, Metadata, ProducerIdAllocator, Topic};
+use crate::txn::{MarkerWaits, MarkerWriter};
 
 /// Everything a running broker owns. One instance per process, shared as `Arc<Broker>`.
 #[derive(Debug)]
@@ -30,8 +36,6 @@ pub struct Broker {
     pub request_memory: crate::memory::MemoryBudget,
     /// Bytes of fetch responses being assembled.
     pub fetch_memory: crate::memory::MemoryBudget,
-    /// Open connections, overall and per address (`max.connections[.per.ip]`).
-    pub connections: crate::net::limits::ConnectionLimits,
     /// Notified once when the broker begins shutting down.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -95,6 +99,63 @@ impl Broker {
             }
         }
         open
+    }
+}
+
+/// The broker writes a transaction's markers to its data partitions and settles its offsets
+/// through the group coordinator.
+impl MarkerWriter for Broker {
+    fn write_markers(
+        &self,
+        partitions: &BTreeSet<(String, i32)>,
+        marker: &TxnMarker,
+    ) -> Result<MarkerWaits, String> {
+        let now = crate::now_ms();
+        let mut offsets_partitions = Vec::new();
+        let mut failures = Vec::new();
+        let mut waits: MarkerWaits = Vec::new();
+        for (topic, index) in partitions {
+            if topic == OFFSETS_TOPIC {
+                offsets_partitions.push(*index);
+                continue;
+            }
+            let Some(partition) = self.metadata.partition(topic, *index) else {
+                continue;
+            };
+            match partition.append_marker(marker, now) {
+                Ok(offset) => {
+                    let flusher = self.flusher.clone();
+                    waits.push(Box::pin(async move {
+                        flusher
+                            .wait_durable(&partition, offset + 1)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }));
+                    crate::failpoint::hit("txn-after-first-marker");
+                }
+                // A newer epoch already wrote here: this transaction is settled.
+                Err(LogError::InvalidProducerEpoch { .. }) => {}
+                Err(e) => failures.push(format!("{topic}-{index}: {e}")),
+            }
+        }
+        if !offsets_partitions.is_empty() {
+            match self
+                .groups
+                .complete_txn(&offsets_partitions, marker, Now::current())
+            {
+                Ok(durables) => waits.extend(durables.into_iter().map(|d| {
+                    Box::pin(async move { d.wait().await.map_err(|e| e.to_string()) })
+                        as Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
+                })),
+                Err(e) if e.is_fenced() => {}
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if failures.is_empty() {
+            Ok(waits)
+        } else {
+            Err(failures.join("; "))
+        }
     }
 }
 

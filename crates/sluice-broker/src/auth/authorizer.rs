@@ -18,30 +18,10 @@ use super::acl::{
     AclBinding, AclFilter, InvalidAcl, Operation, PatternType, Permission, ResourceType, WILDCARD,
 };
 use super::principal::KafkaPrincipal;
+pub use crate::config::AuthorizerConfig;
 
 /// The principal that matches every user in an ACL.
 pub const WILDCARD_PRINCIPAL: &str = "User:*";
-
-/// Authorizer settings (`super.users`, `allow.everyone.if.no.acl.found`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthorizerConfig {
-    /// Principals allowed everything regardless of ACLs, e.g. `User:admin`.
-    pub super_users: Vec<String>,
-    /// Allow an operation on a resource that has no ACLs at all (Kafka default: false).
-    pub allow_everyone_if_no_acl_found: bool,
-}
-
-impl AuthorizerConfig {
-    /// Parses Kafka's `super.users` value: principals separated by `;`.
-    pub fn parse_super_users(value: &str) -> Vec<String> {
-        value
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 /// Why an ACL change failed.
 #[derive(Debug, thiserror::Error)]
@@ -461,6 +441,19 @@ impl Entry {
                 });
         applies.then_some(self.permission)
     }
+}
+
+/// Runs an ACL change off the async threads (it fsyncs `acls.json`).
+pub async fn run_blocking<T: Send + 'static>(
+    authorizer: Arc<Authorizer>,
+    change: impl FnOnce(&Authorizer) -> T + Send + 'static,
+) -> Result<T, AclError> {
+    tokio::task::spawn_blocking(move || change(&authorizer))
+        .await
+        .map_err(|e| AclError::Storage {
+            path: "acls.json".into(),
+            reason: format!("the ACL change task failed: {e}"),
+        })
 }
 
 #[cfg(test)]

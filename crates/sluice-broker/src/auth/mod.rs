@@ -6,12 +6,12 @@
 
 pub mod acl;
 pub mod authorizer;
-pub mod context;
 mod der;
 pub mod principal;
 
 pub use acl::{
     AclBinding, AclFilter, Operation, PatternType, Permission, ResourceType, CLUSTER_NAME,
+    CLUSTER_OPERATIONS, GROUP_OPERATIONS, TOPIC_OPERATIONS,
 };
-pub use authorizer::{AclError, Authorizer, AuthorizerConfig};
+pub use authorizer::{run_blocking, AclError, Authorizer, AuthorizerConfig};
 pub use principal::{KafkaPrincipal, PrincipalMapper};

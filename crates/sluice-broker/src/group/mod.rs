@@ -12,7 +12,7 @@
 //! the rebalance state machine), [`offsets`] (commit, fetch, delete, expiry), [`admin`]
 //! (describe, list, delete groups), [`consumer`] (KIP-848 ConsumerGroupHeartbeat groups),
 //! [`records`] (Kafka's `__consumer_offsets` formats), [`crate::state_log`] (where records are written and
-//! replayed from), [`wire`] (conversions shared by the handlers).
+//! replayed from), [`wire`] (protocol conversions shared by the group handlers).
 //!
 //! State is reloaded synchronously by [`GroupCoordinator::load`] before the broker listens, so
 //! there is no window in which a request could see a partially loaded group.
@@ -47,56 +47,10 @@ use crate::state_log::{
 use model::Group;
 use records::{GroupMetadataValue, OffsetCommitValue, OffsetsKey};
 
+pub use crate::config::GroupConfig;
 pub use membership::{JoinParams, MemberRef};
 pub use model::GroupState;
 pub use offsets::OffsetToCommit;
-
-/// Settings of the group coordinator, mirroring Kafka's broker configs of the same names.
-#[derive(Debug, Clone)]
-pub struct GroupConfig {
-    /// `offsets.topic.num.partitions` (default 50, as Kafka). Only used when the topic is
-    /// created; an existing `__consumer_offsets` keeps its partition count.
-    pub offsets_topic_partitions: i32,
-    /// `offsets.topic.segment.bytes` (default 100 MiB).
-    pub offsets_topic_segment_bytes: u64,
-    /// `group.initial.rebalance.delay.ms` (default 3 s): how long a group formed from scratch
-    /// waits for more members before its first rebalance completes.
-    pub initial_rebalance_delay: Duration,
-    /// `group.min.session.timeout.ms` (default 6 s).
-    pub min_session_timeout: Duration,
-    /// `group.max.session.timeout.ms` (default 30 min).
-    pub max_session_timeout: Duration,
-    /// `offsets.retention.minutes` (default 7 days): how long offsets of an empty group live.
-    pub offsets_retention: Duration,
-    /// `offsets.retention.check.interval.ms` (default 10 min).
-    pub offsets_retention_check_interval: Duration,
-    /// `offset.metadata.max.bytes` (default 4096).
-    pub offset_metadata_max_bytes: usize,
-    /// How often deadlines and sessions are checked (not a Kafka setting; default 100 ms).
-    pub tick_interval: Duration,
-    /// `group.consumer.session.timeout.ms` for KIP-848 members (default 45 s).
-    pub consumer_session_timeout: Duration,
-    /// `group.consumer.heartbeat.interval.ms` for KIP-848 members (default 5 s).
-    pub consumer_heartbeat_interval: Duration,
-}
-
-impl Default for GroupConfig {
-    fn default() -> Self {
-        GroupConfig {
-            offsets_topic_partitions: 50,
-            offsets_topic_segment_bytes: 100 * 1024 * 1024,
-            initial_rebalance_delay: Duration::from_millis(3000),
-            min_session_timeout: Duration::from_millis(6000),
-            max_session_timeout: Duration::from_millis(1_800_000),
-            offsets_retention: Duration::from_secs(7 * 24 * 3600),
-            offsets_retention_check_interval: Duration::from_secs(600),
-            offset_metadata_max_bytes: 4096,
-            tick_interval: Duration::from_millis(100),
-            consumer_session_timeout: Duration::from_secs(45),
-            consumer_heartbeat_interval: Duration::from_secs(5),
-        }
-    }
-}
 
 /// The coordinator's view of time: a monotonic instant for deadlines and wall-clock
 /// milliseconds for what is persisted. Passed in so the state machine is testable.

@@ -3,8 +3,6 @@
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::handlers::RequestContext;
-
 /// An owned string as the protocol's string type.
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
@@ -21,18 +19,4 @@ pub fn code<T>(result: &Result<T, ResponseError>) -> i16 {
         Ok(_) => 0,
         Err(e) => e.code(),
     }
-}
-
-/// The client's `client.id` from the request header.
-pub fn client_id(ctx: &RequestContext) -> String {
-    ctx.header
-        .client_id
-        .as_ref()
-        .map(|s| s.to_string())
-        .unwrap_or_default()
-}
-
-/// The client's address as Kafka reports it in DescribeGroups (`/ip`).
-pub fn client_host(ctx: &RequestContext) -> String {
-    format!("/{}", ctx.peer.ip())
 }

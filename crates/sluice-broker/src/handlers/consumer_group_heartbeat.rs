@@ -9,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 use super::RequestContext;
 use crate::auth::{Operation, ResourceType};
 use crate::group::consumer::{self, ConsumerHeartbeat};
-use crate::group::wire::{client_host, client_id, str_bytes};
+use crate::group::wire::str_bytes;
 use crate::group::Now;
 
 /// Handles a ConsumerGroupHeartbeat request.
@@ -72,8 +72,8 @@ pub async fn handle(
             .filter(|r| !r.is_empty())
             .map(|s| s.to_string()),
         owned,
-        client_id: client_id(ctx),
-        client_host: client_host(ctx),
+        client_id: ctx.client_id(),
+        client_host: ctx.client_host(),
     };
     let metadata = &ctx.broker.metadata;
     // Topics the member may not describe are never assigned (nor their ids revealed), whatever

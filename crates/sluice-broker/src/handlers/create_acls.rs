@@ -8,7 +8,7 @@ use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::auth::context::run_blocking;
+use crate::auth::run_blocking;
 use crate::auth::{AclBinding, Operation, PatternType, Permission, ResourceType};
 
 /// Handles a CreateAcls request.

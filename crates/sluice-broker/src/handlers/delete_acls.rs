@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::auth::acl::InvalidAcl;
-use crate::auth::context::run_blocking;
+use crate::auth::run_blocking;
 use crate::auth::{AclBinding, AclFilter, Operation};
 
 /// Handles a DeleteAcls request.

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::auth::context::CLUSTER_OPERATIONS;
+use crate::auth::CLUSTER_OPERATIONS;
 use crate::auth::{ResourceType, CLUSTER_NAME};
 
 /// `endpoint_type` asking for brokers (the only kind a client can reach here).

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::auth::context::GROUP_OPERATIONS;
+use crate::auth::GROUP_OPERATIONS;
 use crate::auth::{Operation, ResourceType};
 use crate::group::wire::{opt_str_bytes, str_bytes};
 

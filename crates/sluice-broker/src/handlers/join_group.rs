@@ -6,7 +6,7 @@ use kafka_protocol::ResponseError;
 
 use super::RequestContext;
 use crate::auth::Operation;
-use crate::group::wire::{client_host, client_id, opt_str_bytes, str_bytes};
+use crate::group::wire::{opt_str_bytes, str_bytes};
 use crate::group::{JoinParams, JoinResult, Now};
 
 /// Handles a JoinGroup request.
@@ -19,8 +19,8 @@ pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupRes
         group_id: req.group_id.to_string(),
         member_id: member_id.clone(),
         group_instance_id: req.group_instance_id.map(|s| s.to_string()),
-        client_id: client_id(ctx),
-        client_host: client_host(ctx),
+        client_id: ctx.client_id(),
+        client_host: ctx.client_host(),
         session_timeout_ms: req.session_timeout_ms,
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         rebalance_timeout_ms: if ctx.version() >= 1 {

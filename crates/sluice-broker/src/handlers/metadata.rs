@@ -10,8 +10,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::auth::context::{CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
 use crate::auth::{Operation, ResourceType, CLUSTER_NAME};
+use crate::auth::{CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
 use crate::meta::Topic;
 
 /// Describes one existing topic; with `include_ops`, what the caller may do with it.

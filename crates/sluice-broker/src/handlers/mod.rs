@@ -9,14 +9,11 @@
 //! (plain data in, plain data out); framing, header encoding and errors for undecodable requests
 //! live in [`crate::net`].
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message};
 
-use crate::state::Broker;
+pub use crate::request::RequestContext;
 
 pub mod access;
 pub mod add_offsets_to_txn;
@@ -59,33 +56,6 @@ pub mod sync_group;
 pub mod transactions;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
-
-/// What a handler knows about the request it serves.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    /// The broker's shared state.
-    pub broker: Arc<Broker>,
-    /// The decoded request header (api key, version, correlation id, client id).
-    pub header: RequestHeader,
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// Who the client authenticated as (`User:ANONYMOUS` on plaintext listeners).
-    pub principal: Arc<crate::auth::KafkaPrincipal>,
-    /// The listener the request arrived on (its advertised address is the one to report).
-    pub listener: Arc<crate::net::listener::Listener>,
-}
-
-impl RequestContext {
-    /// The API version of this request.
-    pub fn version(&self) -> i16 {
-        self.header.request_api_version
-    }
-
-    /// The `(host, port)` of this broker as clients of this request's listener must reach it.
-    pub fn advertised(&self) -> (String, u16) {
-        self.listener.advertised.clone()
-    }
-}
 
 /// Why a request could not be dispatched; the connection layer answers or closes accordingly.
 #[derive(Debug, thiserror::Error)]

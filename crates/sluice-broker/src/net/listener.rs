@@ -30,6 +30,16 @@ pub struct Listener {
     pub mapper: Arc<PrincipalMapper>,
 }
 
+impl crate::request::ListenerInfo for Listener {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn advertised(&self) -> &(String, u16) {
+        &self.advertised
+    }
+}
+
 /// Why a listener could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenerError {

@@ -18,18 +18,19 @@ use tracing::{debug, warn};
 use crate::state::Broker;
 
 /// Accepts connections until `shutdown` turns true, then waits for every connection to answer
-/// the requests it already read.
+/// the requests it already read. `limits` (shared by all listeners) caps the open connections.
 pub async fn accept_loop(
     listener: TcpListener,
     info: Arc<listener::Listener>,
     broker: Arc<Broker>,
+    limits: Arc<limits::ConnectionLimits>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match broker.connections.admit(peer.ip()) {
+                Ok((stream, peer)) => match limits.admit(peer.ip()) {
                     Ok(permit) => {
                         debug!(%peer, "connection accepted");
                         let serve = connection::serve(stream, peer, broker.clone(), info.clone(), shutdown.clone());

@@ -20,47 +20,10 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::auth::principal::{self, KafkaPrincipal, PrincipalError, PrincipalMapper};
+pub use crate::config::{ClientAuth, TlsSettings};
 
 /// How often a handshake may look at the certificate files for changes.
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Whether clients of a listener must present a certificate (`ssl.client.auth`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientAuth {
-    /// No certificate is asked for; every client is `User:ANONYMOUS`.
-    #[default]
-    None,
-    /// A certificate is asked for and verified if sent; clients without one are anonymous.
-    Requested,
-    /// A certificate verified against the CA bundle is mandatory.
-    Required,
-}
-
-impl ClientAuth {
-    /// Parses Kafka's `ssl.client.auth` values (`none`, `requested`, `required`).
-    pub fn parse(value: &str) -> Option<Self> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "none" => Some(ClientAuth::None),
-            "requested" => Some(ClientAuth::Requested),
-            "required" => Some(ClientAuth::Required),
-            _ => None,
-        }
-    }
-}
-
-/// The PEM files and client-auth mode of one SSL listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsSettings {
-    /// Server certificate chain (leaf first).
-    pub cert: PathBuf,
-    /// Server private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
-    /// CA bundle that client certificates are verified against.
-    pub ca: Option<PathBuf>,
-    /// Whether a client certificate is required, requested or not asked for.
-    pub client_auth: ClientAuth,
-}
 
 /// Why a TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]

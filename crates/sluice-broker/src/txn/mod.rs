@@ -20,7 +20,7 @@
 //! AddPartitionsToTxn, `Prepare*`, the markers.
 //!
 //! Layout: [`model`] (state and metadata), [`records`] (Kafka's record formats), [`markers`]
-//! (where markers go), `tests`.
+//! (the interface markers are written through), `tests`.
 
 pub mod markers;
 pub mod model;
@@ -30,11 +30,11 @@ mod tests;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 use sluice_log::{ControlType, TxnMarker};
 
+pub use crate::config::TxnConfig;
 use crate::durability::Flusher;
 use crate::meta::{Metadata, ProducerIdAllocator};
 use crate::state_log::{Durable, LogEntry, MemoryStateLog, StateLog, StateLogError, TopicStateLog};
@@ -47,34 +47,6 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
 /// The coordinator epoch written into markers: one node is always the coordinator.
 const COORDINATOR_EPOCH: i32 = 0;
-
-/// Settings of the transaction coordinator, mirroring Kafka's broker configs.
-#[derive(Debug, Clone)]
-pub struct TxnConfig {
-    /// `transaction.state.log.num.partitions` (default 50); only used when the topic is created.
-    pub state_log_partitions: i32,
-    /// `transaction.state.log.segment.bytes` (default 100 MiB).
-    pub state_log_segment_bytes: u64,
-    /// `transaction.max.timeout.ms` (default 15 min): the largest `transaction.timeout.ms` a
-    /// producer may ask for.
-    pub max_timeout: Duration,
-    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (default 10 s).
-    pub abort_timed_out_interval: Duration,
-    /// `transactional.id.expiration.ms` (default 7 days): idle transactional ids are removed.
-    pub id_expiration: Duration,
-}
-
-impl Default for TxnConfig {
-    fn default() -> Self {
-        TxnConfig {
-            state_log_partitions: 50,
-            state_log_segment_bytes: 100 * 1024 * 1024,
-            max_timeout: Duration::from_secs(900),
-            abort_timed_out_interval: Duration::from_secs(10),
-            id_expiration: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
-}
 
 /// Owns every transactional id's state.
 #[derive(Debug, Clone)]

@@ -1,39 +1,12 @@
 //! Authorization checks as handlers call them: one call per check, allow-all when the broker
-//! runs without an authorizer.
+//! runs without an authorizer. The decisions themselves are [`crate::auth`]'s.
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 
-use super::acl::{Operation, ResourceType, CLUSTER_NAME};
-use super::authorizer::{AclError, Authorizer};
-use super::principal::KafkaPrincipal;
-use crate::handlers::RequestContext;
-
-/// The topic operations Kafka reports in `topic_authorized_operations`.
-pub const TOPIC_OPERATIONS: &[Operation] = &[
-    Operation::Read,
-    Operation::Write,
-    Operation::Create,
-    Operation::Delete,
-    Operation::Alter,
-    Operation::Describe,
-    Operation::DescribeConfigs,
-    Operation::AlterConfigs,
-];
-/// The group operations Kafka reports in `authorized_operations`.
-pub const GROUP_OPERATIONS: &[Operation] =
-    &[Operation::Read, Operation::Delete, Operation::Describe];
-/// The cluster operations Kafka reports in `cluster_authorized_operations`.
-pub const CLUSTER_OPERATIONS: &[Operation] = &[
-    Operation::Create,
-    Operation::Alter,
-    Operation::Describe,
-    Operation::ClusterAction,
-    Operation::DescribeConfigs,
-    Operation::AlterConfigs,
-    Operation::IdempotentWrite,
-];
+use super::RequestContext;
+use crate::auth::{Authorizer, KafkaPrincipal, Operation, ResourceType, CLUSTER_NAME};
 
 impl RequestContext {
     /// The bitfield (bit = Kafka operation code) of `operations` the caller may perform on
@@ -122,17 +95,4 @@ impl RequestContext {
         }
         Ok(authorizer.clone())
     }
-}
-
-/// Runs an ACL change off the async threads (it fsyncs `acls.json`).
-pub async fn run_blocking<T: Send + 'static>(
-    authorizer: Arc<Authorizer>,
-    change: impl FnOnce(&Authorizer) -> T + Send + 'static,
-) -> Result<T, AclError> {
-    tokio::task::spawn_blocking(move || change(&authorizer))
-        .await
-        .map_err(|e| AclError::Storage {
-            path: "acls.json".into(),
-            reason: format!("the ACL change task failed: {e}"),
-        })
 }

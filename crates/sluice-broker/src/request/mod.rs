@@ -1,0 +1,66 @@
+//! Who is asking: the context every handler gets with its request (the broker's shared state,
+//! the decoded header, the client's address and principal, the listener it came in on), plus
+//! the authorization checks made against it (in `authorize.rs`).
+//!
+//! It sits between the coordinators and the handlers, so that the handlers and the network
+//! layer (which builds it) share it without any lower layer importing either of them.
+
+mod authorize;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kafka_protocol::messages::RequestHeader;
+
+use crate::auth::KafkaPrincipal;
+use crate::state::Broker;
+
+/// What a request may know about the listener it arrived on. The network layer's listener
+/// (socket, TLS acceptors, principal mapping) implements it, so handlers depend only on this.
+pub trait ListenerInfo: std::fmt::Debug + Send + Sync {
+    /// Listener name (`PLAINTEXT`, `SSL`, ...).
+    fn name(&self) -> &str;
+    /// Host and port advertised to clients of this listener (Metadata, FindCoordinator).
+    fn advertised(&self) -> &(String, u16);
+}
+
+/// What a handler knows about the request it serves.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The broker's shared state.
+    pub broker: Arc<Broker>,
+    /// The decoded request header (api key, version, correlation id, client id).
+    pub header: RequestHeader,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Who the client authenticated as (`User:ANONYMOUS` on plaintext listeners).
+    pub principal: Arc<KafkaPrincipal>,
+    /// The listener the request arrived on (its advertised address is the one to report).
+    pub listener: Arc<dyn ListenerInfo>,
+}
+
+impl RequestContext {
+    /// The API version of this request.
+    pub fn version(&self) -> i16 {
+        self.header.request_api_version
+    }
+
+    /// The `(host, port)` of this broker as clients of this request's listener must reach it.
+    pub fn advertised(&self) -> (String, u16) {
+        self.listener.advertised().clone()
+    }
+
+    /// The client's `client.id` from the request header (empty when it sent none).
+    pub fn client_id(&self) -> String {
+        self.header
+            .client_id
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The client's address as Kafka reports it in DescribeGroups (`/ip`).
+    pub fn client_host(&self) -> String {
+        format!("/{}", self.peer.ip())
+    }
+}
