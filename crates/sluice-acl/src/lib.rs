@@ -4,8 +4,6 @@
 //! A leaf crate so that the broker's authorizer, the admin client and KSS share one model
 //! without the services depending on the broker.
 
-#![warn(missing_docs, unreachable_pub)]
-
 use serde::{Deserialize, Serialize};
 
 /// The only valid name of the cluster resource.

@@ -5,8 +5,6 @@
 //! Kafka, Redpanda or MSK. Results are printed as a Markdown table on stdout, optionally
 //! written as JSON and (for e2e) an SVG chart; a progress line goes to stderr.
 
-#![warn(missing_docs)]
-
 pub mod args;
 pub mod broker_proc;
 pub mod chart;

@@ -11,8 +11,6 @@
 //!
 //! See `docs/sdk.md` for header encodings, configuration keys and linter rules.
 
-#![warn(missing_docs)]
-
 pub mod audit;
 pub mod config;
 pub mod consumer;
