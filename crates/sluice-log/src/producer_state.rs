@@ -27,7 +27,7 @@ use crate::LogError;
 
 /// How many recent batches per producer are remembered for duplicate detection (Kafka's
 /// `max.in.flight.requests.per.connection` limit for idempotence).
-pub const MAX_CACHED_BATCHES: usize = 5;
+pub(crate) const MAX_CACHED_BATCHES: usize = 5;
 
 /// File name of the clean-shutdown snapshot.
 pub(crate) const SNAPSHOT_FILE: &str = "producer_state.json";

@@ -20,12 +20,12 @@ use sluice_broker::BrokerConfig;
 use sluice_log::{CleanupPolicy, TimestampType};
 
 /// The file read when no `--config` is given, if it exists in the working directory.
-pub const DEFAULT_CONFIG_FILE: &str = "sluice.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "sluice.toml";
 
 /// The whole `sluice.toml`: one table per platform component.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     /// The `[broker]` table.
     #[serde(default)]
     pub broker: BrokerSettings,
@@ -37,7 +37,7 @@ pub struct ConfigFile {
 /// Every broker setting, each optional so that unset layers fall through to the next one.
 #[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BrokerSettings {
+pub(crate) struct BrokerSettings {
     /// Address to listen on for Kafka clients [default: 127.0.0.1:9092].
     #[arg(long, env = "SLUICE_LISTEN", value_name = "HOST:PORT")]
     pub listen: Option<ListenAddr>,
@@ -208,7 +208,7 @@ pub struct BrokerSettings {
 
 impl BrokerSettings {
     /// Fills every setting unset in `self` from `lower` (the next layer down).
-    pub fn or(self, lower: BrokerSettings) -> BrokerSettings {
+    pub(crate) fn or(self, lower: BrokerSettings) -> BrokerSettings {
         BrokerSettings {
             listen: self.listen.or(lower.listen),
             advertised: self.advertised.or(lower.advertised),
@@ -282,7 +282,7 @@ impl BrokerSettings {
 
     /// Turns the merged settings into a [`BrokerConfig`], defaulting what is unset and
     /// rejecting values the broker cannot run with (the error names the setting).
-    pub fn resolve(self) -> anyhow::Result<BrokerConfig> {
+    pub(crate) fn resolve(self) -> anyhow::Result<BrokerConfig> {
         let d = BrokerConfig::default();
         let log = d.log_defaults.clone();
         let config = BrokerConfig {
@@ -488,7 +488,7 @@ fn positive_ms(key: &str, ms: u64) -> anyhow::Result<Duration> {
 
 /// Reads the config file: `explicit` must exist; without it `./sluice.toml` is used if present.
 /// Returns the file's path with its contents, or `None` when there is no file.
-pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<Option<(PathBuf, ConfigFile)>> {
+pub(crate) fn load_file(explicit: Option<&Path>) -> anyhow::Result<Option<(PathBuf, ConfigFile)>> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
         None => {
@@ -507,12 +507,12 @@ pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<Option<(PathBuf, Con
 }
 
 /// Parses the text of a config file; the error names the offending key and the expected form.
-pub fn parse_file(text: &str) -> Result<ConfigFile, toml::de::Error> {
+pub(crate) fn parse_file(text: &str) -> Result<ConfigFile, toml::de::Error> {
     toml::from_str(text)
 }
 
 /// Resolves the broker configuration from the command line (flags and env) and the config file.
-pub fn broker_config(
+pub(crate) fn broker_config(
     cli: BrokerSettings,
     file: Option<&(PathBuf, ConfigFile)>,
 ) -> anyhow::Result<BrokerConfig> {
@@ -540,7 +540,7 @@ deserialize_via_from_str!(ListenAddr, Advertised, Cleanup, Timestamps);
 /// A listen address given as `HOST:PORT`; a host name is resolved once at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct ListenAddr(pub SocketAddr);
+pub(crate) struct ListenAddr(pub SocketAddr);
 
 impl FromStr for ListenAddr {
     type Err = String;
@@ -563,7 +563,7 @@ impl FromStr for ListenAddr {
 /// The `HOST:PORT` clients are told to connect to.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Advertised {
+pub(crate) struct Advertised {
     /// Host name or IP (IPv6 without brackets).
     pub host: String,
     /// TCP port.
@@ -593,7 +593,7 @@ impl FromStr for Advertised {
 /// A `cleanup.policy` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Cleanup(pub CleanupPolicy);
+pub(crate) struct Cleanup(pub CleanupPolicy);
 
 impl FromStr for Cleanup {
     type Err = String;
@@ -616,7 +616,7 @@ impl FromStr for Cleanup {
 /// A `message.timestamp.type` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Timestamps(pub TimestampType);
+pub(crate) struct Timestamps(pub TimestampType);
 
 impl FromStr for Timestamps {
     type Err = String;

@@ -8,7 +8,7 @@ use rdkafka::ClientConfig;
 
 /// Connection options shared by `topic`, `produce` and `consume`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ClientArgs {
+pub(crate) struct ClientArgs {
     /// Kafka bootstrap servers, comma-separated HOST:PORT.
     #[arg(
         long,
@@ -29,7 +29,7 @@ pub struct ClientArgs {
 impl ClientArgs {
     /// A librdkafka configuration pointing at the bootstrap servers, with the `-X` overrides
     /// applied last so they win.
-    pub fn client_config(&self) -> ClientConfig {
+    pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap)
@@ -41,12 +41,12 @@ impl ClientArgs {
     }
 
     /// The request timeout as a [`Duration`].
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
 
     /// Context for errors talking to the cluster: where we tried to connect.
-    pub fn unreachable_hint(&self) -> String {
+    pub(crate) fn unreachable_hint(&self) -> String {
         format!(
             "is a Kafka broker running at {}? (set --bootstrap or SLUICE_BOOTSTRAP)",
             self.bootstrap
@@ -55,7 +55,7 @@ impl ClientArgs {
 }
 
 /// Fetches cluster metadata (all topics, or one) without blocking other async tasks.
-pub fn fetch_metadata<C: rdkafka::ClientContext>(
+pub(crate) fn fetch_metadata<C: rdkafka::ClientContext>(
     client: &rdkafka::client::Client<C>,
     topic: Option<&str>,
     args: &ClientArgs,
@@ -65,7 +65,7 @@ pub fn fetch_metadata<C: rdkafka::ClientContext>(
 }
 
 /// Parses `KEY=VALUE` (used by `-X`, `-c` and `-H`); the value may itself contain `=`.
-pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),

@@ -16,7 +16,7 @@ use crate::config::{Advertised, ConfigFile, ListenAddr};
 /// Every security setting, each optional so unset layers fall through.
 #[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SecuritySettings {
+pub(crate) struct SecuritySettings {
     /// Address of the SSL listener (Kafka `listeners=SSL://...`); unset means no SSL listener.
     #[arg(long, env = "SLUICE_SSL_LISTEN", value_name = "HOST:PORT")]
     pub ssl_listen: Option<ListenAddr>,
@@ -72,7 +72,7 @@ pub struct SecuritySettings {
 
 impl SecuritySettings {
     /// Fills every setting unset in `self` from `lower`.
-    pub fn or(self, lower: SecuritySettings) -> SecuritySettings {
+    pub(crate) fn or(self, lower: SecuritySettings) -> SecuritySettings {
         SecuritySettings {
             ssl_listen: self.ssl_listen.or(lower.ssl_listen),
             ssl_advertised: self.ssl_advertised.or(lower.ssl_advertised),
@@ -150,7 +150,7 @@ impl SecuritySettings {
 
 /// Lays the command-line security settings over the file's `[security]` table and applies
 /// them to `config`.
-pub fn apply(
+pub(crate) fn apply(
     cli: SecuritySettings,
     file: Option<&(PathBuf, ConfigFile)>,
     config: &mut BrokerConfig,

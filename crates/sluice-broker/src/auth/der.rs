@@ -4,15 +4,15 @@
 use super::principal::PrincipalError;
 
 /// Universal tag of a SEQUENCE (constructed).
-pub const TAG_SEQUENCE: u8 = 0x30;
+pub(super) const TAG_SEQUENCE: u8 = 0x30;
 /// Universal tag of a SET (constructed).
-pub const TAG_SET: u8 = 0x31;
+pub(super) const TAG_SET: u8 = 0x31;
 /// Universal tag of an OBJECT IDENTIFIER.
-pub const TAG_OID: u8 = 0x06;
+pub(super) const TAG_OID: u8 = 0x06;
 
 /// One decoded tag-length-value element.
 #[derive(Debug, Clone, Copy)]
-pub struct Tlv<'a> {
+pub(super) struct Tlv<'a> {
     /// The identifier octet (only low-tag-number form is supported).
     pub tag: u8,
     /// The content octets.
@@ -23,23 +23,23 @@ pub struct Tlv<'a> {
 
 /// Reads consecutive DER elements from a byte slice.
 #[derive(Debug, Clone)]
-pub struct DerReader<'a> {
+pub(super) struct DerReader<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> DerReader<'a> {
     /// A reader over `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
         DerReader { rest: bytes }
     }
 
     /// True when every element has been read.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.rest.is_empty()
     }
 
     /// The next element, or an error if the encoding is truncated or unsupported.
-    pub fn next_tlv(&mut self) -> Result<Tlv<'a>, PrincipalError> {
+    pub(super) fn next_tlv(&mut self) -> Result<Tlv<'a>, PrincipalError> {
         let input = self.rest;
         let (&tag, after_tag) = input.split_first().ok_or(malformed("truncated element"))?;
         if tag & 0x1f == 0x1f {
@@ -69,7 +69,11 @@ impl<'a> DerReader<'a> {
     }
 
     /// The next element, which must carry `tag`.
-    pub fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, PrincipalError> {
+    pub(super) fn expect(
+        &mut self,
+        tag: u8,
+        what: &'static str,
+    ) -> Result<Tlv<'a>, PrincipalError> {
         let tlv = self.next_tlv()?;
         if tlv.tag == tag {
             Ok(tlv)
@@ -92,7 +96,7 @@ fn malformed(reason: &'static str) -> PrincipalError {
 }
 
 /// The DER encoding of the subject `Name` of an X.509 certificate.
-pub fn certificate_subject(cert: &[u8]) -> Result<&[u8], PrincipalError> {
+pub(super) fn certificate_subject(cert: &[u8]) -> Result<&[u8], PrincipalError> {
     let certificate = DerReader::new(cert).expect(TAG_SEQUENCE, "certificate is not a SEQUENCE")?;
     let tbs = DerReader::new(certificate.content)
         .expect(TAG_SEQUENCE, "tbsCertificate is not a SEQUENCE")?;
@@ -111,7 +115,7 @@ pub fn certificate_subject(cert: &[u8]) -> Result<&[u8], PrincipalError> {
 }
 
 /// Dotted-decimal form of an OBJECT IDENTIFIER's content octets, written into `out`.
-pub fn write_oid(content: &[u8], out: &mut String) -> Result<(), PrincipalError> {
+pub(super) fn write_oid(content: &[u8], out: &mut String) -> Result<(), PrincipalError> {
     use std::fmt::Write;
     let mut arcs = Vec::new();
     let mut value: u128 = 0;

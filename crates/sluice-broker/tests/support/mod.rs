@@ -21,10 +21,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How long a test waits for any single response before failing.
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A broker running in a temp dir; keeps the dir alive across restarts.
-pub struct TestBroker {
+pub(crate) struct TestBroker {
     /// The running broker (None between stop and start).
     pub handle: Option<BrokerHandle>,
     /// The address it listens on.
@@ -37,12 +37,12 @@ pub struct TestBroker {
 
 impl TestBroker {
     /// Starts a broker with default settings on 127.0.0.1:0.
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
     /// Starts a broker after `tweak` adjusted its config.
-    pub async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> Self {
+    pub(crate) async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -61,7 +61,7 @@ impl TestBroker {
     }
 
     /// Shuts the broker down cleanly and starts it again on the same data (new port).
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         self.stop().await;
         let handle = start(self.config.clone()).await.expect("broker restarts");
         self.addr = handle.local_addr();
@@ -69,14 +69,14 @@ impl TestBroker {
     }
 
     /// Shuts the broker down cleanly.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(handle) = self.handle.take() {
             handle.shutdown().await.expect("clean shutdown");
         }
     }
 
     /// A fresh client connection.
-    pub async fn client(&self) -> Client {
+    pub(crate) async fn client(&self) -> Client {
         Client::connect(self.addr).await
     }
 }
@@ -84,13 +84,13 @@ impl TestBroker {
 /// Encodes requests into frames (header included, size prefix excluded) with rising
 /// correlation ids; no connection needed.
 #[derive(Debug, Default)]
-pub struct Encoder {
+pub(crate) struct Encoder {
     next_correlation: i32,
 }
 
 impl Encoder {
     /// Encodes `req` at `version` with its request header.
-    pub fn encode<R: Request>(&mut self, req: &R, version: i16) -> Vec<u8> {
+    pub(crate) fn encode<R: Request>(&mut self, req: &R, version: i16) -> Vec<u8> {
         self.next_correlation += 1;
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
@@ -107,7 +107,7 @@ impl Encoder {
 }
 
 /// A raw Kafka protocol connection.
-pub struct Client {
+pub(crate) struct Client {
     /// The socket.
     pub stream: TcpStream,
     encoder: Encoder,
@@ -115,7 +115,7 @@ pub struct Client {
 
 impl Client {
     /// Connects to `addr`.
-    pub async fn connect(addr: SocketAddr) -> Self {
+    pub(crate) async fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect to broker");
         stream.set_nodelay(true).expect("nodelay");
         Client {
@@ -125,7 +125,7 @@ impl Client {
     }
 
     /// Encodes `req` at `version` with its header into one frame (size prefix included).
-    pub fn encode<R: Request>(&mut self, req: &R, version: i16) -> (i32, BytesMut) {
+    pub(crate) fn encode<R: Request>(&mut self, req: &R, version: i16) -> (i32, BytesMut) {
         let body = self.encoder.encode(req, version);
         let mut frame = BytesMut::with_capacity(body.len() + 4);
         frame.put_i32(i32::try_from(body.len()).expect("frame size"));
@@ -134,19 +134,19 @@ impl Client {
     }
 
     /// Sends `req` without waiting; returns its correlation id.
-    pub async fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
+    pub(crate) async fn send<R: Request>(&mut self, req: &R, version: i16) -> i32 {
         let (id, frame) = self.encode(req, version);
         self.stream.write_all(&frame).await.expect("send request");
         id
     }
 
     /// Writes raw bytes to the socket.
-    pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes).await
     }
 
     /// Reads one response frame (without size prefix); `None` if the broker closed the socket.
-    pub async fn read_frame(&mut self) -> Option<Bytes> {
+    pub(crate) async fn read_frame(&mut self) -> Option<Bytes> {
         let read = async {
             let size = self.stream.read_i32().await.ok()?;
             let mut buf = vec![0u8; usize::try_from(size).ok()?];
@@ -159,7 +159,11 @@ impl Client {
     }
 
     /// Reads the response to a request of type `R` sent at `version`; checks the correlation id.
-    pub async fn recv<R: Request>(&mut self, version: i16, correlation_id: i32) -> R::Response {
+    pub(crate) async fn recv<R: Request>(
+        &mut self,
+        version: i16,
+        correlation_id: i32,
+    ) -> R::Response {
         let mut frame = self.read_frame().await.expect("broker answered");
         let header = ResponseHeader::decode(&mut frame, R::Response::header_version(version))
             .expect("decode response header");
@@ -171,13 +175,13 @@ impl Client {
     }
 
     /// Sends `req` and waits for its response.
-    pub async fn request<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+    pub(crate) async fn request<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
         let id = self.send(req, version).await;
         self.recv::<R>(version, id).await
     }
 
     /// True once the broker has closed the connection (reads EOF or a reset within timeout).
-    pub async fn is_closed(&mut self) -> bool {
+    pub(crate) async fn is_closed(&mut self) -> bool {
         let mut buf = [0u8; 1024];
         loop {
             match tokio::time::timeout(RESPONSE_TIMEOUT, self.stream.read(&mut buf)).await {
@@ -191,7 +195,7 @@ impl Client {
 
 /// Idempotence fields of a test batch.
 #[derive(Debug, Clone, Copy)]
-pub struct Producer {
+pub(crate) struct Producer {
     /// Producer id (-1: not idempotent).
     pub id: i64,
     /// Producer epoch.
@@ -199,10 +203,10 @@ pub struct Producer {
 }
 
 /// Not an idempotent producer.
-pub const PLAIN: Producer = Producer { id: -1, epoch: -1 };
+pub(crate) const PLAIN: Producer = Producer { id: -1, epoch: -1 };
 
 /// Encodes one v2 batch of `values` (keys `k<i>`, one header) starting at `base_sequence`.
-pub fn batch(
+pub(crate) fn batch(
     values: &[&[u8]],
     producer: Producer,
     base_sequence: i32,
@@ -252,7 +256,7 @@ pub fn batch(
 }
 
 /// Decodes every record in a fetched record set as `(offset, key, value)`.
-pub fn decode_records(records: &Bytes) -> Vec<(i64, Option<Bytes>, Option<Bytes>)> {
+pub(crate) fn decode_records(records: &Bytes) -> Vec<(i64, Option<Bytes>, Option<Bytes>)> {
     let mut buf = records.clone();
     let mut out = Vec::new();
     while buf.has_remaining() {
@@ -263,6 +267,6 @@ pub fn decode_records(records: &Bytes) -> Vec<(i64, Option<Bytes>, Option<Bytes>
 }
 
 /// ApiKey helper for raw frames.
-pub fn api(key: ApiKey) -> i16 {
+pub(crate) fn api(key: ApiKey) -> i16 {
     key as i16
 }

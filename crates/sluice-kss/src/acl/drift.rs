@@ -49,7 +49,7 @@ fn unix_now() -> u64 {
 
 /// Applies `path` at start and whenever its contents change (an invalid file is logged and the
 /// last good one stays in force), and between changes compares the cluster with the file.
-pub async fn run(
+pub(crate) async fn run(
     state: Arc<KssState>,
     path: PathBuf,
     admin: AdminConfig,

@@ -9,7 +9,7 @@ use prost_reflect::{DescriptorPool, MessageDescriptor, ReflectMessage};
 
 /// `shop.Money`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Money {
+pub(crate) struct Money {
     /// ISO currency.
     #[prost(string, tag = "1")]
     pub currency: String,
@@ -20,7 +20,7 @@ pub struct Money {
 
 /// `shop.Order` (its `lines` field is left out: unknown fields are skipped by prost).
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Order {
+pub(crate) struct Order {
     /// Order id.
     #[prost(string, tag = "1")]
     pub id: String,
@@ -50,7 +50,7 @@ impl ReflectMessage for Order {
 }
 
 /// Settings from the environment, defaulting to `sluice up`'s addresses.
-pub fn config(service: &str) -> sluice_sdk::SdkConfig {
+pub(crate) fn config(service: &str) -> sluice_sdk::SdkConfig {
     let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     let c = sluice_sdk::SdkConfig::new(
         &var("BOOTSTRAP", "127.0.0.1:9092"),

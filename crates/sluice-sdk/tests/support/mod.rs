@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sluice_sdk::{AvroRecord, JsonRecord, Received, SdkConfig};
 
 /// A broker and a registry in a temp dir.
-pub struct Env {
+pub(crate) struct Env {
     pub broker: Option<sluice_broker::BrokerHandle>,
     pub registry: Option<sluice_registry::RegistryHandle>,
     pub bootstrap: String,
@@ -20,11 +20,11 @@ pub struct Env {
 }
 
 impl Env {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
-    pub async fn start_with(tweak: impl FnOnce(&mut sluice_broker::BrokerConfig)) -> Self {
+    pub(crate) async fn start_with(tweak: impl FnOnce(&mut sluice_broker::BrokerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let mut config = sluice_broker::BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -46,7 +46,7 @@ impl Env {
     }
 
     /// Starts the registry against the broker's plaintext listener at `bootstrap`.
-    pub async fn with_registry(mut self, bootstrap: &str) -> Self {
+    pub(crate) async fn with_registry(mut self, bootstrap: &str) -> Self {
         let config = sluice_registry::RegistryConfig::new(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             bootstrap.to_owned(),
@@ -59,17 +59,17 @@ impl Env {
         self
     }
 
-    pub async fn full() -> Self {
+    pub(crate) async fn full() -> Self {
         let env = Self::start().await;
         let b = env.bootstrap.clone();
         env.with_registry(&b).await
     }
 
-    pub fn config(&self, service: &str) -> SdkConfig {
+    pub(crate) fn config(&self, service: &str) -> SdkConfig {
         SdkConfig::new(&self.bootstrap, &self.registry_url, service)
     }
 
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(r) = self.registry.take() {
             let _ = r.shutdown().await;
         }
@@ -80,7 +80,7 @@ impl Env {
 }
 
 /// Waits for the consumer's next record, failing the test after 30 s.
-pub async fn next(c: &sluice_sdk::Consumer) -> Received {
+pub(crate) async fn next(c: &sluice_sdk::Consumer) -> Received {
     tokio::time::timeout(Duration::from_secs(30), c.next())
         .await
         .unwrap_or_else(|_| panic!("no record within 30 s; metrics {:?}", c.metrics()))
@@ -88,7 +88,7 @@ pub async fn next(c: &sluice_sdk::Consumer) -> Received {
 }
 
 /// The descriptor pool of `tests/protos`, compiled with protox.
-pub fn pool() -> &'static DescriptorPool {
+pub(crate) fn pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
     POOL.get_or_init(|| {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/protos");
@@ -107,7 +107,7 @@ fn message(name: &str) -> MessageDescriptor {
 
 /// `shop.Money`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Money {
+pub(crate) struct Money {
     #[prost(string, tag = "1")]
     pub currency: String,
     #[prost(int64, tag = "2")]
@@ -116,7 +116,7 @@ pub struct Money {
 
 /// `shop.Order.Line`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Line {
+pub(crate) struct Line {
     #[prost(string, tag = "1")]
     pub sku: String,
     #[prost(uint32, tag = "2")]
@@ -125,7 +125,7 @@ pub struct Line {
 
 /// `shop.Order`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Order {
+pub(crate) struct Order {
     #[prost(string, tag = "1")]
     pub id: String,
     #[prost(message, optional, tag = "2")]
@@ -143,7 +143,7 @@ impl ReflectMessage for Order {
 }
 
 /// An order with `id` and a `note` of `note_len` bytes.
-pub fn order(id: &str, note_len: usize) -> Order {
+pub(crate) fn order(id: &str, note_len: usize) -> Order {
     Order {
         id: id.to_owned(),
         total: Some(Money {
@@ -160,7 +160,7 @@ pub fn order(id: &str, note_len: usize) -> Order {
 
 /// An Avro record type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Payment {
+pub(crate) struct Payment {
     pub id: String,
     pub amount: i64,
     pub memo: Option<String>,
@@ -177,7 +177,7 @@ impl AvroRecord for Payment {
 
 /// A JSON Schema record type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Shipment {
+pub(crate) struct Shipment {
     pub id: String,
     pub carrier: String,
 }

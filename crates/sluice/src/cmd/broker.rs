@@ -6,7 +6,7 @@ use crate::platform;
 
 /// Arguments of `sluice broker`: the broker part of `sluice up`.
 #[derive(Debug, clap::Args)]
-pub struct BrokerArgs {
+pub(crate) struct BrokerArgs {
     #[command(flatten)]
     file: ConfigFileArg,
     #[command(flatten)]
@@ -16,7 +16,7 @@ pub struct BrokerArgs {
 }
 
 /// Runs the broker until SIGINT/SIGTERM.
-pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let file = config::load_file(args.file.config.as_deref())?;
     let mut broker = config::broker_config(args.broker, file.as_ref())?;
     crate::security::apply(args.security, file.as_ref(), &mut broker)?;

@@ -13,7 +13,7 @@ use crate::kafka::{self, ClientArgs};
 
 /// The `sluice group` subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum GroupCommand {
+pub(crate) enum GroupCommand {
     /// List consumer groups with their state and member count.
     List {
         #[command(flatten)]
@@ -32,7 +32,7 @@ pub enum GroupCommand {
 
 /// Arguments of `sluice group reset-offsets`.
 #[derive(Debug, clap::Args)]
-pub struct ResetArgs {
+pub(crate) struct ResetArgs {
     #[command(flatten)]
     client: ClientArgs,
     /// Group id.
@@ -50,7 +50,7 @@ pub struct ResetArgs {
 /// Where `reset-offsets` moves the offsets (exactly one).
 #[derive(Debug, Clone, clap::Args)]
 #[group(required = true, multiple = false)]
-pub struct ResetTarget {
+pub(crate) struct ResetTarget {
     /// The oldest offset still in each partition.
     #[arg(long)]
     to_earliest: bool,
@@ -66,7 +66,7 @@ pub struct ResetTarget {
 }
 
 /// Runs a `sluice group` subcommand.
-pub async fn run(command: GroupCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: GroupCommand) -> anyhow::Result<()> {
     match command {
         GroupCommand::List { client } => list(&client),
         GroupCommand::Describe { client, group } => describe(&client, &group),

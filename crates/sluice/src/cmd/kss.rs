@@ -14,14 +14,14 @@ use crate::kafka::ClientArgs;
 use crate::platform;
 
 /// Default address of KSS's API.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
 /// Default development issuer key (relative to the working directory, beside the broker data).
 const DEFAULT_ISSUER_KEY: &str = "sluice-data/kss/issuer.key";
 
 /// Arguments of `sluice kss`.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct KssArgs {
+pub(crate) struct KssArgs {
     #[command(subcommand)]
     command: Option<KssCommand>,
     #[command(flatten)]
@@ -37,7 +37,7 @@ enum KssCommand {
 
 /// Settings of the KSS service.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Listen address of the HTTPS API.
     #[arg(long, env = "SLUICE_KSS_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -174,7 +174,7 @@ impl ServeArgs {
 }
 
 /// Runs `sluice kss`.
-pub async fn run(args: KssArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: KssArgs) -> anyhow::Result<()> {
     match args.command {
         Some(KssCommand::Token(token)) => {
             let key = sluice_kss::identity::keys::load_issuer_key(&token.issuer_key, true)?;
@@ -196,7 +196,7 @@ pub async fn run(args: KssArgs) -> anyhow::Result<()> {
 
 impl KssArgs {
     /// True for `sluice kss token` (a terminal tool, quiet by default).
-    pub fn is_token(&self) -> bool {
+    pub(crate) fn is_token(&self) -> bool {
         matches!(self.command, Some(KssCommand::Token(_)))
     }
 }

@@ -8,7 +8,7 @@ use sluice_sdk::lint::{lint, Severity};
 
 /// Arguments of `sluice lint-config`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct LintConfigArgs {
+pub(crate) struct LintConfigArgs {
     /// A librdkafka/Java `client.properties` file (`key=value` lines).
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -19,7 +19,7 @@ pub struct LintConfigArgs {
 }
 
 /// Prints every finding; fails when any is an error.
-pub async fn run(args: LintConfigArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: LintConfigArgs) -> anyhow::Result<()> {
     if args.file.is_none() && args.props.is_empty() {
         bail!("nothing to check: give a properties FILE and/or -X key=value");
     }

@@ -1,23 +1,23 @@
 //! One module per `sluice` subcommand.
 
-pub mod acl;
-pub mod broker;
-pub mod consume;
-pub mod group;
-pub mod kss;
-pub mod lint_config;
-pub mod produce;
-pub mod registry;
-pub mod sidecar;
-pub mod topic;
-pub mod txn;
-pub mod up;
+pub(crate) mod acl;
+pub(crate) mod broker;
+pub(crate) mod consume;
+pub(crate) mod group;
+pub(crate) mod kss;
+pub(crate) mod lint_config;
+pub(crate) mod produce;
+pub(crate) mod registry;
+pub(crate) mod sidecar;
+pub(crate) mod topic;
+pub(crate) mod txn;
+pub(crate) mod up;
 
 use std::path::PathBuf;
 
 /// The `--config` option shared by the commands that start platform components.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ConfigFileArg {
+pub(crate) struct ConfigFileArg {
     /// TOML config file [default: ./sluice.toml if it exists]. Flags and SLUICE_* environment
     /// variables override it.
     #[arg(long, env = "SLUICE_CONFIG", value_name = "FILE")]

@@ -18,7 +18,7 @@ const MAX_IN_FLIGHT: usize = 10_000;
 
 /// Arguments of `sluice produce`.
 #[derive(Debug, clap::Args)]
-pub struct ProduceArgs {
+pub(crate) struct ProduceArgs {
     #[command(flatten)]
     client: ClientArgs,
     /// Topic to write to.
@@ -43,7 +43,7 @@ pub struct ProduceArgs {
 
 /// Reads stdin line by line (bytes, not necessarily UTF-8; the trailing `\n` is dropped) and
 /// produces one message per line. Fails if any message could not be delivered.
-pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let timeout_ms = args.client.request_timeout_ms.to_string();
     let producer: FutureProducer = args
         .client

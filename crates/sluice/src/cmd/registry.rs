@@ -10,7 +10,7 @@ use crate::platform::{self, BoxFuture, Component, Starter};
 
 /// Arguments of `sluice registry`.
 #[derive(Debug, clap::Args)]
-pub struct RegistryArgs {
+pub(crate) struct RegistryArgs {
     /// HTTP address to serve the REST API on.
     #[arg(long, env = "SLUICE_REGISTRY_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
@@ -45,7 +45,7 @@ pub struct RegistryArgs {
 }
 
 /// Runs the registry until SIGINT/SIGTERM.
-pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let mut config = RegistryConfig::new(args.listen, args.bootstrap_server);
     config.topic = args.topic;
     config.replication_factor = args.replication_factor;
@@ -66,7 +66,7 @@ struct RegistryComponent {
 }
 
 /// Returns the step that starts a registry with `config`.
-pub fn starter(config: RegistryConfig) -> Starter {
+pub(crate) fn starter(config: RegistryConfig) -> Starter {
     Box::pin(async move {
         let bootstrap = config.bootstrap.clone();
         let listen = config.listen;

@@ -9,7 +9,7 @@ use sluice_sidecar::{SidecarConfig, TokenSource};
 
 /// Arguments of `sluice sidecar`.
 #[derive(Debug, clap::Args)]
-pub struct SidecarArgs {
+pub(crate) struct SidecarArgs {
     /// KSS base URL.
     #[arg(long, env = "SLUICE_KSS_URL", default_value = "https://127.0.0.1:8090")]
     kss: String,
@@ -46,7 +46,7 @@ pub struct SidecarArgs {
 }
 
 /// Runs `sluice sidecar`.
-pub async fn run(args: SidecarArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: SidecarArgs) -> anyhow::Result<()> {
     let token = match (args.token_file, args.token) {
         (Some(file), _) => TokenSource::File(file),
         (None, Some(value)) => TokenSource::Value(value),

@@ -12,7 +12,7 @@ use crate::kafka::{self, parse_key_value, ClientArgs};
 
 /// The `sluice topic` subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum TopicCommand {
+pub(crate) enum TopicCommand {
     /// Create a topic.
     Create {
         #[command(flatten)]
@@ -51,7 +51,7 @@ pub enum TopicCommand {
 }
 
 /// Runs a `sluice topic` subcommand.
-pub async fn run(command: TopicCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: TopicCommand) -> anyhow::Result<()> {
     match command {
         TopicCommand::Create {
             client,

@@ -10,7 +10,7 @@ use crate::kafka::ClientArgs;
 
 /// The `sluice txn` subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum TxnCommand {
+pub(crate) enum TxnCommand {
     /// List transactional ids with their producer id and state.
     List {
         #[command(flatten)]
@@ -57,7 +57,7 @@ pub enum TxnCommand {
 
 /// A topic partition.
 #[derive(Debug, Clone, clap::Args)]
-pub struct PartitionArgs {
+pub(crate) struct PartitionArgs {
     /// Topic name.
     #[arg(long)]
     topic: String,
@@ -67,7 +67,7 @@ pub struct PartitionArgs {
 }
 
 /// Runs a `sluice txn` subcommand.
-pub async fn run(command: TxnCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: TxnCommand) -> anyhow::Result<()> {
     match command {
         TxnCommand::List {
             client,

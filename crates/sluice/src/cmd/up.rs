@@ -12,7 +12,7 @@ use crate::platform;
 
 /// Arguments of `sluice up`.
 #[derive(Debug, clap::Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     #[command(flatten)]
     file: ConfigFileArg,
     #[command(flatten)]
@@ -44,7 +44,7 @@ const BROKER_ADDR_ENV: &str = "SLUICE_UP_BROKER_ADDR";
 /// Starts every platform component, each in a supervised process of its own, and runs until
 /// SIGINT/SIGTERM. In a child process (see [`platform::supervisor`]) runs the one component
 /// named by its environment instead.
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let file = config::load_file(args.file.config.as_deref())?;
     let mut broker = config::broker_config(args.broker, file.as_ref())?;
     crate::security::apply(args.security, file.as_ref(), &mut broker)?;

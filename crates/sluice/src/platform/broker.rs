@@ -9,14 +9,14 @@ use sluice_broker::{BrokerConfig, BrokerHandle};
 use super::{BoxFuture, Component, Starter};
 
 /// A running embedded broker.
-pub struct BrokerComponent {
+pub(crate) struct BrokerComponent {
     handle: BrokerHandle,
     local_addr: SocketAddr,
     data_dir: PathBuf,
 }
 
 /// Returns the step that starts a broker with `config`.
-pub fn starter(config: BrokerConfig) -> Starter {
+pub(crate) fn starter(config: BrokerConfig) -> Starter {
     Box::pin(async move {
         let listen = config.listen;
         let data_dir = config.data_dir.clone();

@@ -6,13 +6,13 @@ use sluice_kss::{KssConfig, KssHandle};
 use super::{BoxFuture, Component, Starter};
 
 /// A running KSS.
-pub struct KssComponent {
+pub(crate) struct KssComponent {
     handle: KssHandle,
     ca_dir: std::path::PathBuf,
 }
 
 /// Returns the step that starts KSS with `config`.
-pub fn starter(config: KssConfig) -> Starter {
+pub(crate) fn starter(config: KssConfig) -> Starter {
     Box::pin(async move {
         let ca_dir = config.ca_dir.clone();
         let listen = config.listen;

@@ -5,10 +5,10 @@
 //! `sluice up` hands [`run`] the list of components to start, a single-component command such as
 //! `sluice broker` hands it a list of one.
 
-pub mod broker;
-pub mod kss;
-pub mod signal;
-pub mod supervisor;
+pub(crate) mod broker;
+pub(crate) mod kss;
+pub(crate) mod signal;
+pub(crate) mod supervisor;
 
 use std::future::Future;
 use std::io::Write;
@@ -17,13 +17,13 @@ use std::pin::Pin;
 use tracing::{error, info};
 
 /// A boxed, sendable future, the return type of component lifecycle steps.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// A not-yet-started component: awaiting it starts the component.
-pub type Starter = BoxFuture<anyhow::Result<Box<dyn Component>>>;
+pub(crate) type Starter = BoxFuture<anyhow::Result<Box<dyn Component>>>;
 
 /// A running part of the platform.
-pub trait Component: Send {
+pub(crate) trait Component: Send {
     /// Short name used in logs, e.g. `broker`.
     fn name(&self) -> &'static str;
 
@@ -38,7 +38,7 @@ pub trait Component: Send {
 /// Starts `starters` in order, prints one ready line per component prefixed with `label`, waits
 /// for SIGINT/SIGTERM and stops everything in reverse order. A second signal during shutdown
 /// abandons it (exit code 130).
-pub async fn run(label: &str, starters: Vec<Starter>) -> anyhow::Result<()> {
+pub(crate) async fn run(label: &str, starters: Vec<Starter>) -> anyhow::Result<()> {
     // Installed before anything starts so a stop request during start-up is not lost (and does
     // not kill the process half-way through opening logs).
     let mut signals = signal::Signals::new()?;

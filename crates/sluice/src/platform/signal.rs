@@ -6,7 +6,7 @@ use anyhow::Context;
 
 /// Which stop request arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopSignal {
+pub(crate) enum StopSignal {
     /// SIGINT (Ctrl-C).
     Interrupt,
     /// SIGTERM (e.g. `kill`, systemd, docker stop).
@@ -23,14 +23,14 @@ impl fmt::Display for StopSignal {
 }
 
 /// Listeners for SIGINT and SIGTERM, installed once so no signal is missed between waits.
-pub struct Signals {
+pub(crate) struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     /// Installs the handlers; from now on SIGINT/SIGTERM no longer kill the process.
-    pub fn new() -> anyhow::Result<Signals> {
+    pub(crate) fn new() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt())
@@ -41,7 +41,7 @@ impl Signals {
     }
 
     /// Waits for the next SIGINT or SIGTERM.
-    pub async fn recv(&mut self) -> StopSignal {
+    pub(crate) async fn recv(&mut self) -> StopSignal {
         tokio::select! {
             _ = self.interrupt.recv() => StopSignal::Interrupt,
             _ = self.terminate.recv() => StopSignal::Terminate,

@@ -24,7 +24,7 @@ use tracing::{error, info, warn};
 use super::signal::Signals;
 
 /// Environment variable that tells a child which component to run.
-pub const COMPONENT_ENV: &str = "SLUICE_UP_COMPONENT";
+pub(crate) const COMPONENT_ENV: &str = "SLUICE_UP_COMPONENT";
 
 /// How long a child may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -38,7 +38,7 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 
 /// One component to run in a child process.
 #[derive(Debug, Clone)]
-pub struct ChildSpec {
+pub(crate) struct ChildSpec {
     /// Component name, as the child's [`COMPONENT_ENV`] value and in logs.
     pub name: &'static str,
     /// Extra environment for the child (settings the supervisor resolved once for all).
@@ -54,7 +54,7 @@ struct Supervised {
 
 /// Starts `children` in order, prints their ready lines, restarts any that exits, and stops all
 /// in reverse order on SIGINT/SIGTERM.
-pub async fn run(children: Vec<ChildSpec>) -> anyhow::Result<()> {
+pub(crate) async fn run(children: Vec<ChildSpec>) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
     let exe = std::env::current_exe().context("cannot find the sluice executable to re-run")?;
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();

@@ -14,7 +14,7 @@ fn load(path: &Path) -> anyhow::Result<AclFile> {
 }
 
 /// Checks the file without contacting a cluster.
-pub fn validate(path: &Path) -> anyhow::Result<()> {
+pub(super) fn validate(path: &Path) -> anyhow::Result<()> {
     let file = load(path)?;
     println!(
         "{}: ok ({} services, {} raw entries, {} bindings)",
@@ -34,7 +34,11 @@ fn print_plan(plan: &Plan) {
 }
 
 /// Prints what `apply` would change.
-pub async fn plan(client: &ClientArgs, path: &Path, prune_unmanaged: bool) -> anyhow::Result<()> {
+pub(super) async fn plan(
+    client: &ClientArgs,
+    path: &Path,
+    prune_unmanaged: bool,
+) -> anyhow::Result<()> {
     let file = load(path)?;
     let mut conn = connect(client).await?;
     let plan = sluice_kss::acl::compute_plan(&mut conn, &file, prune_unmanaged)
@@ -49,7 +53,11 @@ pub async fn plan(client: &ClientArgs, path: &Path, prune_unmanaged: bool) -> an
 }
 
 /// Converges the cluster to the file and prints what changed.
-pub async fn apply(client: &ClientArgs, path: &Path, prune_unmanaged: bool) -> anyhow::Result<()> {
+pub(super) async fn apply(
+    client: &ClientArgs,
+    path: &Path,
+    prune_unmanaged: bool,
+) -> anyhow::Result<()> {
     let file = load(path)?;
     let config = super::admin_config(client)?;
     let plan = sluice_kss::acl::apply(&config, &file, prune_unmanaged)

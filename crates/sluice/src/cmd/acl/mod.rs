@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// The `sluice acl` subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum AclCommand {
+pub(crate) enum AclCommand {
     /// List ACLs: all of them, or those the filter options select.
     List {
         #[command(flatten)]
@@ -80,7 +80,7 @@ pub enum AclCommand {
 
 /// The acl.yml options of `plan` and `apply`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct FileArgs {
+pub(crate) struct FileArgs {
     /// The acl.yml file.
     #[arg(long)]
     file: PathBuf,
@@ -93,7 +93,7 @@ pub struct FileArgs {
 /// The resource an ACL is about (exactly one of these).
 #[derive(Debug, Clone, clap::Args)]
 #[group(required = true, multiple = false)]
-pub struct ResourceArgs {
+pub(crate) struct ResourceArgs {
     /// A topic name (or prefix with --prefixed), `*` for every topic.
     #[arg(long)]
     topic: Option<String>,
@@ -121,7 +121,7 @@ impl ResourceArgs {
 
 /// Options selecting ACLs; unset options match everything.
 #[derive(Debug, Clone, clap::Args)]
-pub struct FilterArgs {
+pub(crate) struct FilterArgs {
     /// Only ACLs on this topic (see --pattern for how the name is compared).
     #[arg(long, conflicts_with_all = ["group", "transactional_id", "cluster"])]
     topic: Option<String>,
@@ -210,7 +210,7 @@ fn parse_permission(s: &str) -> Result<Permission, String> {
 }
 
 /// Runs a `sluice acl` subcommand.
-pub async fn run(command: AclCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: AclCommand) -> anyhow::Result<()> {
     match command {
         AclCommand::List { client, filter } => {
             let bindings = list(&client, &filter).await?;
@@ -276,7 +276,7 @@ pub async fn run(command: AclCommand) -> anyhow::Result<()> {
 }
 
 /// The admin-client settings for `client` (its `-X` properties choose plaintext or TLS).
-pub fn admin_config(client: &ClientArgs) -> anyhow::Result<AdminConfig> {
+pub(crate) fn admin_config(client: &ClientArgs) -> anyhow::Result<AdminConfig> {
     Ok(AdminConfig::from_properties(
         &client.bootstrap,
         client
@@ -288,7 +288,7 @@ pub fn admin_config(client: &ClientArgs) -> anyhow::Result<AdminConfig> {
 }
 
 /// Opens an admin connection to the cluster `client` points at.
-pub async fn connect(client: &ClientArgs) -> anyhow::Result<AdminConnection> {
+pub(crate) async fn connect(client: &ClientArgs) -> anyhow::Result<AdminConnection> {
     AdminConnection::connect(&admin_config(client)?)
         .await
         .with_context(|| client.unreachable_hint())
@@ -316,7 +316,7 @@ async fn remove(client: &ClientArgs, filter: &FilterArgs) -> anyhow::Result<Vec<
 }
 
 /// Prints bindings as an aligned table (nothing but a note when there are none).
-pub fn print_table(bindings: &[AclBinding]) {
+pub(crate) fn print_table(bindings: &[AclBinding]) {
     if bindings.is_empty() {
         println!("(no ACLs)");
         return;

@@ -9,7 +9,7 @@ use rdkafka::Message;
 
 /// A parsed output template, rendered once per message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(super) struct Template {
     parts: Vec<Part>,
 }
 
@@ -36,7 +36,7 @@ enum Part {
 
 /// Why a template could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateError(String);
+pub(super) struct TemplateError(String);
 
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,7 +116,7 @@ fn push_char(out: &mut Vec<u8>, c: char) {
 
 impl Template {
     /// Appends the rendering of `msg` to `out` (no trailing newline).
-    pub fn render<M: Message>(&self, msg: &M, out: &mut Vec<u8>) {
+    pub(super) fn render<M: Message>(&self, msg: &M, out: &mut Vec<u8>) {
         for part in &self.parts {
             // Writing into a Vec cannot fail, so the io::Results below are always Ok.
             let _ = match part {

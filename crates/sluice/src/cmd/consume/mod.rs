@@ -15,7 +15,7 @@ use format::Template;
 
 /// Arguments of `sluice consume`.
 #[derive(Debug, clap::Args)]
-pub struct ConsumeArgs {
+pub(crate) struct ConsumeArgs {
     #[command(flatten)]
     client: ClientArgs,
     /// Topic to read.
@@ -46,7 +46,7 @@ pub struct ConsumeArgs {
 
 /// Where consumption starts in each partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StartOffset(Offset);
+pub(crate) struct StartOffset(Offset);
 
 impl FromStr for StartOffset {
     type Err = String;
@@ -70,7 +70,7 @@ impl FromStr for StartOffset {
 }
 
 /// Consumes until `--count` messages, `--timeout-ms` of silence or Ctrl-C.
-pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let consumer = create_consumer(&args)?;
     let explicit_start = args.partition.is_some() || args.offset.is_some();
     match (&args.group, explicit_start) {
