@@ -2,6 +2,7 @@
 //! on every broker, DescribeTransactions on each id's coordinator, DescribeProducers and
 //! WriteTxnMarkers on a partition's leader.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -131,18 +132,19 @@ impl Cluster {
         if self.brokers.len() == 1 && self.brokers.contains_key(&id) {
             return Ok(&mut self.bootstrap);
         }
-        if !self.connections.contains_key(&id) {
-            let address = self.brokers.get(&id).ok_or_else(|| {
-                AdminError::Protocol(format!("broker {id} is not in the cluster metadata"))
-            })?;
-            let config = AdminConfig {
-                bootstrap: address.clone(),
-                ..self.config.clone()
-            };
-            let conn = AdminConnection::connect(&config).await?;
-            self.connections.insert(id, conn);
+        match self.connections.entry(id) {
+            Entry::Occupied(open) => Ok(open.into_mut()),
+            Entry::Vacant(slot) => {
+                let address = self.brokers.get(&id).ok_or_else(|| {
+                    AdminError::Protocol(format!("broker {id} is not in the cluster metadata"))
+                })?;
+                let config = AdminConfig {
+                    bootstrap: address.clone(),
+                    ..self.config.clone()
+                };
+                Ok(slot.insert(AdminConnection::connect(&config).await?))
+            }
         }
-        Ok(self.connections.get_mut(&id).expect("inserted above"))
     }
 
     /// The leader of `topic`/`partition`.

@@ -2,6 +2,9 @@
 //! dispatch and body decoding) never panic or abort the broker; they either answer or are
 //! refused with a reason.
 
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::net::SocketAddr;

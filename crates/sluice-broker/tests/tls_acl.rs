@@ -1,6 +1,9 @@
 //! End-to-end TLS + ACL tests: a real broker with a PLAINTEXT and a required-auth SSL
 //! listener, certificates generated here with rcgen, and a kafka-protocol client over rustls.
 
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::net::SocketAddr;

@@ -2,6 +2,9 @@
 //! DescribeConfigs, AlterConfigs, IncrementalAlterConfigs and DescribeCluster against a real
 //! broker on a loopback port.
 
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;

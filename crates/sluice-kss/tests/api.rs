@@ -1,5 +1,8 @@
 //! The HTTPS API against a real KSS on a loopback port.
 
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::Duration;
 

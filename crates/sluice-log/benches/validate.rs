@@ -3,6 +3,9 @@
 //! Run: `cargo bench -p sluice-log --bench validate`; compare with the `crc only` line, which
 //! is what validation cost before records were walked.
 
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use bytes::BytesMut;

@@ -1,5 +1,8 @@
 //! Credentials directory and platform defaults, plus mTLS against a real TLS broker.
 
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,9 @@
 //! The sidecar against a real KSS over HTTPS: files written, refusals final, renewal on
 //! schedule, a KSS with another CA refused.
 
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use sluice_kss::identity::jwt::{mint, MintOptions};

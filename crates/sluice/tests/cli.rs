@@ -1,6 +1,9 @@
 //! End-to-end tests of the `sluice` binary: each test starts its own platform on a free
 //! loopback port with a temporary data directory and drives it through the CLI (and rdkafka).
 
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;

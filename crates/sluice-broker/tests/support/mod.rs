@@ -4,6 +4,8 @@
 //! Use from a test file with `mod support;`.
 
 #![allow(dead_code)]
+// Test code: a panic is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
