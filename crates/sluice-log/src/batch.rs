@@ -225,7 +225,7 @@ impl RecordBatchRef {
 
 /// Validates a produce request's record set: one or more complete v2 batches, each with a good
 /// CRC, a consistent record count, within `max.message.bytes`, and records that pass Kafka's
-/// log validation (see [`crate::record::validate_records`]). Control batches are refused (only
+/// log validation (see `record::validate_records`). Control batches are refused (only
 /// the broker writes transaction markers).
 pub fn validate_record_set(
     buf: &[u8],

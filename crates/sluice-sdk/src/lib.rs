@@ -4,7 +4,7 @@
 //!   schemas in any Confluent-compatible registry, frames payloads in Confluent's wire format
 //!   and stamps every record with [provenance headers](headers).
 //! - [`Consumer`] filters on headers before decoding, decodes by schema id (typed or dynamic),
-//!   keeps an end-to-end latency histogram and a per-producer completeness [audit](audit), and
+//!   keeps an end-to-end latency histogram and a per-producer completeness [`audit`], and
 //!   can dead-letter undecodable payloads.
 //! - [`SdkConfig`] reads a sidecar credentials directory and applies platform defaults;
 //!   [`lint`] warns about known configuration mistakes.

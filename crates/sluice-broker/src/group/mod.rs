@@ -5,7 +5,7 @@
 //! JoinGroup/SyncGroup responses that must wait for a rebalance are parked as tokio oneshot
 //! receivers and awaited by the handlers after the lock is released; fsyncs are awaited the same
 //! way ([`crate::state_log::Durable`]). Time-driven transitions (join/sync phase deadlines, the initial
-//! rebalance delay, session expiry, offset retention) happen in [`GroupCoordinator::tick`], run
+//! rebalance delay, session expiry, offset retention) happen in [`Coordinator::tick`], run
 //! by the task [`GroupCoordinator::start_maintenance`] spawns.
 //!
 //! Layout: [`model`] (a group and its members), [`membership`] (join, sync, heartbeat, leave and

@@ -38,7 +38,7 @@ struct Entries {
 }
 
 /// Canonical texts by submitted text and resolved references, bounded by
-/// [`MAX_CACHED_BYTES`].
+/// `MAX_CACHED_BYTES` (16 MiB).
 #[derive(Default)]
 pub struct CanonicalCache {
     entries: Mutex<Entries>,

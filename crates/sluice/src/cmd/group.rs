@@ -334,7 +334,7 @@ fn reset(args: &ResetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Decodes a consumer-protocol assignment (version, [topic, [partition]], user data) into
+/// Decodes a consumer-protocol assignment (version, \[topic, \[partition\]\], user data) into
 /// `(topic, partitions)` pairs; malformed bytes yield what could be read.
 fn decode_assignment(mut buf: &[u8]) -> Vec<(String, Vec<i32>)> {
     fn take<'a>(buf: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {

@@ -35,7 +35,8 @@ pub(crate) struct RegistryArgs {
     /// Consumer group through which instances elect the one writer (Kafka group protocol).
     #[arg(long, default_value = "schema-registry")]
     group: String,
-    /// URL other instances forward writes to when this one leads [default: http://<listen>].
+    /// URL other instances forward writes to when this one leads [default: the --listen address
+    /// as an http:// URL].
     #[arg(long)]
     advertised_url: Option<String>,
     /// Do not take part in leader election: this instance writes directly (only safe when it is

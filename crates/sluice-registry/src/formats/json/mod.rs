@@ -1,6 +1,6 @@
 //! JSON Schema: the document's draft (draft-07 unless `$schema` names another, as in
 //! Confluent), validation against that draft's meta-schema, `$ref` resolution within the
-//! document and into referenced subjects, and Confluent's compatibility rules ([`compat`]).
+//! document and into referenced subjects, and Confluent's compatibility rules (`compat`).
 
 mod compat;
 mod pointer;
@@ -82,7 +82,7 @@ impl JsonSchema {
     ///
     /// Every text is first held to the limits of [`limits`]: serde_json, the meta-schema
     /// validation and the walks here all recurse once per level. `$ref`s are followed only by
-    /// the compatibility check, which bounds how far ([`compat`]).
+    /// the compatibility check, which bounds how far (`compat`).
     pub fn parse(text: &str, references: &[ResolvedReference]) -> Result<Self, String> {
         let root = parse_document(text, "the JSON schema")?;
         if root.is_object() {

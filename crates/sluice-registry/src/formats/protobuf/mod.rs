@@ -1,7 +1,7 @@
 //! PROTOBUF schemas: `.proto` text compiled with protox (imports resolved from the references,
-//! then from the files Confluent bundles, [`bundled`], then the well-known `google/protobuf/*`
-//! types) or a base64 `FileDescriptorProto`, stored as canonical `.proto` text ([`render`]),
-//! and Confluent's protobuf compatibility rules over the descriptors ([`compat`]).
+//! then from the files Confluent bundles, `bundled`, then the well-known `google/protobuf/*`
+//! types) or a base64 `FileDescriptorProto`, stored as canonical `.proto` text (`render`),
+//! and Confluent's protobuf compatibility rules over the descriptors (`compat`).
 
 mod bundled;
 mod compat;
@@ -153,7 +153,7 @@ impl ProtoSchema {
         Ok(Self { file, descriptor })
     }
 
-    /// The canonical `.proto` text ([`render`]); with `normalize`, Confluent's normalized form.
+    /// The canonical `.proto` text (`render`); with `normalize`, Confluent's normalized form.
     pub fn stored_text(&self, normalize: bool) -> String {
         render::render(&self.file, normalize)
     }

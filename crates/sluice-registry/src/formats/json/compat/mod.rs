@@ -27,7 +27,7 @@ const MAX_CHECK_DEPTH: usize = 2 * MAX_NESTING_DEPTH;
 /// Why data valid against `writer` may be invalid against `reader` (Confluent's rules).
 ///
 /// At most [`MAX_COMPARISONS`] pairs of sub-schemas are compared and at most
-/// [`MAX_CHECK_DEPTH`] levels deep; schemas needing more are reported as incompatible, with a
+/// `MAX_CHECK_DEPTH` (twice [`MAX_NESTING_DEPTH`]) levels deep; schemas needing more are reported as incompatible, with a
 /// problem saying so.
 pub fn read_problems(writer: &JsonSchema, reader: &JsonSchema) -> Vec<String> {
     let mut checker = Checker {
