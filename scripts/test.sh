@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole Sluice test suite: installs what is missing, builds, runs `cargo test --workspace`
-# and then the real-client compatibility suite (tests/compat, pytest) against the built broker.
+# The whole Sluice test suite: installs what is missing, builds, runs the checks (rustfmt,
+# clippy and rustdoc with warnings as errors, the broker's module layers), `cargo test
+# --workspace` and then the real-client compatibility suite (tests/compat, pytest) against the
+# built broker.
 #
 # Usage: scripts/test.sh [extra pytest args...]     e.g. scripts/test.sh -m "not slow" -x
 # Environment:
@@ -8,6 +10,7 @@
 #   SLUICE_TEST_PROFILE   cargo profile of the broker the Python suite runs (default: debug,
 #                         which shares its build with `cargo test`; `release` = faster broker,
 #                         but a second full compile)
+#   SLUICE_SKIP_CHECKS=1  skip the checks (fmt, clippy, doc, layers), e.g. while iterating
 #   SLUICE_SKIP_CARGO_TEST=1 / SLUICE_SKIP_COMPAT=1   run only one half
 #   PYTHON                interpreter for the venv (default: python3, 3.11+)
 set -euo pipefail
@@ -28,7 +31,11 @@ t=$SECONDS
 ensure_build_deps
 ensure_debian_packages kcat python3-venv
 command -v "$python" >/dev/null 2>&1 || ensure_debian_packages python3
-ensure_rust
+if [ "${SLUICE_SKIP_CHECKS:-0}" != 1 ]; then
+    ensure_rust rustfmt clippy
+else
+    ensure_rust
+fi
 step_done "packages" "$t"
 
 # 2. Python venv with the pinned clients; reinstalled only when requirements.txt changes.
@@ -59,7 +66,20 @@ step_done "build" "$t"
 
 failed=()
 
-# 4. Rust tests.
+# 4. Checks: formatting, lints (the workspace's [workspace.lints] plus -D warnings), rustdoc and
+#    the broker's layers. Each failure is recorded and the tests still run. Clippy shares the
+#    build scripts and proc macros with the build; the rest is a metadata-only check build.
+if [ "${SLUICE_SKIP_CHECKS:-0}" != 1 ]; then
+    t=$SECONDS
+    log "checks: cargo fmt --check, cargo clippy, cargo doc, scripts/check-layers.sh"
+    cargo fmt --all -- --check || failed+=("cargo fmt (run cargo fmt --all)")
+    cargo clippy --workspace --all-targets -- -D warnings || failed+=("cargo clippy")
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps || failed+=("cargo doc")
+    scripts/check-layers.sh || failed+=("broker layers")
+    step_done "checks" "$t"
+fi
+
+# 5. Rust tests.
 if [ "${SLUICE_SKIP_CARGO_TEST:-0}" != 1 ]; then
     t=$SECONDS
     log "cargo test --workspace --no-fail-fast"
@@ -68,7 +88,7 @@ if [ "${SLUICE_SKIP_CARGO_TEST:-0}" != 1 ]; then
     step_done "cargo test" "$t"
 fi
 
-# 5. Real-client compatibility suite (its summary line is the last thing printed on success).
+# 6. Real-client compatibility suite (its summary line is the last thing printed on success).
 if [ "${SLUICE_SKIP_COMPAT:-0}" != 1 ]; then
     log "timings so far: ${timings[*]}"
     log "pytest tests/compat (SLUICE_BIN=$sluice_bin)"

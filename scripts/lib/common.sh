@@ -51,6 +51,7 @@ ensure_build_deps() {
 }
 
 # Makes cargo available: rustup's install if present, otherwise Debian's packaged toolchain.
+# Arguments name toolchain components to install too when missing: `rustfmt`, `clippy`.
 ensure_rust() {
     if [ -d "$HOME/.cargo/bin" ]; then
         PATH="$HOME/.cargo/bin:$PATH"
@@ -63,6 +64,19 @@ ensure_rust() {
     have="$(rustc --version | awk '{print $2}')"
     if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
         die "rustc $have is older than the $need this workspace needs; install a newer toolchain (rustup)"
+    fi
+    local component missing=()
+    for component in "$@"; do
+        # `cargo fmt` / `cargo clippy` fail (even through rustup's proxies) when not installed.
+        cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 || missing+=("$component")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if command -v rustup >/dev/null 2>&1; then
+        log "installing rustup components: ${missing[*]}"
+        rustup component add "${missing[@]}" || die "rustup could not install ${missing[*]}"
+    else
+        # Debian packages them as rustfmt and rust-clippy.
+        ensure_debian_packages "${missing[@]/clippy/rust-clippy}"
     fi
 }
 
