@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use sluice_log::{
     AppendOutcome, Isolation, LogConfig, LogError, PartitionLog, ReadResult, SyncHandle, TxnMarker,
@@ -21,8 +21,9 @@ pub struct Partition {
     pub topic: String,
     /// Partition number.
     pub index: i32,
-    /// The log. Never hold this lock across an `.await` or an fsync.
-    pub log: parking_lot::Mutex<PartitionLog>,
+    /// The log. Private so that no caller can hold its lock across an `.await` or an fsync:
+    /// everything goes through methods or the synchronous closure of [`Partition::with_log`].
+    log: parking_lot::Mutex<PartitionLog>,
     /// Woken whenever the high watermark advances, so parked long-poll fetches re-check.
     hw_advanced: tokio::sync::Notify,
 }
@@ -42,7 +43,11 @@ impl Partition {
     /// Validates and appends a produce request's record set; wakes parked fetches if the new
     /// records are already visible (they are not while the high watermark waits for the fsync).
     /// Validation (record framing, bounded decompression) runs before the log's lock is taken.
-    pub fn append(&self, records: BytesMut, now_ms: i64) -> Result<AppendOutcome, LogError> {
+    pub fn append(
+        &self,
+        records: impl Into<Bytes>,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, LogError> {
         self.append_guarded(records, now_ms, None)
     }
 
@@ -50,7 +55,7 @@ impl Partition {
     /// [`PartitionLog::begin_verification`]).
     pub fn append_guarded(
         &self,
-        records: BytesMut,
+        records: impl Into<Bytes>,
         now_ms: i64,
         guard: Option<u64>,
     ) -> Result<AppendOutcome, LogError> {
@@ -66,7 +71,7 @@ impl Partition {
     /// commits): validated like a produce, epoch-checked, without sequence numbers.
     pub fn append_from_coordinator(
         &self,
-        records: BytesMut,
+        records: impl Into<Bytes>,
         now_ms: i64,
     ) -> Result<AppendOutcome, LogError> {
         let config = self.log.lock().config().clone();
@@ -151,6 +156,29 @@ impl Partition {
     /// The first offset still in the log.
     pub fn log_start_offset(&self) -> i64 {
         self.log.lock().log_start_offset()
+    }
+
+    /// Offset below which everything is fsynced.
+    pub fn synced_offset(&self) -> i64 {
+        self.log.lock().synced_offset()
+    }
+
+    /// What the flusher must fsync to make everything appended so far durable (see
+    /// [`PartitionLog::sync_handle`]).
+    pub fn sync_handle(&self) -> Option<SyncHandle> {
+        self.log.lock().sync_handle()
+    }
+
+    /// Runs `f` with the log locked, for the operations that need several steps atomically
+    /// (offset lookups, retention, DeleteRecords). `f` is synchronous, so the lock cannot be
+    /// held across an `.await`; do not fsync or do network I/O inside it.
+    pub fn with_log<T>(&self, f: impl FnOnce(&mut PartitionLog) -> T) -> T {
+        f(&mut self.log.lock())
+    }
+
+    /// Takes the log out of a partition nobody else holds (closing at shutdown).
+    pub fn into_log(self) -> PartitionLog {
+        self.log.into_inner()
     }
 
     /// A future that completes after the next advance of the high watermark. Call `enable()` on it (pinned) before

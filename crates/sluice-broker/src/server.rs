@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{BrokerConfig, FsyncPolicy};
-use crate::durability::Flusher;
+use crate::durability::{Flusher, FlusherThread};
 use crate::group::GroupCoordinator;
 use crate::meta::{self, MetaError, Metadata, ProducerIdAllocator};
 use crate::state::Broker;
@@ -57,6 +57,9 @@ pub enum StartError {
     /// The persisted ACLs could not be loaded.
     #[error("cannot load ACLs: {0}")]
     Acls(#[from] crate::auth::AclError),
+    /// The flusher thread could not be started.
+    #[error("cannot start the flusher thread: {0}")]
+    Flusher(#[source] std::io::Error),
 }
 
 impl From<crate::net::listener::ListenerError> for StartError {
@@ -92,8 +95,7 @@ pub struct BrokerHandle {
     housekeeping: JoinHandle<()>,
     group_maintenance: JoinHandle<()>,
     txn_maintenance: JoinHandle<()>,
-    flusher_stop: watch::Sender<bool>,
-    flusher: JoinHandle<()>,
+    flusher: FlusherThread,
 }
 
 impl BrokerHandle {
@@ -137,9 +139,9 @@ impl BrokerHandle {
         if let Err(e) = self.group_maintenance.await {
             warn!(error = %e, "group coordinator task failed");
         }
-        let _ = self.flusher_stop.send(true);
-        if let Err(e) = self.flusher.await {
-            warn!(error = %e, "flusher task failed");
+        let flusher = self.flusher;
+        if let Err(e) = tokio::task::spawn_blocking(move || flusher.stop()).await {
+            warn!(error = %e, "stopping the flusher failed");
         }
         let result = match Arc::try_unwrap(self.broker) {
             Ok(broker) => {
@@ -165,8 +167,10 @@ impl BrokerHandle {
                 for topic in shared.metadata.topics() {
                     topic.partitions.iter().for_each(|p| flusher.mark_dirty(p));
                 }
-                flusher.flush_round().await;
-                Ok(())
+                match tokio::task::spawn_blocking(move || flusher.flush_round()).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(ShutdownError::Task(e.to_string())),
+                }
             }
         };
         info!("broker stopped");
@@ -219,7 +223,6 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (flusher_stop, flusher_stop_rx) = watch::channel(false);
     let flusher = Flusher::new(config.fsync_policy, config.flush_interval);
     let group_config = config.groups.clone();
     let txn_config = config.transactions.clone();
@@ -252,7 +255,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         authorizer,
         shutdown: shutdown_rx.clone(),
     });
-    let flusher = tokio::spawn(flusher.run(flusher_stop_rx));
+    let flusher = flusher.start().map_err(StartError::Flusher)?;
     // Before listening: finish what the coordinator decided before a restart and settle the
     // open transactions the partition logs hold.
     let recovering = broker.clone();
@@ -295,7 +298,6 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         housekeeping,
         group_maintenance,
         txn_maintenance,
-        flusher_stop,
         flusher,
     })
 }
@@ -330,18 +332,20 @@ pub fn housekeeping_pass(broker: &Broker) {
     let now = crate::now_ms();
     for topic in broker.metadata.topics() {
         for partition in &topic.partitions {
-            let mut log = partition.log.lock();
-            let policy = log.config().cleanup_policy;
-            let mut result = log.maybe_roll(now).map(|()| 0);
-            if matches!(policy, CleanupPolicy::Delete | CleanupPolicy::CompactDelete) {
-                result = result.and_then(|_| log.enforce_retention(now).map(|n| n as u64));
-            }
-            if matches!(
-                policy,
-                CleanupPolicy::Compact | CleanupPolicy::CompactDelete
-            ) {
-                result = result.and_then(|_| log.compact(now));
-            }
+            let result = partition.with_log(|log| {
+                let policy = log.config().cleanup_policy;
+                let mut result = log.maybe_roll(now).map(|()| 0);
+                if matches!(policy, CleanupPolicy::Delete | CleanupPolicy::CompactDelete) {
+                    result = result.and_then(|_| log.enforce_retention(now).map(|n| n as u64));
+                }
+                if matches!(
+                    policy,
+                    CleanupPolicy::Compact | CleanupPolicy::CompactDelete
+                ) {
+                    result = result.and_then(|_| log.compact(now));
+                }
+                result
+            });
             if let Err(e) = result {
                 warn!(topic = %topic.name, partition = partition.index, error = %e, "housekeeping failed");
             }

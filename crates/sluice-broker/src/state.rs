@@ -93,7 +93,7 @@ impl Broker {
         let mut open = Vec::new();
         for topic in self.metadata.topics() {
             for partition in &topic.partitions {
-                for (pid, epoch, _) in partition.log.lock().open_transactions() {
+                for (pid, epoch, _) in partition.with_log(|log| log.open_transactions()) {
                     open.push(((topic.name.clone(), partition.index), pid, epoch));
                 }
             }

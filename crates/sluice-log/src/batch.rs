@@ -274,18 +274,44 @@ pub fn validate_record_set(
     Ok(batches)
 }
 
-/// Stamps the broker-owned fields of a validated batch in place: base offset, leader epoch and,
-/// for `LogAppendTime`, the timestamps (which requires a new CRC).
-pub(crate) fn stamp_batch(batch: &mut [u8], base_offset: i64, log_append_time: Option<i64>) {
-    batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
-    batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&0i32.to_be_bytes());
+/// The fixed header of a validated batch with the broker-owned fields stamped: base offset,
+/// leader epoch and, for `LogAppendTime`, the timestamps (which requires a new CRC, computed
+/// over the new header fields and the unchanged records).
+///
+/// Every field the broker sets lies in the header, so a produced batch is written as this
+/// stamped copy followed by its records straight from the request buffer: the records are
+/// never copied in user space.
+///
+/// # Panics
+/// If `batch` is shorter than [`HEADER_SIZE`]; callers pass validated batches only.
+pub(crate) fn stamped_header(
+    batch: &[u8],
+    base_offset: i64,
+    log_append_time: Option<i64>,
+) -> [u8; HEADER_SIZE] {
+    let mut header = [0u8; HEADER_SIZE];
+    header.copy_from_slice(&batch[..HEADER_SIZE]);
+    header[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+    header[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&0i32.to_be_bytes());
     if let Some(now) = log_append_time {
-        let attrs = be_i16(batch, ATTRIBUTES_AT) | TIMESTAMP_TYPE_BIT;
-        batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attrs.to_be_bytes());
-        batch[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&now.to_be_bytes());
-        batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now.to_be_bytes());
-        rewrite_crc(batch);
+        let attrs = be_i16(&header, ATTRIBUTES_AT) | TIMESTAMP_TYPE_BIT;
+        header[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attrs.to_be_bytes());
+        header[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&now.to_be_bytes());
+        header[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now.to_be_bytes());
+        let crc = crc32c::crc32c_append(
+            crc32c::crc32c(&header[ATTRIBUTES_AT..]),
+            &batch[HEADER_SIZE..],
+        );
+        header[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     }
+    header
+}
+
+/// [`stamped_header`] written over the batch's own header, for batches the broker builds
+/// itself (transaction markers).
+pub(crate) fn stamp_batch(batch: &mut [u8], base_offset: i64, log_append_time: Option<i64>) {
+    let header = stamped_header(batch, base_offset, log_append_time);
+    batch[..HEADER_SIZE].copy_from_slice(&header);
 }
 
 /// Overwrites the record count of a batch (used by compaction before [`rewrite_crc`]).

@@ -55,6 +55,7 @@ mod codec;
 mod compaction;
 pub mod config;
 pub mod error;
+mod fileio;
 mod index;
 pub mod partition;
 mod producer_state;
@@ -68,7 +69,7 @@ pub use batch::{BatchHeader, RecordBatchRef};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
 pub use partition::{
-    AppendOutcome, Isolation, PartitionLog, ReadResult, SyncHandle, ValidatedRecords,
+    AppendOutcome, FileRange, Isolation, PartitionLog, ReadResult, SyncHandle, ValidatedRecords,
 };
 pub use producer_state::{Origin, ProducerInfo};
 pub use txn::{AbortedTxn, ControlType, TxnMarker};

@@ -5,15 +5,17 @@
 //! the slow parts — `fsync` and reading batch bytes for a fetch — do not: [`SyncHandle`] and
 //! [`ReadResult`] carry cloned file handles that are used after the lock is released.
 
+use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::batch::{self, BatchHeader};
 use crate::producer_state::{Origin, ProducerInfo, ProducerStateMap, SequenceCheck};
 use crate::recovery;
+pub use crate::segment::FileRange;
 use crate::segment::{Segment, MAX_SEGMENT_BYTES};
 use crate::txn::{AbortedTxn, AbortedTxnIndex, TxnMarker};
 use crate::{LogConfig, LogError, TimestampType};
@@ -22,7 +24,9 @@ use crate::{LogConfig, LogError, TimestampType};
 /// decompression): the only thing [`PartitionLog::append_validated`] accepts.
 #[derive(Debug)]
 pub struct ValidatedRecords {
-    records: BytesMut,
+    /// The request's bytes, as received: never modified or copied (see
+    /// [`batch::stamped_header`]).
+    records: Bytes,
     batches: Vec<batch::RecordBatchRef>,
     origin: Origin,
     /// The verification guard of a transactional write (see
@@ -32,21 +36,20 @@ pub struct ValidatedRecords {
 
 impl ValidatedRecords {
     /// Validates a producer's `records` against the partition settings `config`.
-    pub fn new(records: BytesMut, config: &LogConfig) -> Result<Self, LogError> {
-        Self::with_origin(records, config, Origin::Client)
+    pub fn new(records: impl Into<Bytes>, config: &LogConfig) -> Result<Self, LogError> {
+        Self::with_origin(records.into(), config, Origin::Client)
     }
 
     /// Validates `records` written by one of the broker's coordinators on a producer's behalf
     /// (transactional offset commits): their producer epoch is checked, sequences are not.
-    pub fn from_coordinator(records: BytesMut, config: &LogConfig) -> Result<Self, LogError> {
-        Self::with_origin(records, config, Origin::Coordinator)
+    pub fn from_coordinator(
+        records: impl Into<Bytes>,
+        config: &LogConfig,
+    ) -> Result<Self, LogError> {
+        Self::with_origin(records.into(), config, Origin::Coordinator)
     }
 
-    fn with_origin(
-        records: BytesMut,
-        config: &LogConfig,
-        origin: Origin,
-    ) -> Result<Self, LogError> {
+    fn with_origin(records: Bytes, config: &LogConfig, origin: Origin) -> Result<Self, LogError> {
         if records.len() as u64 > MAX_SEGMENT_BYTES {
             return Err(LogError::MessageTooLarge {
                 size: records.len(),
@@ -116,7 +119,7 @@ pub enum AppendOutcome {
 #[derive(Debug)]
 pub struct ReadResult {
     /// Where the bytes come from (cloned segment file handles and positions).
-    pub(crate) chunks: Vec<crate::segment::FileRange>,
+    pub(crate) chunks: Vec<FileRange>,
     /// The log end offset (high watermark) observed when the read was planned.
     pub high_watermark: i64,
     /// The log start offset observed when the read was planned.
@@ -138,18 +141,18 @@ impl ReadResult {
         self.len() == 0
     }
 
+    /// The planned byte ranges, in order: a fetch can send them from the files directly.
+    pub fn ranges(&self) -> &[FileRange] {
+        &self.chunks
+    }
+
     /// Reads the planned byte ranges (`pread`, from the page cache in the common case).
     pub fn read(&self) -> Result<Bytes, LogError> {
-        let mut buf = BytesMut::zeroed(self.len());
-        let mut at = 0usize;
+        let mut buf = Vec::with_capacity(self.len());
         for c in &self.chunks {
-            let end = at + c.len as usize;
-            c.file
-                .read_exact_at(&mut buf[at..end], c.position)
-                .map_err(|e| LogError::io(format!("segment file at position {}", c.position), e))?;
-            at = end;
+            c.read_into(&mut buf)?;
         }
-        Ok(buf.freeze())
+        Ok(Bytes::from(buf))
     }
 }
 
@@ -302,10 +305,14 @@ impl PartitionLog {
     }
 
     /// Validates and appends a produce request's record set (one or more v2 batches, usually
-    /// one). `records` is modified in place (base offset, timestamps, CRC) and written to the
-    /// active segment. Nothing is written unless every batch in the set is valid. `now_ms` is
-    /// the broker's clock, used for `LogAppendTime` and segment rolling.
-    pub fn append(&mut self, records: BytesMut, now_ms: i64) -> Result<AppendOutcome, LogError> {
+    /// one) and writes it to the active segment with the broker's fields (base offset,
+    /// timestamps, CRC) stamped. Nothing is written unless every batch in the set is valid.
+    /// `now_ms` is the broker's clock, used for `LogAppendTime` and segment rolling.
+    pub fn append(
+        &mut self,
+        records: impl Into<Bytes>,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, LogError> {
         let validated = ValidatedRecords::new(records, &self.config)?;
         self.append_validated(validated, now_ms)
     }
@@ -318,7 +325,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendOutcome, LogError> {
         let ValidatedRecords {
-            mut records,
+            records,
             mut batches,
             origin,
             guard,
@@ -340,14 +347,25 @@ impl PartitionLog {
             (self.config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         let base_offset = self.log_end_offset();
         let mut next = base_offset;
+        let mut headers = Vec::with_capacity(batches.len());
         for b in &mut batches {
-            let bytes = &mut records[b.position..b.position + b.header.total_size()];
-            batch::stamp_batch(bytes, next, log_append_time);
-            b.header = BatchHeader::parse(bytes)?;
+            let bytes = &records[b.position..b.position + b.header.total_size()];
+            let header = batch::stamped_header(bytes, next, log_append_time);
+            b.header = BatchHeader::parse(&header)?;
             next = b.header.last_offset() + 1;
+            headers.push(header);
         }
         let last_offset = next - 1;
-        self.write_batches(&records, &batches, last_offset, now_ms)?;
+        // Each batch is written as its stamped header plus its records from the request.
+        let mut parts: Vec<IoSlice<'_>> = batches
+            .iter()
+            .zip(&headers)
+            .flat_map(|(b, header)| {
+                let records = &records[b.position + batch::HEADER_SIZE..b.position + b.size()];
+                [IoSlice::new(header), IoSlice::new(records)]
+            })
+            .collect();
+        self.write_batches(&mut parts, records.len(), &batches, last_offset, now_ms)?;
         for b in &batches {
             self.producers.record(&b.header);
         }
@@ -361,20 +379,23 @@ impl PartitionLog {
 
     /// Writes stamped batches to the active segment (rolling first if due) and publishes them
     /// to readers unless visibility waits for the fsync.
+    /// `parts` are the bytes to write in order (`len` in total); `batches` give each batch's
+    /// position within them.
     fn write_batches(
         &mut self,
-        records: &[u8],
+        parts: &mut [IoSlice<'_>],
+        len: usize,
         batches: &[batch::RecordBatchRef],
         last_offset: i64,
         now_ms: i64,
     ) -> Result<(), LogError> {
         if self
             .active()
-            .needs_roll(records.len() as u64, last_offset, now_ms, &self.config)
+            .needs_roll(len as u64, last_offset, now_ms, &self.config)
         {
             self.roll(now_ms)?;
         }
-        self.active_mut().append(records, batches, now_ms)?;
+        self.active_mut().append(parts, len, batches, now_ms)?;
         if !self.config.visible_after_sync {
             self.high_watermark = self.end_watermark();
         }
@@ -395,7 +416,13 @@ impl PartitionLog {
             position: 0,
             header,
         }];
-        self.write_batches(&bytes, &batches, offset, now_ms)?;
+        self.write_batches(
+            &mut [IoSlice::new(&bytes)],
+            bytes.len(),
+            &batches,
+            offset,
+            now_ms,
+        )?;
         let aborted = self.producers.complete_txn(
             marker.producer_id,
             marker.producer_epoch,

@@ -2,6 +2,7 @@
 //! `.timeindex`. Only the last segment of a partition (the active one) is appended to.
 
 use std::fs::{File, OpenOptions};
+use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,12 +11,52 @@ use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::index::{self, IndexFile, OffsetEntry, TimeEntry};
 use crate::{LogConfig, LogError};
 
-/// A byte range of one segment file.
+/// A byte range of one segment file, planned under the partition lock and read (or sent to a
+/// socket) after it is released. The file handle is shared, so the range stays readable even
+/// if retention deletes the segment meanwhile.
 #[derive(Debug, Clone)]
-pub(crate) struct FileRange {
+pub struct FileRange {
     pub(crate) file: Arc<File>,
     pub(crate) position: u64,
     pub(crate) len: u64,
+}
+
+impl FileRange {
+    /// The segment file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Where the range starts in the file.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty range.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The part of this range `skip` bytes in, at most `len` long.
+    pub fn slice(&self, skip: u64, len: u64) -> FileRange {
+        let skip = skip.min(self.len);
+        FileRange {
+            file: Arc::clone(&self.file),
+            position: self.position + skip,
+            len: len.min(self.len - skip),
+        }
+    }
+
+    /// Appends the range's bytes to `buf` (one `pread`, no zero-filling).
+    pub fn read_into(&self, buf: &mut Vec<u8>) -> Result<(), LogError> {
+        crate::fileio::read_exact_at_into(&self.file, buf, self.len as usize, self.position)
+            .map_err(|e| LogError::io(format!("segment file at position {}", self.position), e))
+    }
 }
 
 /// Largest segment file size: positions in the offset index are 32-bit.
@@ -197,16 +238,18 @@ impl Segment {
         }
     }
 
-    /// Writes already validated and stamped batches at the end of the segment. On a failed
-    /// write the file is cut back so no partial batch stays behind.
+    /// Writes already validated and stamped batches at the end of the segment: `parts` in
+    /// order, `len` bytes in all, with one vectored write. On a failed write the file is cut
+    /// back so no partial batch stays behind.
     pub(crate) fn append(
         &mut self,
-        bytes: &[u8],
+        parts: &mut [IoSlice<'_>],
+        len: usize,
         batches: &[batch::RecordBatchRef],
         now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size;
-        if let Err(e) = self.file.write_all_at(bytes, start) {
+        if let Err(e) = crate::fileio::write_all_vectored_at(&self.file, parts, start) {
             let _ = self.file.set_len(start);
             return Err(LogError::io(&self.log_path, e));
         }
@@ -216,7 +259,7 @@ impl Segment {
         for b in batches {
             self.track_batch(start + b.position as u64, &b.header)?;
         }
-        self.size = start + bytes.len() as u64;
+        self.size = start + len as u64;
         Ok(())
     }
 

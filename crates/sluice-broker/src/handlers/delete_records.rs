@@ -16,14 +16,15 @@ const HIGH_WATERMARK: i64 = -1;
 
 /// Deletes below `offset` in one partition; returns the new low watermark.
 fn delete_before(partition: &Partition, offset: i64) -> Result<i64, ResponseError> {
-    let mut log = partition.log.lock();
-    let hw = log.high_watermark();
-    let target = if offset == HIGH_WATERMARK { hw } else { offset };
-    if target < 0 || target > hw {
-        return Err(ResponseError::OffsetOutOfRange);
-    }
-    log.delete_records_before(target)
-        .map_err(|e| log_error_code(&e))
+    partition.with_log(|log| {
+        let hw = log.high_watermark();
+        let target = if offset == HIGH_WATERMARK { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        log.delete_records_before(target)
+            .map_err(|e| log_error_code(&e))
+    })
 }
 
 /// Answers DeleteRecords (v0-2).

@@ -27,7 +27,7 @@ pub async fn handle(
                     let response = PartitionResponse::default().with_partition_index(index);
                     match access.partition(index) {
                         Ok(partition) => {
-                            let producers = partition.log.lock().producers();
+                            let producers = partition.with_log(|log| log.producers());
                             response.with_active_producers(
                                 producers.into_iter().map(producer_state).collect(),
                             )

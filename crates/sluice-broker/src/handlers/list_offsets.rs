@@ -30,23 +30,25 @@ fn lookup(
     version: i16,
     read_committed: bool,
 ) -> Result<(i64, i64), ResponseError> {
-    let log = partition.log.lock();
-    let end = if read_committed {
-        log.last_stable_offset()
-    } else {
-        log.high_watermark()
-    };
-    let below_end = |found: Option<(i64, i64)>| found.filter(|(o, _)| *o < end).unwrap_or((-1, -1));
-    match timestamp {
-        LATEST => Ok((end, -1)),
-        EARLIEST | EARLIEST_LOCAL => Ok((log.log_start_offset(), -1)),
-        MAX_TIMESTAMP if version >= 7 => Ok(below_end(log.max_timestamp())),
-        ts if ts >= 0 => match log.offset_for_timestamp(ts) {
-            Ok(found) => Ok(below_end(found)),
-            Err(e) => Err(log_error_code(&e)),
-        },
-        _ => Err(ResponseError::InvalidRequest),
-    }
+    partition.with_log(|log| {
+        let end = if read_committed {
+            log.last_stable_offset()
+        } else {
+            log.high_watermark()
+        };
+        let below_end =
+            |found: Option<(i64, i64)>| found.filter(|(o, _)| *o < end).unwrap_or((-1, -1));
+        match timestamp {
+            LATEST => Ok((end, -1)),
+            EARLIEST | EARLIEST_LOCAL => Ok((log.log_start_offset(), -1)),
+            MAX_TIMESTAMP if version >= 7 => Ok(below_end(log.max_timestamp())),
+            ts if ts >= 0 => match log.offset_for_timestamp(ts) {
+                Ok(found) => Ok(below_end(found)),
+                Err(e) => Err(log_error_code(&e)),
+            },
+            _ => Err(ResponseError::InvalidRequest),
+        }
+    })
 }
 
 /// Answers ListOffsets (v1-8).

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message};
 
 pub use crate::request::RequestContext;
+use response::{Reply, Response};
 
 pub mod access;
 pub mod add_offsets_to_txn;
@@ -52,6 +53,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod response;
 pub mod sync_group;
 pub mod transactions;
 pub mod txn_offset_commit;
@@ -111,7 +113,7 @@ macro_rules! api_table {
         /// Decodes `body` as the API named in `ctx.header`, runs its handler and returns the
         /// encoded response (response header included, without the size prefix), or `None`
         /// when the request expects no response (Produce with acks=0).
-        pub async fn dispatch(ctx: &RequestContext, mut body: Bytes) -> Result<Option<BytesMut>, DispatchError> {
+        pub async fn dispatch(ctx: &RequestContext, mut body: Bytes) -> Result<Option<Response>, DispatchError> {
             let key = ctx.header.request_api_key;
             let version = ctx.header.request_api_version;
             let api = ApiKey::try_from(key).map_err(|_| DispatchError::UnsupportedApi(key))?;
@@ -126,7 +128,7 @@ macro_rules! api_table {
                     let respond = expects_response(&req);
                     let resp = $module::handle(ctx, req).await;
                     if respond {
-                        encode_response(ctx, api, &resp).map(Some)
+                        resp.encode_reply(ctx, api).map(Some)
                     } else {
                         unanswered_outcome(api, &resp)
                     }
@@ -183,7 +185,7 @@ api_table! {
 fn unanswered_outcome<T: std::any::Any>(
     api: ApiKey,
     resp: &T,
-) -> Result<Option<BytesMut>, DispatchError> {
+) -> Result<Option<Response>, DispatchError> {
     let failed = (resp as &dyn std::any::Any)
         .downcast_ref::<kafka_protocol::messages::ProduceResponse>()
         .and_then(|r| {

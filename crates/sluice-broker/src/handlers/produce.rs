@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -100,8 +99,7 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
                     continue;
                 }
             };
-            // In place when this request holds the only reference, else a single copy.
-            let records = BytesMut::from(records);
+            // Not copied: the log writes the records from the request buffer.
             match partition.append_guarded(records, now, guard) {
                 Ok(outcome) => {
                     let (base, last, append_time, start) = match outcome {
@@ -226,7 +224,7 @@ fn verify_transactional(
     let Some(id) = transactional_id else {
         return Err(ResponseError::TransactionalIdAuthorizationFailed);
     };
-    let guard = partition.log.lock().begin_verification(header.producer_id);
+    let guard = partition.with_log(|log| log.begin_verification(header.producer_id));
     ctx.broker
         .txns
         .verify(

@@ -502,7 +502,7 @@ impl Metadata {
         self.persist(&next)?;
         *self.catalogue.write() = next;
         for partition in &topic.partitions {
-            partition.log.lock().set_config(log_config.clone());
+            partition.with_log(|log| log.set_config(log_config.clone()));
         }
         info!(topic = name, "topic configs altered");
         Ok(())
@@ -523,11 +523,8 @@ impl Metadata {
             for partition in partitions {
                 let (name, index) = (partition.topic.clone(), partition.index);
                 let result = match Arc::try_unwrap(partition) {
-                    Ok(p) => p.log.into_inner().close(),
-                    Err(shared) => {
-                        let handle = shared.log.lock().sync_handle();
-                        handle.map_or(Ok(()), |h| h.sync())
-                    }
+                    Ok(p) => p.into_log().close(),
+                    Err(shared) => shared.sync_handle().map_or(Ok(()), |h| h.sync()),
                 };
                 if let Err(e) = result {
                     warn!(topic = %name, partition = index, error = %e, "closing the partition log failed");

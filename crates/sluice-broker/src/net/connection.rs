@@ -18,14 +18,16 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::FutureExt;
 use futures::StreamExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::frame::{self, FrameError};
 use super::listener::Listener;
+use super::writer::{ResponseWriter, Socket};
 use crate::auth::KafkaPrincipal;
+use crate::handlers::response::Response;
 use crate::handlers::{self, DispatchError, RequestContext};
 use crate::memory::Reservation;
 use crate::state::Broker;
@@ -40,7 +42,7 @@ const FIRST_READ: usize = 4 * 1024;
 
 /// What a started request resolves to: an encoded response, nothing (acks=0), or a reason to
 /// close the connection.
-type Outcome = Result<Option<BytesMut>, DispatchError>;
+type Outcome = Result<Option<Response>, DispatchError>;
 /// A started request.
 type Pending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
@@ -121,9 +123,9 @@ async fn pipeline<R, W>(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: Socket,
 {
-    let mut wr = BufWriter::with_capacity(READ_CHUNK, wr);
+    let mut wr = ResponseWriter::new(wr, broker.fetch_memory.clone());
     let mut rbuf = BytesMut::new();
     let mut inflight: FuturesOrdered<Pending> = FuturesOrdered::new();
     let config = &broker.config;
@@ -277,30 +279,20 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 }
 
 /// Writes one outcome; returns false if the connection must be closed.
-async fn write_outcome<W: tokio::io::AsyncWrite + Unpin>(
-    wr: &mut W,
+async fn write_outcome<W: Socket>(
+    wr: &mut ResponseWriter<W>,
     peer: SocketAddr,
     outcome: Outcome,
 ) -> bool {
     match outcome {
         Ok(None) => true,
-        Ok(Some(response)) => {
-            let Ok(len) = i32::try_from(response.len()) else {
-                warn!(%peer, bytes = response.len(), "response larger than 2 GiB; closing connection");
-                return false;
-            };
-            let written = async {
-                wr.write_all(&len.to_be_bytes()).await?;
-                wr.write_all(&response).await
-            };
-            match written.await {
-                Ok(()) => true,
-                Err(e) => {
-                    debug!(%peer, error = %e, "write failed; closing connection");
-                    false
-                }
+        Ok(Some(response)) => match wr.write(&response).await {
+            Ok(()) => true,
+            Err(e) => {
+                debug!(%peer, error = %e, "write failed; closing connection");
+                false
             }
-        }
+        },
         Err(e) => {
             match &e {
                 DispatchError::Encode { .. } => {
@@ -347,7 +339,9 @@ pub fn start_session_request(
         handlers::api_versions::unsupported_version_response(key, version, correlation_id)
     {
         // Answered before decoding the rest: a newer client's header may not decode here.
-        return Ok(Box::pin(futures::future::ready(response.map(Some))));
+        return Ok(Box::pin(futures::future::ready(
+            response.map(|r| Some(Response::from_bytes(r))),
+        )));
     }
     let (_api, header) = frame::decode_header(&mut frame)?;
     let ctx = RequestContext {

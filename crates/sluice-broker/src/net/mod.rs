@@ -1,13 +1,15 @@
 //! The Kafka listener: accepts connections and runs one pipeline per connection.
 //!
 //! - [`frame`]: size-prefixed framing and panic-free header decoding;
-//! - [`connection`]: the per-connection request pipeline (ordered starts, ordered responses).
+//! - [`connection`]: the per-connection request pipeline (ordered starts, ordered responses);
+//! - [`writer`]: responses onto the socket, fetched records by `sendfile` where possible.
 
 pub mod connection;
 pub mod frame;
 pub mod limits;
 pub mod listener;
 pub mod tls;
+pub mod writer;
 
 use std::sync::Arc;
 

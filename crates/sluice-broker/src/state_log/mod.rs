@@ -392,10 +392,7 @@ impl StateLog for TopicStateLog {
     fn replay(&self, partition: i32, visit: &mut dyn FnMut(LogEntry)) -> Result<(), StateLogError> {
         let topic = self.topic;
         let log = self.get(partition)?;
-        let (mut offset, end) = {
-            let guard = log.log.lock();
-            (guard.log_start_offset(), guard.log_end_offset())
-        };
+        let (mut offset, end) = log.with_log(|log| (log.log_start_offset(), log.log_end_offset()));
         while offset < end {
             let (data, _, _) =
                 log.read(offset, REPLAY_CHUNK_BYTES)
