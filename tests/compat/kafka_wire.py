@@ -3,7 +3,7 @@
 The real clients refuse to send a corrupt or oversized batch, or a garbage frame, so the bad-input
 tests speak the protocol directly; the transaction tests read the last stable offset and the
 aborted-transaction list that clients consume silently. Only non-flexible versions are used
-(ApiVersions v0-v2, Produce v3-v8, Fetch v4, ListOffsets v2, InitProducerId v0-v1), which keeps the
+(ApiVersions v0-v2, Produce v3-v8, Fetch v4 and v7, ListOffsets v2, InitProducerId v0-v1), which keeps the
 codec to plain big-endian structs.
 """
 
@@ -281,6 +281,57 @@ class KafkaConnection:
         if len(topics) != 1 or len(topics[0][1]) != 1:
             raise AssertionError(f"expected one partition in the fetch response, got {topics}")
         return topics[0][1][0]
+
+    def fetch_v7_session(
+        self,
+        session_id: int,
+        epoch: int,
+        partitions: dict[tuple[str, int], int],
+        forgotten: list[tuple[str, int]] = (),
+        max_wait_ms: int = 100,
+        min_bytes: int = 1,
+    ) -> tuple[int, int, dict[tuple[str, int], FetchPartition]]:
+        """Fetch v7 (KIP-227 sessions): sends `partitions` ({(topic, partition): fetch offset}) and
+        `forgotten` with the given session id and epoch.
+
+        Returns (top-level error, session id answered, {(topic, partition): what was listed});
+        an incremental response lists only partitions with news.
+        """
+        def topics_of(items, encode_partition):
+            by_topic: dict[str, list] = {}
+            for (topic, partition), value in items:
+                by_topic.setdefault(topic, []).append(encode_partition(partition, value))
+            return struct.pack(">i", len(by_topic)) + b"".join(
+                nullable_string(t) + struct.pack(">i", len(ps)) + b"".join(ps) for t, ps in by_topic.items()
+            )
+
+        body = (
+            struct.pack(">iiiibii", -1, max_wait_ms, min_bytes, 1 << 20, READ_UNCOMMITTED, session_id, epoch)
+            + topics_of(partitions.items(), lambda p, offset: struct.pack(">iqqi", p, offset, -1, 1 << 20))
+            + topics_of([(tp, None) for tp in forgotten], lambda p, _: struct.pack(">i", p))
+        )
+        resp = self.request(API_FETCH, 7, body)
+        resp.int32()  # throttle_time_ms
+        error = resp.int16()
+        answered_session = resp.int32()
+
+        def read_partition(r: Reader) -> tuple[int, FetchPartition]:
+            index = r.int32()
+            error = r.int16()
+            high_watermark = r.int64()
+            last_stable_offset = r.int64()
+            r.int64()  # log start offset
+            aborted = r.array(lambda rr: (rr.int64(), rr.int64()))
+            size = r.int32()
+            records = b"" if size < 0 else r.data[r.pos : r.pos + size]
+            r.pos += max(size, 0)
+            return index, FetchPartition(error, high_watermark, last_stable_offset, aborted, records)
+
+        listed = {}
+        for topic, parts in resp.array(lambda r: (r.string(), r.array(read_partition))):
+            for index, partition in parts:
+                listed[(topic, index)] = partition
+        return error, answered_session, listed
 
     def list_offsets_v2(self, topic: str, partition: int, timestamp: int = -1,
                         isolation_level: int = READ_UNCOMMITTED) -> tuple[int, int]:

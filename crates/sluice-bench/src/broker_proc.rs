@@ -18,6 +18,8 @@ pub struct ProcSample {
     pub at: Instant,
     /// User plus system CPU time in seconds since the process started.
     pub cpu_secs: f64,
+    /// The user-space part of `cpu_secs`.
+    pub user_secs: f64,
     /// Resident set size in bytes.
     pub rss_bytes: u64,
 }
@@ -38,6 +40,11 @@ pub struct BrokerUsage {
     pub cpu_secs: f64,
     /// Average CPU use in cores (1.0 = one core busy).
     pub cpu_cores: f64,
+    /// The part of `cpu_secs` spent in user space (the broker's own code; the rest is the
+    /// kernel working on its behalf: socket and page-cache copies, fsync).
+    pub user_cpu_secs: f64,
+    /// The part of `cpu_secs` spent in the kernel.
+    pub system_cpu_secs: f64,
     /// Resident memory at the end of the window, MiB.
     pub rss_end_mib: f64,
     /// Highest resident memory seen during the window, MiB.
@@ -66,7 +73,7 @@ impl ProcWatcher {
     pub fn sample(&self) -> Result<ProcSample> {
         let stat_path = format!("/proc/{}/stat", self.pid);
         let stat = fs::read_to_string(&stat_path).map_err(|e| BenchError::io(&stat_path, e))?;
-        let ticks = parse_stat_cpu_ticks(&stat).ok_or_else(|| {
+        let (user_ticks, system_ticks) = parse_stat_cpu_ticks(&stat).ok_or_else(|| {
             BenchError::io(
                 &stat_path,
                 std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected stat format"),
@@ -77,7 +84,8 @@ impl ProcWatcher {
             fs::read_to_string(&status_path).map_err(|e| BenchError::io(&status_path, e))?;
         Ok(ProcSample {
             at: Instant::now(),
-            cpu_secs: ticks as f64 / self.ticks_per_sec,
+            cpu_secs: (user_ticks + system_ticks) as f64 / self.ticks_per_sec,
+            user_secs: user_ticks as f64 / self.ticks_per_sec,
             rss_bytes: parse_status_rss_bytes(&status).unwrap_or(0),
         })
     }
@@ -88,26 +96,29 @@ impl BrokerUsage {
     pub fn between(pid: u32, start: &ProcSample, end: &ProcSample, peak_rss_bytes: u64) -> Self {
         let wall = end.at.saturating_duration_since(start.at).as_secs_f64();
         let cpu = (end.cpu_secs - start.cpu_secs).max(0.0);
+        let user = (end.user_secs - start.user_secs).clamp(0.0, cpu);
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         BrokerUsage {
             pid,
             cpu_secs: cpu,
             cpu_cores: if wall > 0.0 { cpu / wall } else { 0.0 },
+            user_cpu_secs: user,
+            system_cpu_secs: cpu - user,
             rss_end_mib: mib(end.rss_bytes),
             rss_peak_mib: mib(peak_rss_bytes.max(end.rss_bytes).max(start.rss_bytes)),
         }
     }
 }
 
-/// utime + stime (fields 14 and 15) from a /proc/PID/stat line, in clock ticks.
-pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+/// `(utime, stime)` (fields 14 and 15) from a /proc/PID/stat line, in clock ticks.
+pub fn parse_stat_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     // The command name (field 2) may contain spaces and parentheses; fields after the last ')'
     // are space-separated, starting with field 3 (state).
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// VmRSS from /proc/PID/status, in bytes.
@@ -228,7 +239,7 @@ mod tests {
     #[test]
     fn stat_fields_after_odd_command_names() {
         let stat = "1234 (my (odd) broker) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0 100 0 0";
-        assert_eq!(parse_stat_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_stat_cpu_ticks(stat), Some((250, 75)));
         assert_eq!(parse_stat_cpu_ticks("garbage"), None);
     }
 

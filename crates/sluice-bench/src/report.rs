@@ -450,6 +450,8 @@ pub(crate) mod tests {
                     pid: 42,
                     cpu_secs: 1.0,
                     cpu_cores: 0.25,
+                    user_cpu_secs: 0.4,
+                    system_cpu_secs: 0.6,
                     rss_end_mib: 30.0,
                     rss_peak_mib: 31.0,
                 }),
@@ -490,6 +492,8 @@ pub(crate) mod tests {
             pid: 1,
             cpu_secs: 2.0,
             cpu_cores: 0.2,
+            user_cpu_secs: 0.5,
+            system_cpu_secs: 1.5,
             rss_end_mib: 10.0,
             rss_peak_mib: 12.0,
         };

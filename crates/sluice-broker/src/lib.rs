@@ -37,6 +37,7 @@ pub mod auth;
 pub mod config;
 pub mod durability;
 pub mod failpoint;
+pub mod fetch_sessions;
 pub mod group;
 pub mod handlers;
 pub mod memory;

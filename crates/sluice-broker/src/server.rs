@@ -245,6 +245,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     let broker = Arc::new(Broker {
         request_memory: crate::memory::MemoryBudget::new(config.queued_max_request_bytes),
         fetch_memory: crate::memory::MemoryBudget::new(config.fetch_memory_bytes),
+        fetch_sessions: crate::fetch_sessions::FetchSessions::new(Default::default()),
         config,
         cluster_id,
         metadata,

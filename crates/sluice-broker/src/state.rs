@@ -34,8 +34,10 @@ pub struct Broker {
     pub authorizer: Option<Arc<crate::auth::Authorizer>>,
     /// Bytes of requests being read and processed (`queued.max.request.bytes`).
     pub request_memory: crate::memory::MemoryBudget,
-    /// Bytes of fetch responses being assembled.
+    /// Bytes of fetched records copied through memory on their way to a socket (TLS).
     pub fetch_memory: crate::memory::MemoryBudget,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::fetch_sessions::FetchSessions,
     /// Notified once when the broker begins shutting down.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

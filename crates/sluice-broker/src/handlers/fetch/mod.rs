@@ -10,13 +10,15 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use sluice_log::Isolation;
 
+use super::access::TopicAccess;
 use super::RequestContext;
 use crate::auth::Operation;
+use crate::fetch_sessions::{Reported, Requested};
 
 mod encode;
 mod plan;
@@ -24,66 +26,119 @@ mod plan;
 mod tests;
 
 pub use encode::FetchReply;
-use plan::{plan_all, PartitionPlan, Wanted};
+use plan::{plan_all, PartitionPlan, Plan, Wanted};
 
 /// `isolation_level` value of READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
 
 /// Answers Fetch (v4-12).
 pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
-    // v7+ sessions: this broker is sessionless (session id 0), which clients accept; an
-    // incremental fetch against a session we never created is refused so the client resets.
-    if req.session_id != 0 {
-        return FetchReply {
-            response: FetchResponse::default()
-                .with_error_code(ResponseError::FetchSessionIdNotFound.code())
-                .with_session_id(0),
-            files: Vec::new(),
-        };
-    }
     let isolation = if req.isolation_level == READ_COMMITTED {
         Isolation::ReadCommitted
     } else {
         Isolation::ReadUncommitted
     };
-    let mut wanted = Vec::new();
-    let mut topics = Vec::with_capacity(req.topics.len());
-    for (ti, topic) in req.topics.iter().enumerate() {
-        let access = ctx.topic_access(Operation::Read, topic.topic.0.as_str());
-        for p in &topic.partitions {
-            wanted.push(Wanted {
-                topic: ti,
-                partition: access.partition(p.partition).cloned(),
-                index: p.partition,
-                offset: p.fetch_offset,
+    let requested = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| Requested {
+                topic: t.topic.clone(),
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
-                isolation,
-            });
+            })
+        })
+        .collect();
+    let forgotten: Vec<_> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.clone(), *p)))
+        .collect();
+    let sessions = &ctx.broker.fetch_sessions;
+    let begun = match sessions.begin(
+        req.session_id,
+        req.session_epoch,
+        &ctx.principal,
+        requested,
+        &forgotten,
+    ) {
+        Ok(begun) => begun,
+        Err(error) => {
+            return FetchReply {
+                response: FetchResponse::default().with_error_code(error.code()),
+                files: Vec::new(),
+            }
         }
-        topics.push(
-            FetchableTopicResponse::default()
-                .with_topic(topic.topic.clone())
-                .with_topic_id(topic.topic_id),
-        );
-    }
+    };
+    // Authorized on every fetch, a session's partitions included; partitions of one topic are
+    // usually adjacent, so the last topic's answer is reused.
+    let mut access: Option<(&TopicName, TopicAccess)> = None;
+    let wanted: Vec<_> = begun
+        .partitions
+        .iter()
+        .map(|r| {
+            if access.as_ref().is_none_or(|(name, _)| **name != r.topic) {
+                access = Some((&r.topic, ctx.topic_access(Operation::Read, r.topic.0.as_str())));
+            }
+            let partition = match &access {
+                Some((_, topic)) => topic.partition(r.partition).cloned(),
+                None => Err(ResponseError::UnknownTopicOrPartition),
+            };
+            Wanted {
+                partition,
+                index: r.partition,
+                offset: r.fetch_offset,
+                max_bytes: r.max_bytes,
+                isolation,
+            }
+        })
+        .collect();
     // Like Kafka's fetch.max.bytes: a client asking for 2 GiB gets the broker's cap.
     let max_bytes = usize::try_from(req.max_bytes)
         .unwrap_or(0)
         .min(ctx.broker.config.fetch_max_bytes);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
+    let plan = plan_until_ready(ctx, &wanted, max_bytes, min_bytes, max_wait).await;
+
+    // An incremental fetch lists only the partitions with news for the client.
+    let fetched: Vec<_> = begun
+        .partitions
+        .iter()
+        .zip(&plan.partitions)
+        .map(|(r, p)| {
+            let reported = Reported {
+                high_watermark: p.data.high_watermark,
+                last_stable_offset: p.data.last_stable_offset,
+                log_start_offset: p.data.log_start_offset,
+            };
+            (r, reported, p.read.is_some() || p.data.error_code != 0)
+        })
+        .collect();
+    let listed = sessions.finish(begun.kind, &fetched);
+    assemble(&begun.partitions, plan.partitions, &listed, begun.kind.session_id())
+}
+
+/// Plans (sizes only, nothing read) until `min_bytes` are available, an error is found or
+/// `max_wait` passes, parking on the partitions' high-watermark notifications in between.
+async fn plan_until_ready(
+    ctx: &RequestContext,
+    wanted: &[Wanted],
+    max_bytes: usize,
+    min_bytes: usize,
+    max_wait: Duration,
+) -> Plan {
     let deadline = tokio::time::Instant::now() + max_wait;
     let mut shutdown = ctx.broker.shutdown.clone();
-
-    // Plan (sizes only, nothing read) until enough data is there, then read once.
-    let mut plan = plan_all(&wanted, max_bytes);
+    let mut plan = plan_all(wanted, max_bytes);
     loop {
         if plan.bytes >= min_bytes
             || plan.error
             || tokio::time::Instant::now() >= deadline
             || *shutdown.borrow()
         {
-            break;
+            return plan;
         }
         // Register for wake-ups *before* re-planning, so an append in between is not missed.
         let mut notified: Vec<_> = wanted
@@ -92,34 +147,51 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
             .map(|p| Box::pin(p.hw_advanced()))
             .collect();
         if notified.is_empty() {
-            break;
+            return plan;
         }
         for n in &mut notified {
             n.as_mut().enable();
         }
-        plan = plan_all(&wanted, max_bytes);
+        plan = plan_all(wanted, max_bytes);
         if plan.bytes >= min_bytes {
-            break;
+            return plan;
         }
         tokio::select! {
             _ = futures::future::select_all(notified) => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
         }
-        plan = plan_all(&wanted, max_bytes);
+        plan = plan_all(wanted, max_bytes);
     }
+}
 
-    // Nothing is read here: the ranges go to the connection, which sends them from the files.
+/// Builds the reply from the listed partitions, grouping adjacent partitions of one topic.
+/// Nothing is read here: the planned ranges go to the connection, which sends them from the
+/// segment files.
+fn assemble(
+    requested: &[Requested],
+    plans: Vec<PartitionPlan>,
+    listed: &[bool],
+    session_id: i32,
+) -> FetchReply {
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     let mut files = Vec::new();
-    for (w, planned) in wanted.iter().zip(plan.partitions) {
-        let Some(topic) = topics.get_mut(w.topic) else {
+    for ((r, planned), &list) in requested.iter().zip(plans).zip(listed) {
+        if !list {
+            continue;
+        }
+        if topics.last().is_none_or(|t| t.topic != r.topic) {
+            topics.push(FetchableTopicResponse::default().with_topic(r.topic.clone()));
+        }
+        let ti = topics.len() - 1;
+        let Some(topic) = topics.last_mut() else {
             continue;
         };
         let PartitionPlan { data, read } = planned;
         match read {
             _ if data.error_code != 0 => topic.partitions.push(data),
             Some(read) => {
-                files.push((w.topic, topic.partitions.len(), read));
+                files.push((ti, topic.partitions.len(), read));
                 topic.partitions.push(data);
             }
             None => topic.partitions.push(data.with_records(Some(Bytes::new()))),
@@ -127,7 +199,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
     }
     FetchReply {
         response: FetchResponse::default()
-            .with_session_id(0)
+            .with_session_id(session_id)
             .with_responses(topics),
         files,
     }

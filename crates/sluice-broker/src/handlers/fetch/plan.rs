@@ -14,7 +14,6 @@ use crate::partition::{log_error_code, Partition};
 
 /// One requested partition, resolved once per request.
 pub(super) struct Wanted {
-    pub(super) topic: usize,
     /// The partition, or the error to report for it.
     pub(super) partition: Result<Arc<Partition>, ResponseError>,
     pub(super) index: i32,
