@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -43,6 +45,13 @@ def _die_with_parent() -> None:
         pass
 
 
+def _prepare_child(file_size_limit: int | None) -> None:
+    """Runs in the forked broker before exec: parent-death signal, and the file-size limit."""
+    _die_with_parent()
+    if file_size_limit is not None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,6 +76,8 @@ class Broker:
         self.extra_args = list(extra_args or [])
         # Environment for the next start, e.g. SLUICE_FAILPOINT for crash-point tests.
         self.extra_env: dict[str, str] = {}
+        # RLIMIT_FSIZE for the next start, in bytes: files cannot grow past it, like a full disk.
+        self.file_size_limit: int | None = None
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -87,7 +98,7 @@ class Broker:
             log.flush()
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=self.data_dir.parent,
-                preexec_fn=_die_with_parent,
+                preexec_fn=functools.partial(_prepare_child, self.file_size_limit),
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -36,6 +36,7 @@ from kafka_wire import (
     ERR_NONE,
     ERR_TOPIC_AUTHORIZATION_FAILED,
     KafkaConnection,
+    build_batch,
     build_raw_batch,
     encode_record,
     frame,
@@ -844,3 +845,49 @@ def test_plaintext_false_without_ssl_listener_refuses_to_start(sluice_bin, tmp_p
     finally:
         if broker.running():
             broker.kill9()
+
+
+ERR_KAFKA_STORAGE_ERROR = 56
+
+
+@pytest.mark.broker_args("--segment-index-bytes", "65536")
+def test_full_disk_refuses_writes_loses_nothing_and_logs_the_path(broker, topic_name):
+    """Files that cannot grow (a file-size limit, which fails writes with EFBIG exactly where a
+    full disk fails them with ENOSPC): produce gets KAFKA_STORAGE_ERROR, the operator gets a WARN
+    naming the file, every acknowledged record stays readable, and the broker keeps serving."""
+    create_topic(broker.bootstrap, topic_name, 1)
+    broker.stop()
+    broker.file_size_limit = 2 * 1024 * 1024
+    broker.start()
+    value = b"x" * 1000
+    acknowledged = 0
+    error = ERR_NONE
+    batch = bytes(build_batch([(None, value)] * 10))
+    with KafkaConnection(broker.bootstrap) as conn:
+        for _ in range(4000):
+            result = conn.produce(topic_name, 0, batch)
+            error = result.error_code
+            if error != ERR_NONE:
+                break
+            acknowledged += 10
+        assert error == ERR_KAFKA_STORAGE_ERROR, f"expected a storage error, got {error}"
+        assert 1000 <= acknowledged < 2100
+        # Still refused: the failed write was cut back, so the file is exactly as full as before.
+        assert conn.produce(topic_name, 0, batch).error_code == ERR_KAFKA_STORAGE_ERROR
+        error, end = conn.list_offsets_v2(topic_name, 0)
+        assert (error, end) == (ERR_NONE, acknowledged)
+    assert_serving(broker)
+    log = broker.log_text()
+    warnings = [line for line in log.splitlines() if "WARN" in line and "storage error" in line]
+    assert warnings, log[-3000:]
+    assert any(f"{topic_name}-0" in line and ".log" in line for line in warnings), warnings[:3]
+    # Every acknowledged record reads back, in order.
+    got = confluent_consume(broker.bootstrap, topic_name, 1, acknowledged, timeout_s=60)
+    assert len(got) == acknowledged
+    # Room again (limit lifted): the partition takes writes where it left off.
+    broker.stop()
+    broker.file_size_limit = None
+    broker.start()
+    with KafkaConnection(broker.bootstrap) as conn:
+        result = conn.produce(topic_name, 0, bytes(build_batch([(None, b"after")])))
+        assert (result.error_code, result.base_offset) == (ERR_NONE, acknowledged)

@@ -147,6 +147,16 @@ fn restore_default_sigpipe() {
     }
 }
 
+/// A server that writes past a file-size limit (`ulimit -f`) gets SIGXFSZ, whose default
+/// action kills the process. Ignored, the write fails with `EFBIG` instead and is handled like a
+/// full disk: the request gets a storage error, the path is logged, and everything else goes on.
+fn ignore_file_size_signal() {
+    // SAFETY: SIG_IGN installs no handler code and touches no Rust-managed memory.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Joins an error and its causes with ": ", skipping a cause whose text the message already
 /// contains (many library errors repeat their source in their own message).
 fn error_chain(err: &anyhow::Error) -> String {
@@ -167,7 +177,9 @@ fn error_chain(err: &anyhow::Error) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !cli.command.is_server() {
+    if cli.command.is_server() {
+        ignore_file_size_signal();
+    } else {
         restore_default_sigpipe();
     }
     let result = match init_logging(cli.log_level.as_deref(), cli.command.default_log_filter()) {
