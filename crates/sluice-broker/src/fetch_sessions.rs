@@ -206,17 +206,20 @@ impl FetchSessions {
             _ => {
                 let before = session.partitions.len();
                 for (topic, partition) in forgotten {
-                    session.partitions.shift_remove(&(topic.clone(), *partition));
+                    session
+                        .partitions
+                        .shift_remove(&(topic.clone(), *partition));
                 }
                 for r in requested {
-                    let entry = session
-                        .partitions
-                        .entry((r.topic, r.partition))
-                        .or_insert(Cached {
-                            fetch_offset: r.fetch_offset,
-                            max_bytes: r.max_bytes,
-                            reported: None,
-                        });
+                    let entry =
+                        session
+                            .partitions
+                            .entry((r.topic, r.partition))
+                            .or_insert(Cached {
+                                fetch_offset: r.fetch_offset,
+                                max_bytes: r.max_bytes,
+                                reported: None,
+                            });
                     entry.fetch_offset = r.fetch_offset;
                     entry.max_bytes = r.max_bytes;
                 }

@@ -76,7 +76,10 @@ fn incremental_fetches_list_only_changed_partitions_and_rotate_them() {
             _ => (r, reported(0), false),
         })
         .collect();
-    assert_eq!(sessions.finish(begun.kind, &fetched), vec![true, true, false]);
+    assert_eq!(
+        sessions.finish(begun.kind, &fetched),
+        vec![true, true, false]
+    );
 
     // The client moves partition 0 on; listed partitions went to the back of the order.
     let begun = sessions
@@ -165,7 +168,9 @@ fn a_full_cache_evicts_idle_sessions_or_refuses_new_ones() {
     assert_eq!(begun.partitions.len(), 11);
     // Once idle, the least recently used session makes room.
     std::thread::sleep(Duration::from_millis(60));
-    sessions.begin(first, 1, &owner, vec![], &[]).expect("touch");
+    sessions
+        .begin(first, 1, &owner, vec![], &[])
+        .expect("touch");
     let third = open(&sessions, &owner, 2);
     assert_eq!(sessions.len(), 2);
     assert!(sessions.begin(first, 2, &owner, vec![], &[]).is_ok());

@@ -33,8 +33,8 @@ pub enum FrameError {
 const FIXED_HEADER_LEN: usize = 2 + 2 + 4;
 
 /// Takes one complete frame (without its size prefix) off the front of `buf`, or `None` if
-/// more bytes are needed. Nothing is reserved for the announced size: the buffer grows only as
-/// bytes arrive, so a prefix claiming 100 MB costs nothing until the bytes are really sent.
+/// more bytes are needed. (The connection decides how much to reserve for an announced size:
+/// see `WHOLE_FRAME_MAX` in [`super::connection`].)
 pub fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, FrameError> {
     let Some(prefix) = buf.get(..4).and_then(|p| <[u8; 4]>::try_from(p).ok()) else {
         return Ok(None);
@@ -49,6 +49,13 @@ pub fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, Frame
     }
     buf.advance(4);
     Ok(Some(buf.split_to(size).freeze()))
+}
+
+/// The size a frame at the front of `buf` announces (without its 4-byte prefix), once the prefix
+/// is in and valid.
+pub fn announced_size(buf: &[u8]) -> Option<usize> {
+    let prefix = <[u8; 4]>::try_from(buf.get(..4)?).ok()?;
+    usize::try_from(i32::from_be_bytes(prefix)).ok()
 }
 
 /// The api key, version and correlation id of a frame, readable even when the rest of the

@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use sluice_log::Isolation;
 
@@ -79,7 +79,10 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
         .iter()
         .map(|r| {
             if access.as_ref().is_none_or(|(name, _)| **name != r.topic) {
-                access = Some((&r.topic, ctx.topic_access(Operation::Read, r.topic.0.as_str())));
+                access = Some((
+                    &r.topic,
+                    ctx.topic_access(Operation::Read, r.topic.0.as_str()),
+                ));
             }
             let partition = match &access {
                 Some((_, topic)) => topic.partition(r.partition).cloned(),
@@ -117,7 +120,12 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
         })
         .collect();
     let listed = sessions.finish(begun.kind, &fetched);
-    assemble(&begun.partitions, plan.partitions, &listed, begun.kind.session_id())
+    assemble(
+        &begun.partitions,
+        plan.partitions,
+        &listed,
+        begun.kind.session_id(),
+    )
 }
 
 /// Plans (sizes only, nothing read) until `min_bytes` are available, an error is found or
