@@ -4,7 +4,7 @@
 //! On plaintext listeners large file ranges go to the socket with `sendfile(2)`: the records
 //! move from the page cache to the socket inside the kernel, never through the broker's
 //! memory. Under TLS (and for small ranges, where one `write` beats `write` + `sendfile`) the
-//! bytes are `pread` into the write buffer in chunks of at most [`CHUNK`] bytes, each counted
+//! bytes are `pread` into the write buffer in chunks of at most 64 KiB, each counted
 //! against the broker-wide fetch memory budget until it has been written, so a consumer of
 //! gigabytes costs the broker at most one chunk per connection.
 

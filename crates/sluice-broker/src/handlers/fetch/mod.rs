@@ -2,9 +2,9 @@
 //!
 //! A fetch that finds too little data parks on the partitions' append notifications (not a
 //! timer loop) and plans again when an append (or the fsync that makes it visible) wakes it,
-//! until `min_bytes` are available or `max_wait_ms` passes. Planning ([`plan`]) only looks at
+//! until `min_bytes` are available or `max_wait_ms` passes. Planning (`plan.rs`) only looks at
 //! the logs' indexes; no record byte is read or copied here: the reply carries file ranges
-//! ([`encode`]) that the connection sends from the page cache (`sendfile` on plaintext
+//! (`encode.rs`) that the connection sends from the page cache (`sendfile` on plaintext
 //! listeners).
 
 use std::time::Duration;
