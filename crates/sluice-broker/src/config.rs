@@ -56,7 +56,8 @@ pub struct BrokerConfig {
     /// `fetch.max.bytes`: most record bytes one fetch response carries, whatever the client
     /// asks (default 55 MiB, as Kafka).
     pub fetch_max_bytes: usize,
-    /// Record bytes all fetch responses being assembled may hold at once (default 256 MiB).
+    /// Fetched record bytes that may be in memory at once on their way to TLS connections
+    /// (plaintext ones `sendfile` them; default 256 MiB).
     pub fetch_memory_bytes: usize,
     /// `connections.max.idle.ms`: a connection with nothing to do for this long is closed
     /// (default 10 minutes, as Kafka).

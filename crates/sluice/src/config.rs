@@ -94,7 +94,7 @@ pub(crate) struct BrokerSettings {
     /// `fetch.max.bytes`: most record bytes in one fetch response [default: 57671680].
     #[arg(long, env = "SLUICE_FETCH_MAX_BYTES", value_name = "N")]
     pub fetch_max_bytes: Option<usize>,
-    /// Record bytes all fetch responses being assembled may hold at once [default: 268435456].
+    /// Fetched record bytes in memory at once on their way to TLS connections (plaintext ones use sendfile) [default: 268435456].
     #[arg(long, env = "SLUICE_FETCH_MEMORY_BYTES", value_name = "N")]
     pub fetch_memory_bytes: Option<usize>,
     /// `connections.max.idle.ms`: close connections idle this long [default: 600000].

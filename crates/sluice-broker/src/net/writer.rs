@@ -178,3 +178,119 @@ async fn sendfile_all(tcp: &TcpStream, range: &FileRange) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+    use tokio::io::AsyncReadExt;
+
+    /// A log holding `batches` record batches of `value_len`-byte values, and a plan reading all
+    /// of it.
+    fn log_with(dir: &std::path::Path, batches: usize, value_len: usize) -> sluice_log::ReadResult {
+        let mut log = sluice_log::PartitionLog::open(dir, sluice_log::LogConfig::default())
+            .expect("open log");
+        for i in 0..batches {
+            let record = kafka_protocol::records::Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: kafka_protocol::records::TimestampType::Creation,
+                offset: 0,
+                sequence: -1,
+                timestamp: 1,
+                key: None,
+                value: Some(Bytes::from(vec![(i % 251) as u8; value_len])),
+                headers: Default::default(),
+            };
+            let mut batch = BytesMut::new();
+            kafka_protocol::records::RecordBatchEncoder::encode(
+                &mut batch,
+                [&record],
+                &kafka_protocol::records::RecordEncodeOptions {
+                    version: 2,
+                    compression: kafka_protocol::records::Compression::None,
+                },
+            )
+            .expect("encode");
+            log.append(batch, 1).expect("append");
+        }
+        log.read(0, usize::MAX).expect("plan")
+    }
+
+    /// Header bytes, a large file range, a small one and trailing bytes: what a fetch looks like.
+    fn response(read: &sluice_log::ReadResult) -> Response {
+        let mut response = Response::from_bytes(Bytes::from_static(b"header"));
+        for range in read.ranges() {
+            response.push(Part::File(range.clone()));
+            response.push(Part::File(range.slice(10, 100)));
+        }
+        response.push(Part::Bytes(Bytes::from_static(b"trailer")));
+        response
+    }
+
+    fn expected(response: &Response) -> Vec<u8> {
+        let body = response.to_bytes().expect("read");
+        let mut out = (body.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[tokio::test]
+    async fn tls_like_sockets_get_file_ranges_in_budgeted_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let read = log_with(dir.path(), 40, 10_000);
+        assert!(read.len() > 4 * CHUNK, "the range spans several chunks");
+        let response = response(&read);
+        let (client, server) = tokio::io::duplex(8 * 1024);
+        let (_, server_write) = tokio::io::split(server);
+        // A budget of one chunk: the writer must give it back after every chunk or stall.
+        let budget = MemoryBudget::new(CHUNK);
+        let mut writer = ResponseWriter::new(server_write, budget.clone());
+        let reading = tokio::spawn(async move {
+            let mut client = client;
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.expect("read");
+            got
+        });
+        writer.write(&response).await.expect("write");
+        writer.shutdown().await.expect("shutdown");
+        drop(writer);
+        assert_eq!(reading.await.expect("join"), expected(&response));
+        assert_eq!(
+            budget.available(),
+            CHUNK,
+            "every chunk's bytes were given back"
+        );
+    }
+
+    #[tokio::test]
+    async fn plaintext_sockets_get_file_ranges_by_sendfile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let read = log_with(dir.path(), 40, 10_000);
+        let response = response(&read);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let reading = tokio::spawn(async move {
+            let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.expect("read");
+            got
+        });
+        let (server, _) = listener.accept().await.expect("accept");
+        let (_, server_write) = server.into_split();
+        // sendfile draws nothing from the budget; the small ranges are copied within it.
+        let budget = MemoryBudget::new(CHUNK);
+        let mut writer = ResponseWriter::new(server_write, budget.clone());
+        writer.write(&response).await.expect("write");
+        writer.shutdown().await.expect("shutdown");
+        drop(writer);
+        assert_eq!(reading.await.expect("join"), expected(&response));
+        assert_eq!(budget.available(), CHUNK);
+    }
+}
