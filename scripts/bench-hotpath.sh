@@ -25,7 +25,7 @@ OUT=${OUT:-bench-hot-results}
 PORT=${PORT:-19692}
 REPEATS=${REPEATS:-3}
 B=127.0.0.1:$PORT
-BROKER_PID=
+BENCH_DATA=$DATA
 
 mkdir -p "$OUT" "$DATA"
 
@@ -50,23 +50,7 @@ print('{"user_ms_per_mb": %.4f, "system_ms_per_mb": %.4f, "mb_per_sec": %.1f}' %
 PY
 }
 
-start_broker() { # BIN NAME FSYNC
-    rm -rf "$DATA/broker"
-    "$1" broker --listen "$B" --data-dir "$DATA/broker" --fsync "$3" \
-        --segment-bytes 268435456 >"$OUT/broker-$2.log" 2>&1 &
-    BROKER_PID=$!
-    wait_for_port "$PORT" "$OUT/broker-$2.log"
-}
-
-stop_broker() {
-    if [ -n "$BROKER_PID" ]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-        BROKER_PID=
-    fi
-    rm -rf "$DATA/broker"
-}
-trap stop_broker EXIT
+trap bench_stop_broker EXIT
 
 # run BUILD CASE REP FSYNC bench-args... : one bench run on a fresh broker of BUILD.
 run() {
@@ -74,12 +58,13 @@ run() {
     shift 4
     bin=$BEFORE
     [ "$build" = after ] && bin=$AFTER
-    start_broker "$bin" "$build-$name-$rep" "$fsync"
+    bench_start_broker "$bin" "$PORT" "$OUT/broker-$build-$name-$rep.log" --fsync "$fsync" \
+        --segment-bytes 268435456
     log "$build $name run $rep"
     # The client is always AFTER's bench, so only the broker differs.
     "$AFTER" bench "$@" -b "$B" --quiet --fsync-baseline "$DATA" \
         --json "$OUT/$build-$name-$rep.json" >"$OUT/$build-$name-$rep.md"
-    stop_broker
+    bench_stop_broker
 }
 
 for rep in $(seq "$REPEATS"); do

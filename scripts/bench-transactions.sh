@@ -22,7 +22,7 @@ OUT=${OUT:-bench-txn-results}
 PORT=${PORT:-19592}
 REPEATS=${REPEATS:-3}
 B=127.0.0.1:$PORT
-BROKER_PID=
+BENCH_DATA=$DATA
 
 mkdir -p "$OUT" "$DATA"
 
@@ -35,35 +35,20 @@ dd_fsync_ms() {
     awk -v s="$secs" 'BEGIN { printf "%.3f", s * 1000 / 500 }'
 }
 
-start_broker() {
-    rm -rf "$DATA/broker"
-    "$S" broker --listen "$B" --data-dir "$DATA/broker" >"$OUT/broker-$1.log" 2>&1 &
-    BROKER_PID=$!
-    wait_for_port "$PORT" "$OUT/broker-$1.log"
-}
-
-stop_broker() {
-    if [ -n "$BROKER_PID" ]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-        BROKER_PID=
-    fi
-    rm -rf "$DATA/broker"
-}
-trap stop_broker EXIT
+trap bench_stop_broker EXIT
 
 # run NAME REP bench-args... : one bench run on a fresh broker, JSON and table into $OUT.
 run() {
     local name=$1 rep=$2 before after
     shift 2
-    start_broker "$name-$rep"
+    bench_start_broker "$S" "$PORT" "$OUT/broker-$name-$rep.log"
     before=$(dd_fsync_ms)
     log "$name run $rep (dd fsync before: $before ms)"
     "$S" bench "$@" -b "$B" --quiet --fsync-baseline "$DATA" \
         --json "$OUT/$name-$rep.json" >"$OUT/$name-$rep.md"
     after=$(dd_fsync_ms)
     printf '{"before_ms": %s, "after_ms": %s}\n' "$before" "$after" >"$OUT/$name-$rep.dd.json"
-    stop_broker
+    bench_stop_broker
 }
 
 TPUT=(throughput --size 1KB --consumers 0 --duration 10s --warmup 2s)

@@ -45,6 +45,28 @@ wait_for_port() {
     die "nothing listens on port $1 after 20 s; see $2"
 }
 
+# Benchmark brokers, one at a time: bench_start_broker BIN PORT LOG [broker args...] starts
+# `BIN broker` on 127.0.0.1:PORT with a fresh data directory $BENCH_DATA/broker and waits for
+# it; bench_stop_broker stops it and removes the data (so no run inherits another's segments or
+# page cache). Scripts set BENCH_DATA and `trap bench_stop_broker EXIT`.
+BENCH_BROKER_PID=
+bench_start_broker() {
+    local bin=$1 port=$2 logfile=$3
+    shift 3
+    rm -rf "${BENCH_DATA:?}/broker"
+    "$bin" broker --listen "127.0.0.1:$port" --data-dir "$BENCH_DATA/broker" "$@" >"$logfile" 2>&1 &
+    BENCH_BROKER_PID=$!
+    wait_for_port "$port" "$logfile"
+}
+bench_stop_broker() {
+    if [ -n "$BENCH_BROKER_PID" ]; then
+        kill "$BENCH_BROKER_PID" 2>/dev/null || true
+        wait "$BENCH_BROKER_PID" 2>/dev/null || true
+        BENCH_BROKER_PID=
+    fi
+    rm -rf "${BENCH_DATA:?}/broker"
+}
+
 # Packages needed to compile the workspace (librdkafka is built from source by rdkafka-sys).
 ensure_build_deps() {
     ensure_debian_packages build-essential cmake pkg-config zlib1g-dev libssl-dev ca-certificates

@@ -50,6 +50,9 @@ pub mod state;
 pub mod state_log;
 pub mod txn;
 
+#[cfg(test)]
+mod test_support;
+
 pub use config::BrokerConfig;
 pub use server::{start, BrokerHandle, ShutdownError, StartError};
 pub use state::Broker;

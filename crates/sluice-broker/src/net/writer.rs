@@ -182,7 +182,7 @@ async fn sendfile_all(tcp: &TcpStream, range: &FileRange) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::{Bytes, BytesMut};
+    use bytes::Bytes;
     use tokio::io::AsyncReadExt;
 
     /// A log holding `batches` record batches of `value_len`-byte values, and a plan reading all
@@ -191,31 +191,7 @@ mod tests {
         let mut log = sluice_log::PartitionLog::open(dir, sluice_log::LogConfig::default())
             .expect("open log");
         for i in 0..batches {
-            let record = kafka_protocol::records::Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: kafka_protocol::records::TimestampType::Creation,
-                offset: 0,
-                sequence: -1,
-                timestamp: 1,
-                key: None,
-                value: Some(Bytes::from(vec![(i % 251) as u8; value_len])),
-                headers: Default::default(),
-            };
-            let mut batch = BytesMut::new();
-            kafka_protocol::records::RecordBatchEncoder::encode(
-                &mut batch,
-                [&record],
-                &kafka_protocol::records::RecordEncodeOptions {
-                    version: 2,
-                    compression: kafka_protocol::records::Compression::None,
-                },
-            )
-            .expect("encode");
+            let batch = crate::test_support::record_batch(&vec![(i % 251) as u8; value_len]);
             log.append(batch, 1).expect("append");
         }
         log.read(0, usize::MAX).expect("plan")

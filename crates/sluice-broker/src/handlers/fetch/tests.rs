@@ -111,31 +111,7 @@ fn file_records_encode_like_read_records() {
     let mut log =
         sluice_log::PartitionLog::open(dir.path(), sluice_log::LogConfig::default()).expect("log");
     for value in [&b"first"[..], b"second", b"third"] {
-        let record = kafka_protocol::records::Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: kafka_protocol::records::TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 1,
-            key: None,
-            value: Some(Bytes::copy_from_slice(value)),
-            headers: Default::default(),
-        };
-        let mut batch = BytesMut::new();
-        kafka_protocol::records::RecordBatchEncoder::encode(
-            &mut batch,
-            [&record],
-            &kafka_protocol::records::RecordEncodeOptions {
-                version: 2,
-                compression: kafka_protocol::records::Compression::None,
-            },
-        )
-        .expect("batch");
+        let batch = crate::test_support::record_batch(value);
         log.append(batch, 1).expect("append");
     }
     let read = log.read(1, 1 << 20).expect("plan");
