@@ -85,6 +85,8 @@ struct Cached {
     fetch_offset: i64,
     max_bytes: usize,
     reported: Option<Reported>,
+    /// Listed in the response being finished: goes to the back of the order.
+    listed: bool,
 }
 
 #[derive(Debug)]
@@ -205,10 +207,10 @@ impl FetchSessions {
             n if n != session.next_epoch => Err(ResponseError::InvalidFetchSessionEpoch),
             _ => {
                 let before = session.partitions.len();
-                for (topic, partition) in forgotten {
-                    session
-                        .partitions
-                        .shift_remove(&(topic.clone(), *partition));
+                if !forgotten.is_empty() {
+                    // One pass, however many are forgotten (a request may name thousands).
+                    let forgotten: std::collections::HashSet<_> = forgotten.iter().collect();
+                    session.partitions.retain(|key, _| !forgotten.contains(key));
                 }
                 for r in requested {
                     let entry =
@@ -219,6 +221,7 @@ impl FetchSessions {
                                 fetch_offset: r.fetch_offset,
                                 max_bytes: r.max_bytes,
                                 reported: None,
+                                listed: false,
                             });
                     entry.fetch_offset = r.fetch_offset;
                     entry.max_bytes = r.max_bytes;
@@ -265,7 +268,7 @@ impl FetchSessions {
         };
         let incremental = matches!(kind, Kind::Incremental { .. });
         let mut listed = Vec::with_capacity(fetched.len());
-        let mut moved = Vec::new();
+        let mut moved = false;
         for (requested, reported, has_news) in fetched {
             let key = (requested.topic.clone(), requested.partition);
             let Some(cached) = session.partitions.get_mut(&key) else {
@@ -275,17 +278,22 @@ impl FetchSessions {
             let list = !incremental || *has_news || cached.reported != Some(*reported);
             if list {
                 cached.reported = Some(*reported);
-                if incremental {
-                    moved.push(key);
-                }
+                cached.listed = incremental;
+                moved |= incremental;
             }
             listed.push(list);
         }
-        // Listed partitions go to the back, so the next fetch serves the others first.
-        for key in moved {
-            if let Some(cached) = session.partitions.shift_remove(&key) {
-                session.partitions.insert(key, cached);
-            }
+        if moved {
+            // Listed partitions go to the back (in their order), so the next fetch serves the
+            // others first; one pass over the session.
+            let all = std::mem::take(&mut session.partitions);
+            let (mut front, back): (IndexMap<_, _>, IndexMap<_, _>) =
+                all.into_iter().partition(|(_, c)| !c.listed);
+            front.extend(back.into_iter().map(|(key, mut c)| {
+                c.listed = false;
+                (key, c)
+            }));
+            session.partitions = front;
         }
         listed
     }
@@ -307,6 +315,7 @@ impl FetchSessions {
                     fetch_offset: r.fetch_offset,
                     max_bytes: r.max_bytes,
                     reported: None,
+                    listed: false,
                 },
             );
         }
