@@ -1,9 +1,11 @@
 //! Produce: append record batches, then acknowledge according to `acks`.
 //!
-//! Every append happens synchronously, before the handler's first `.await`, so pipelined
-//! requests of one connection append in arrival order (see [`crate::net::connection`]); only
-//! then does an `acks=-1` request wait for the group-commit fsync.
+//! Two stages, as types: [`handle`] (not `async`) appends everything when it is called, so
+//! pipelined requests of one connection append in arrival order (the connection starts each
+//! request as it arrives, see [`crate::net::connection`]); the future it returns is the durable
+//! stage, where an `acks=-1` request waits for the group-commit fsync.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,8 +41,15 @@ fn failed(index: i32, error: ResponseError, message: Option<String>) -> Partitio
         .with_error_message(message.map(StrBytes::from_string))
 }
 
-/// Answers Produce (v3-11).
-pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceResponse {
+/// Answers Produce (v3-11) in two stages, as types: this function is the *append* stage and is
+/// deliberately not `async`, so every append has happened when it returns (no `.await` can
+/// slip in before one and let a later pipelined request of the connection append first, which
+/// would break idempotent ordering). It returns the *durable* stage, `Appended::acknowledge`,
+/// which waits for the fsync as `acks` asks.
+pub fn handle(
+    ctx: &RequestContext,
+    req: ProduceRequest,
+) -> impl Future<Output = ProduceResponse> + Send + '_ {
     let broker = &ctx.broker;
     let acks = req.acks;
     let transactional_id = req.transactional_id.as_ref().map(|id| id.as_str());
@@ -161,46 +170,75 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> ProduceRespons
         );
     }
 
-    let flusher = &broker.flusher;
-    if acks == -1 && broker.config.fsync_policy == FsyncPolicy::Always {
-        let waits = futures::future::join_all(
-            pending
-                .iter()
-                .map(|p| flusher.wait_durable(&p.log, p.end_offset)),
-        );
-        let results = match u64::try_from(req.timeout_ms) {
-            Ok(ms) if ms > 0 => tokio::time::timeout(Duration::from_millis(ms), waits)
-                .await
-                .ok(),
-            _ => Some(waits.await),
-        };
-        for (i, p) in pending.iter().enumerate() {
-            let error = match results.as_ref().and_then(|r| r.get(i)) {
-                Some(Ok(())) => continue,
-                None => (
-                    ResponseError::RequestTimedOut,
-                    "fsync did not finish within the request timeout".to_owned(),
-                ),
-                Some(Err(e @ DurabilityError::SyncFailed { .. })) => {
-                    (ResponseError::KafkaStorageError, e.to_string())
-                }
-                Some(Err(e @ DurabilityError::ShuttingDown)) => {
-                    (ResponseError::NotLeaderOrFollower, e.to_string())
-                }
+    Appended {
+        acks,
+        timeout_ms: req.timeout_ms,
+        pending,
+        responses,
+    }
+    .acknowledge(ctx)
+}
+
+/// A produce request whose appends are done: what [`handle`] hands to the durable stage.
+struct Appended {
+    acks: i16,
+    timeout_ms: i32,
+    pending: Vec<PendingSync>,
+    responses: Vec<TopicProduceResponse>,
+}
+
+impl Appended {
+    /// The durable stage: with `acks=-1` and `fsync=always`, waits (up to the request's timeout)
+    /// until the appended data is fsynced; otherwise only tells the flusher about it.
+    async fn acknowledge(self, ctx: &RequestContext) -> ProduceResponse {
+        let Appended {
+            acks,
+            timeout_ms,
+            pending,
+            mut responses,
+        } = self;
+        let broker = &ctx.broker;
+        let flusher = &broker.flusher;
+        if acks == -1 && broker.config.fsync_policy == FsyncPolicy::Always {
+            let waits = futures::future::join_all(
+                pending
+                    .iter()
+                    .map(|p| flusher.wait_durable(&p.log, p.end_offset)),
+            );
+            let results = match u64::try_from(timeout_ms) {
+                Ok(ms) if ms > 0 => tokio::time::timeout(Duration::from_millis(ms), waits)
+                    .await
+                    .ok(),
+                _ => Some(waits.await),
             };
-            if let Some(resp) = responses
-                .get_mut(p.topic)
-                .and_then(|t| t.partition_responses.get_mut(p.partition))
-            {
-                *resp = failed(resp.index, error.0, Some(error.1));
+            for (i, p) in pending.iter().enumerate() {
+                let error = match results.as_ref().and_then(|r| r.get(i)) {
+                    Some(Ok(())) => continue,
+                    None => (
+                        ResponseError::RequestTimedOut,
+                        "fsync did not finish within the request timeout".to_owned(),
+                    ),
+                    Some(Err(e @ DurabilityError::SyncFailed { .. })) => {
+                        (ResponseError::KafkaStorageError, e.to_string())
+                    }
+                    Some(Err(e @ DurabilityError::ShuttingDown)) => {
+                        (ResponseError::NotLeaderOrFollower, e.to_string())
+                    }
+                };
+                if let Some(resp) = responses
+                    .get_mut(p.topic)
+                    .and_then(|t| t.partition_responses.get_mut(p.partition))
+                {
+                    *resp = failed(resp.index, error.0, Some(error.1));
+                }
+            }
+        } else {
+            for p in &pending {
+                flusher.mark_dirty(&p.log);
             }
         }
-    } else {
-        for p in &pending {
-            flusher.mark_dirty(&p.log);
-        }
+        ProduceResponse::default().with_responses(responses)
     }
-    ProduceResponse::default().with_responses(responses)
 }
 
 /// A transactional batch needs a transactional id and, like Kafka's partition leaders verify
