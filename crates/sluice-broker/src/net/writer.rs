@@ -125,7 +125,15 @@ impl<W: Socket> ResponseWriter<W> {
                 continue;
             }
             let n = room.min(range.len() - done);
-            let more = self.fetch_memory.reserve(n as usize).await;
+            let more = match self.fetch_memory.try_reserve(n as usize) {
+                Some(more) => more,
+                None => {
+                    // Never wait while holding: write out (and give back) what this connection
+                    // holds first, or connections could each hold a chunk and wait for another.
+                    self.write_buffered().await?;
+                    self.fetch_memory.reserve(n as usize).await
+                }
+            };
             self.held.merge(more);
             range
                 .slice(done, n)
@@ -241,6 +249,40 @@ mod tests {
             CHUNK,
             "every chunk's bytes were given back"
         );
+    }
+
+    /// Connections never hold fetch memory while waiting for more: two writers that each hold
+    /// part of a tiny budget and need more than is left both finish.
+    #[tokio::test]
+    async fn writers_sharing_a_small_budget_do_not_deadlock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let read = log_with(dir.path(), 2, 2_000);
+        let range = read.ranges()[0].clone();
+        let mut response = Response::default();
+        response.push(Part::File(range.slice(0, 100)));
+        response.push(Part::File(range.slice(100, 1_000)));
+        let budget = MemoryBudget::new(150);
+        let mut tasks = Vec::new();
+        for _ in 0..2 {
+            let (client, server) = tokio::io::duplex(64);
+            let (_, server_write) = tokio::io::split(server);
+            let mut writer = ResponseWriter::new(server_write, budget.clone());
+            let response = response.clone();
+            tasks.push(tokio::spawn(async move {
+                writer.write(&response).await.expect("write");
+                writer.shutdown().await.expect("shutdown");
+            }));
+            tokio::spawn(async move {
+                let mut client = client;
+                let mut sink = Vec::new();
+                let _ = client.read_to_end(&mut sink).await;
+            });
+        }
+        let all = futures::future::join_all(tasks);
+        tokio::time::timeout(std::time::Duration::from_secs(10), all)
+            .await
+            .expect("both writers finish");
+        assert_eq!(budget.available(), 150);
     }
 
     #[tokio::test]
