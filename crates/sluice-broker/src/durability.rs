@@ -79,6 +79,13 @@ struct State {
     stopped: bool,
 }
 
+impl State {
+    /// Every dirty partition with its waiters, leaving none.
+    fn take_dirty(&mut self) -> Vec<Dirty> {
+        self.dirty.drain().map(|(_, d)| d).collect()
+    }
+}
+
 /// Shared between [`Flusher`] handles and the flusher thread.
 #[derive(Debug)]
 struct Inner {
@@ -215,7 +222,7 @@ impl Flusher {
     fn run(self) {
         let mut next_tick = Instant::now() + self.inner.interval;
         loop {
-            let batch = {
+            let (batch, last) = {
                 let mut state = self.inner.state.lock();
                 while !state.wake && !state.stop && Instant::now() < next_tick {
                     self.inner.wakeup.wait_until(&mut state, next_tick);
@@ -224,31 +231,21 @@ impl Flusher {
                     next_tick = Instant::now() + self.inner.interval;
                 }
                 state.wake = false;
-                if state.stop {
-                    // Refuse new waiters from now on; the final round serves everyone before.
-                    state.stopped = true;
-                    let batch = state.dirty.drain().map(|(_, d)| d).collect();
-                    drop(state);
-                    self.sync_and_answer(batch);
-                    return;
-                }
-                state.dirty.drain().map(|(_, d)| d).collect::<Vec<_>>()
+                // Once stopping, new waiters are refused; this final round serves everyone before.
+                state.stopped = state.stop;
+                (state.take_dirty(), state.stop)
             };
             self.sync_and_answer(batch);
+            if last {
+                return;
+            }
         }
     }
 
     /// Syncs every partition dirty right now and answers its waiters, on the calling thread
     /// (blocking: fsyncs). Used at shutdown when the flusher thread is gone.
     pub fn flush_round(&self) {
-        let batch: Vec<Dirty> = self
-            .inner
-            .state
-            .lock()
-            .dirty
-            .drain()
-            .map(|(_, d)| d)
-            .collect();
+        let batch = self.inner.state.lock().take_dirty();
         self.sync_and_answer(batch);
     }
 

@@ -261,9 +261,13 @@ impl FetchSessions {
     /// returns which partitions the response lists, and remembers what the client was told.
     pub fn finish(&self, kind: Kind, fetched: &[(&Requested, Reported, bool)]) -> Vec<bool> {
         let session_id = kind.session_id();
+        if session_id == 0 {
+            // Sessionless: everything is listed, and the cache is not touched.
+            return vec![true; fetched.len()];
+        }
         let mut cache = self.cache.lock();
         let Some(session) = cache.sessions.get_mut(&session_id) else {
-            // Sessionless (or the session vanished meanwhile): everything is listed.
+            // The session vanished meanwhile (evicted or closed): everything is listed.
             return vec![true; fetched.len()];
         };
         let incremental = matches!(kind, Kind::Incremental { .. });
