@@ -42,7 +42,12 @@ impl AdminConnection {
             .filter(|s| !s.is_empty())
         {
             match Self::connect_one(server, connector.clone(), config.timeout).await {
-                Ok(conn) => return Ok(conn),
+                Ok(mut conn) => {
+                    if let Some(login) = &config.sasl {
+                        crate::sasl::login(&mut conn, login).await?;
+                    }
+                    return Ok(conn);
+                }
                 Err(detail) => {
                     last_error = Some(AdminError::Connect {
                         server: server.to_owned(),

@@ -1,6 +1,7 @@
-//! A small Kafka-protocol admin client for the ACL APIs (DescribeAcls, CreateAcls, DeleteAcls)
-//! and transaction administration (ListTransactions, DescribeTransactions, DescribeProducers,
-//! WriteTxnMarkers).
+//! A small Kafka-protocol admin client for the ACL APIs (DescribeAcls, CreateAcls, DeleteAcls),
+//! transaction administration (ListTransactions, DescribeTransactions, DescribeProducers,
+//! WriteTxnMarkers) and SCRAM users (DescribeUserScramCredentials,
+//! AlterUserScramCredentials), over plaintext, TLS and SASL (PLAIN, SCRAM).
 //!
 //! rdkafka 0.39 exposes none of them, so this speaks the wire protocol with `kafka-protocol`,
 //! over plaintext or TLS with an optional client certificate. It works against Sluice, Apache
@@ -10,12 +11,18 @@
 mod acls;
 mod connection;
 mod error;
+mod sasl;
+mod scram;
 mod tls;
 mod transactions;
 
 pub use acls::{create_acls, delete_acls, describe_acls, exact_filter, ACL_API_VERSION};
 pub use connection::AdminConnection;
 pub use error::AdminError;
+pub use sasl::SaslLogin;
+pub use scram::{
+    alter_user_scram_credentials, describe_user_scram_credentials, ScramChange, ScramCredentialInfo,
+};
 pub use tls::TlsFiles;
 pub use transactions::{
     abort_transaction, describe_producers, describe_transactions, list_transactions,
@@ -32,6 +39,8 @@ pub struct AdminConfig {
     pub bootstrap: String,
     /// TLS settings, or `None` for a plaintext listener.
     pub tls: Option<TlsFiles>,
+    /// SASL login for SASL_PLAINTEXT/SASL_SSL listeners, or `None`.
+    pub sasl: Option<SaslLogin>,
     /// How long to wait for a connection or an answer.
     pub timeout: Duration,
 }
@@ -46,27 +55,59 @@ impl AdminConfig {
         timeout: Duration,
     ) -> Result<Self, AdminError> {
         let mut ssl = false;
+        let mut sasl = false;
         let mut files = TlsFiles::default();
+        let mut mechanism = "GSSAPI".to_owned();
+        let (mut username, mut password) = (String::new(), String::new());
         for (key, value) in properties {
             match key {
-                "security.protocol" => match value.to_ascii_lowercase().as_str() {
-                    "ssl" => ssl = true,
-                    "plaintext" => ssl = false,
-                    other => {
-                        return Err(AdminError::Config(format!(
-                            "security.protocol={other} is not supported by the admin client; use plaintext or ssl"
-                        )))
+                "security.protocol" => {
+                    (ssl, sasl) = match value.to_ascii_lowercase().as_str() {
+                        "plaintext" => (false, false),
+                        "ssl" => (true, false),
+                        "sasl_plaintext" => (false, true),
+                        "sasl_ssl" => (true, true),
+                        other => {
+                            return Err(AdminError::Config(format!(
+                                "unknown security.protocol={other}; use plaintext, ssl, sasl_plaintext or sasl_ssl"
+                            )))
+                        }
                     }
-                },
+                }
+                "sasl.mechanism" | "sasl.mechanisms" => mechanism = value.to_owned(),
+                "sasl.username" => username = value.to_owned(),
+                "sasl.password" => password = value.to_owned(),
                 "ssl.ca.location" => files.ca = Some(value.into()),
                 "ssl.certificate.location" => files.cert = Some(value.into()),
                 "ssl.key.location" => files.key = Some(value.into()),
                 _ => {}
             }
         }
+        let sasl = if sasl {
+            let mechanism = sluice_sasl::Mechanism::parse(&mechanism)
+                .filter(|m| *m != sluice_sasl::Mechanism::OAuthBearer)
+                .ok_or_else(|| {
+                    AdminError::Config(format!(
+                        "sasl.mechanism={mechanism} is not supported by the admin client; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                    ))
+                })?;
+            if username.is_empty() {
+                return Err(AdminError::Config(
+                    "SASL needs sasl.username and sasl.password".into(),
+                ));
+            }
+            Some(SaslLogin {
+                mechanism,
+                username,
+                password,
+            })
+        } else {
+            None
+        };
         Ok(AdminConfig {
             bootstrap: bootstrap.to_owned(),
             tls: ssl.then_some(files),
+            sasl,
             timeout,
         })
     }
@@ -88,11 +129,32 @@ mod tests {
         assert_eq!(tls.ca.as_deref(), Some(std::path::Path::new("/ca.pem")));
         let plain = AdminConfig::from_properties("h:1", [], Duration::from_secs(1)).unwrap();
         assert!(plain.tls.is_none());
-        assert!(AdminConfig::from_properties(
+        assert!(
+            AdminConfig::from_properties(
+                "h:1",
+                [("security.protocol", "sasl_ssl")],
+                Duration::from_secs(1)
+            )
+            .is_err(),
+            "SASL needs a mechanism and a user"
+        );
+        let sasl = AdminConfig::from_properties(
             "h:1",
-            [("security.protocol", "sasl_ssl")],
-            Duration::from_secs(1)
+            [
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.username", "admin"),
+                ("sasl.password", "pw"),
+            ],
+            Duration::from_secs(1),
         )
-        .is_err());
+        .unwrap();
+        assert!(sasl.tls.is_some());
+        let login = sasl.sasl.unwrap();
+        assert_eq!(login.mechanism, sluice_sasl::Mechanism::ScramSha512);
+        assert!(
+            !format!("{login:?}").contains("pw"),
+            "the password is not logged"
+        );
     }
 }

@@ -81,6 +81,42 @@ pub struct BrokerConfig {
     pub authorizer: Option<AuthorizerConfig>,
     /// `ssl.principal.mapping.rules` (`None`: `DEFAULT`, the certificate subject as is).
     pub ssl_principal_mapping_rules: Option<String>,
+    /// SASL settings of the SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: SaslConfig,
+}
+
+/// SASL settings (Kafka's `sasl.*` broker configs), shared by every SASL listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaslConfig {
+    /// `sasl.enabled.mechanisms` (default PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+    pub enabled_mechanisms: Vec<sluice_sasl::Mechanism>,
+    /// A JWKS file whose signature keys OAUTHBEARER tokens may be signed with.
+    pub oauthbearer_jwks: Option<PathBuf>,
+    /// A PEM file of `PUBLIC KEY`s OAUTHBEARER tokens may be signed with (e.g. the KSS token
+    /// issuer's key).
+    pub oauthbearer_public_key: Option<PathBuf>,
+    /// What OAUTHBEARER tokens must say (audience, issuer, principal claim, clock skew).
+    pub oauthbearer: sluice_sasl::JwtValidatorConfig,
+    /// `connections.max.reauth.ms` (KIP-368): a SASL session ends this long after it
+    /// authenticated (or when its token expires, if sooner) unless the client re-authenticates;
+    /// `None` (Kafka's 0): sessions never expire.
+    pub max_reauth: Option<Duration>,
+}
+
+impl Default for SaslConfig {
+    fn default() -> Self {
+        SaslConfig {
+            enabled_mechanisms: vec![
+                sluice_sasl::Mechanism::Plain,
+                sluice_sasl::Mechanism::ScramSha256,
+                sluice_sasl::Mechanism::ScramSha512,
+            ],
+            oauthbearer_jwks: None,
+            oauthbearer_public_key: None,
+            oauthbearer: sluice_sasl::JwtValidatorConfig::default(),
+            max_reauth: None,
+        }
+    }
 }
 
 /// One named listener: where it listens, what clients are told, and its TLS settings.
@@ -94,6 +130,8 @@ pub struct ListenerConfig {
     pub advertised: Option<(String, u16)>,
     /// TLS settings; `None` is a plaintext listener.
     pub tls: Option<TlsSettings>,
+    /// Clients authenticate with SASL (SASL_PLAINTEXT, or SASL_SSL with `tls`).
+    pub sasl: bool,
 }
 
 impl Default for BrokerConfig {
@@ -124,6 +162,7 @@ impl Default for BrokerConfig {
             listeners: Vec::new(),
             authorizer: None,
             ssl_principal_mapping_rules: None,
+            sasl: SaslConfig::default(),
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum StartError {
     /// The persisted ACLs could not be loaded.
     #[error("cannot load ACLs: {0}")]
     Acls(#[from] crate::auth::AclError),
+    /// SASL credentials or token keys could not be loaded.
+    #[error("cannot set up SASL: {0}")]
+    Sasl(#[from] crate::auth::SaslSetupError),
     /// The flusher thread could not be started.
     #[error("cannot start the flusher thread: {0}")]
     Flusher(#[source] std::io::Error),
@@ -216,6 +219,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         )?)),
         None => None,
     };
+    let sasl = crate::auth::SaslServer::open(&config.sasl, &config.data_dir)?;
     let mut config = config;
     if config.advertised.is_none() && config.listen.port() == 0 {
         // Clients must be told the port actually bound.
@@ -254,6 +258,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         txns,
         producer_ids,
         authorizer,
+        sasl,
         shutdown: shutdown_rx.clone(),
     });
     let flusher = flusher.start().map_err(StartError::Flusher)?;

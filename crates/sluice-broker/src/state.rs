@@ -32,6 +32,8 @@ pub struct Broker {
     pub producer_ids: ProducerIdAllocator,
     /// ACL authorizer; `None` means authorization is disabled (every request is allowed).
     pub authorizer: Option<Arc<crate::auth::Authorizer>>,
+    /// SASL mechanisms, SCRAM credentials and token keys.
+    pub sasl: crate::auth::SaslServer,
     /// Bytes of requests being read and processed (`queued.max.request.bytes`).
     pub request_memory: crate::memory::MemoryBudget,
     /// Bytes of fetched records copied through memory on their way to a socket (TLS).

@@ -246,6 +246,7 @@ fn setup(rules: Option<&str>) -> Setup {
                 ca: Some(dir.path().join("ca.pem")),
                 client_auth: ClientAuth::Required,
             }),
+            sasl: false,
         }],
         authorizer: Some(AuthorizerConfig {
             super_users: vec!["User:CN=admin".into()],

@@ -127,6 +127,7 @@ mod mtls {
                     ca: Some(p.join("ca.pem")),
                     client_auth: ClientAuth::Required,
                 }),
+                sasl: false,
             }];
             // The registry uses the plaintext listener (ANONYMOUS); only orders-svc may use TLS.
             c.authorizer = Some(AuthorizerConfig {

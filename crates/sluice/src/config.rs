@@ -455,10 +455,11 @@ impl BrokerSettings {
                 // Derived from the fsync policy by the broker itself.
                 visible_after_sync: log.visible_after_sync,
             },
-            // Listeners, TLS and ACLs come from the `[security]` settings.
+            // Listeners, TLS, SASL and ACLs come from the `[security]` settings.
             listeners: Vec::new(),
             authorizer: None,
             ssl_principal_mapping_rules: None,
+            sasl: Default::default(),
         };
         Ok(config)
     }

@@ -51,6 +51,9 @@ enum Command {
     /// List, add and remove ACLs, or keep them as code in an acl.yml, on any Kafka cluster.
     #[command(subcommand)]
     Acl(cmd::acl::AclCommand),
+    /// Add, list and remove SCRAM users (SASL logins) on any Kafka cluster.
+    #[command(subcommand)]
+    User(cmd::user::UserCommand),
     /// List and describe transactions, show a partition's producers, abort a hanging
     /// transaction, on any Kafka cluster.
     #[command(subcommand)]
@@ -79,6 +82,7 @@ impl Command {
             Command::Consume(args) => cmd::consume::run(args).await,
             Command::Group(command) => cmd::group::run(command).await,
             Command::Acl(command) => cmd::acl::run(command).await,
+            Command::User(command) => cmd::user::run(command).await,
             Command::Txn(command) => cmd::txn::run(command).await,
             Command::Kss(args) => cmd::kss::run(args).await,
             Command::Sidecar(args) => cmd::sidecar::run(args).await,

@@ -21,6 +21,7 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod admin;
 pub mod alter_configs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_heartbeat;
 pub mod create_acls;
@@ -36,6 +37,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_producers;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -54,6 +56,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod response;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod transactions;
 pub mod txn_offset_commit;
@@ -178,6 +182,10 @@ api_table! {
     DescribeProducers => describe_producers, 0..=0;
     DescribeTransactions => describe_transactions, 0..=0;
     ListTransactions => list_transactions, 0..=2;
+    SaslHandshake => sasl_handshake, 0..=1;
+    SaslAuthenticate => sasl_authenticate, 0..=2;
+    DescribeUserScramCredentials => describe_user_scram_credentials, 0..=0;
+    AlterUserScramCredentials => alter_user_scram_credentials, 0..=0;
 }
 
 /// The outcome of a request that gets no response: nothing, unless it failed. A client that
@@ -233,8 +241,21 @@ pub fn encode_response<R>(
 where
     R: Encodable + HeaderVersion + Message,
 {
-    let version = ctx.version();
-    let header = ResponseHeader::default().with_correlation_id(ctx.header.correlation_id);
+    encode_response_to(&ctx.header, api, resp)
+}
+
+/// Encodes a response header plus body for the request with `request_header` (for answers
+/// given before a request reaches a handler, such as SASL exchanges).
+pub fn encode_response_to<R>(
+    request_header: &kafka_protocol::messages::RequestHeader,
+    api: ApiKey,
+    resp: &R,
+) -> Result<BytesMut, DispatchError>
+where
+    R: Encodable + HeaderVersion + Message,
+{
+    let version = request_header.request_api_version;
+    let header = ResponseHeader::default().with_correlation_id(request_header.correlation_id);
     let header_version = R::header_version(version);
     let encode_err = |e: anyhow::Error| DispatchError::Encode {
         api,

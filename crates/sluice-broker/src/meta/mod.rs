@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use crate::partition::Partition;
 
 pub use producer_ids::ProducerIdAllocator;
-pub use store::{sync_dir, write_atomic};
+pub use store::{sync_dir, write_atomic, write_private};
 
 /// Longest topic name Kafka accepts (leaves room for the partition suffix in file names).
 const MAX_TOPIC_NAME_LEN: usize = 249;

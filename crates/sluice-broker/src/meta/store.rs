@@ -8,6 +8,17 @@ use sluice_log::LogError;
 /// Replaces `path` with `contents` so that after a crash it holds either the old or the new
 /// contents, never a mix.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), LogError> {
+    write_atomic_mode(path, contents, 0o666)
+}
+
+/// [`write_atomic`] for a file only the broker's user may read (mode 0600 before any byte
+/// is written), such as the SCRAM credentials.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), LogError> {
+    write_atomic_mode(path, contents, 0o600)
+}
+
+fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<(), LogError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path
         .parent()
         .ok_or_else(|| LogError::io(path, std::io::Error::other("path has no parent directory")))?;
@@ -16,7 +27,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), LogError> {
     tmp_name.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp_name);
     {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
+        // A leftover temp file from a crash may have other permissions: start afresh.
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(|e| LogError::io(&tmp, e))?;
         file.write_all(contents)
             .map_err(|e| LogError::io(&tmp, e))?;
         file.sync_all().map_err(|e| LogError::io(&tmp, e))?;

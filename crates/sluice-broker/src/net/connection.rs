@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 
 use super::frame::{self, FrameError};
 use super::listener::Listener;
+use super::sasl::{SaslConnection, Verdict};
 use super::writer::{ResponseWriter, Socket};
 use crate::auth::KafkaPrincipal;
 use crate::handlers::response::Response;
@@ -50,9 +51,7 @@ const FRAME_READ_MAX: usize = 256 * 1024;
 
 /// What a started request resolves to: an encoded response, nothing (acks=0), or a reason to
 /// close the connection.
-type Outcome = Result<Option<Response>, DispatchError>;
-/// A started request.
-type Pending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+pub type Outcome = Result<Option<Response>, DispatchError>;
 
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -87,6 +86,7 @@ pub async fn serve(
         let (rd, wr) = stream.into_split();
         return pipeline(rd, wr, peer, broker, session, shutdown).await;
     };
+    let sasl = listener.sasl;
     let handshake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream));
     let stream = match handshake.await {
         Ok(Ok(stream)) => stream,
@@ -99,7 +99,9 @@ pub async fn serve(
             return;
         }
     };
+    // On SASL_SSL the principal comes from SASL; a client certificate is only checked.
     let principal = match super::tls::peer_principal(stream.get_ref().1, &listener.mapper) {
+        Ok(_) if sasl => Arc::new(KafkaPrincipal::anonymous()),
         Ok(principal) => Arc::new(principal),
         Err(e) => {
             warn!(%peer, listener = %listener.name, error = %e, "client authentication failed; closing connection");
@@ -134,6 +136,7 @@ async fn pipeline<R, W>(
     W: Socket,
 {
     let mut wr = ResponseWriter::new(wr, broker.fetch_memory.clone());
+    let mut sasl = session.listener.sasl.then(SaslConnection::new);
     let mut rbuf = BytesMut::new();
     let mut inflight: FuturesOrdered<Pending> = FuturesOrdered::new();
     let config = &broker.config;
@@ -146,26 +149,35 @@ async fn pipeline<R, W>(
     let mut reading = !*shutdown.borrow();
     loop {
         while reading && inflight.len() < MAX_IN_FLIGHT {
+            let max = sasl.as_ref().map_or(max, |s| s.max_frame(max));
             match frame::take_frame(&mut rbuf, max) {
                 Ok(Some(frame)) => {
                     // The request keeps its bytes of the budget until it is answered.
                     let reservation = held.split(frame.len() + 4);
-                    match start_session_request(&broker, &session, peer, frame) {
-                        Ok(mut request) => match futures::poll!(request.as_mut()) {
+                    match start_session_request(&broker, &session, sasl.as_mut(), peer, frame) {
+                        Ok(Started { mut request, last }) => match futures::poll!(request.as_mut())
+                        {
                             Poll::Ready(outcome) => {
-                                // A request refused while decoding ends the connection: start
-                                // nothing after it.
-                                reading &= outcome.is_ok();
+                                // A request refused while decoding, or a failed
+                                // authentication, ends the connection: start nothing after it.
+                                reading &= outcome.is_ok() && !last;
                                 inflight.push_back(Box::pin(futures::future::ready(outcome)));
                             }
-                            Poll::Pending => inflight.push_back(Box::pin(async move {
-                                let outcome = request.await;
-                                drop(reservation);
-                                outcome
-                            })),
+                            Poll::Pending => {
+                                reading &= !last;
+                                inflight.push_back(Box::pin(async move {
+                                    let outcome = request.await;
+                                    drop(reservation);
+                                    outcome
+                                }))
+                            }
                         },
-                        Err(e) => {
+                        Err(Refused::Frame(e)) => {
                             warn!(%peer, reason = %e, "closing connection");
+                            reading = false;
+                        }
+                        Err(Refused::Sasl(reason)) => {
+                            info!(%peer, %reason, "closing connection");
                             reading = false;
                         }
                     }
@@ -322,47 +334,83 @@ pub fn start_request(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     frame: Bytes,
-) -> Result<Pending, FrameError> {
+) -> Result<Pending, Refused> {
     let listener = Arc::new(Listener {
         name: super::listener::DEFAULT_LISTENER.to_owned(),
         local_addr: broker.config.listen,
         advertised: broker.advertised(),
         tls: None,
+        sasl: false,
         mapper: Arc::default(),
     });
     let session = Session {
         listener,
         principal: crate::auth::principal::anonymous_shared(),
     };
-    start_session_request(broker, &session, peer, frame)
+    start_session_request(broker, &session, None, peer, frame).map(|started| started.request)
+}
+
+/// A request that has not been polled yet.
+pub type Pending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// A request started from a frame.
+pub struct Started {
+    /// The request, not polled yet.
+    pub request: Pending,
+    /// Nothing may follow it: the connection closes once it is answered.
+    pub last: bool,
+}
+
+/// Why a frame closes its connection instead of starting a request.
+#[derive(Debug)]
+pub enum Refused {
+    /// The frame or its header is malformed.
+    Frame(FrameError),
+    /// SASL authentication refused it (before authentication, or after the session expired).
+    Sasl(String),
 }
 
 /// Decodes a frame's header and returns the request of `session` as a future that has not
-/// been polled yet.
+/// been polled yet. On a SASL listener `sasl` authenticates the connection first: the
+/// exchange's own requests are answered here, and the others run as its principal.
 pub fn start_session_request(
     broker: &Arc<Broker>,
     session: &Session,
+    sasl: Option<&mut SaslConnection>,
     peer: SocketAddr,
     mut frame: Bytes,
-) -> Result<Pending, FrameError> {
-    let (key, version, correlation_id) = frame::peek_fixed_header(&frame)?;
+) -> Result<Started, Refused> {
+    let ready = |outcome: Outcome, last| Started {
+        request: Box::pin(futures::future::ready(outcome)),
+        last,
+    };
+    let principal = match sasl.map(|s| s.on_frame(&broker.sasl, &frame)) {
+        None => session.principal.clone(),
+        Some(Verdict::Dispatch(principal)) => principal,
+        Some(Verdict::Answer { response, close }) => return Ok(ready(Ok(Some(response)), close)),
+        Some(Verdict::Close(reason)) => return Err(Refused::Sasl(reason)),
+    };
+    let (key, version, correlation_id) =
+        frame::peek_fixed_header(&frame).map_err(Refused::Frame)?;
     if let Some(response) =
         handlers::api_versions::unsupported_version_response(key, version, correlation_id)
     {
         // Answered before decoding the rest: a newer client's header may not decode here.
-        return Ok(Box::pin(futures::future::ready(
+        return Ok(ready(
             response.map(|r| Some(Response::from_bytes(r))),
-        )));
+            false,
+        ));
     }
-    let (_api, header) = frame::decode_header(&mut frame)?;
+    let (_api, header) = frame::decode_header(&mut frame).map_err(Refused::Frame)?;
     let ctx = RequestContext {
         broker: broker.clone(),
         header,
         peer,
-        principal: session.principal.clone(),
+        principal,
         listener: session.listener.clone(),
     };
-    Ok(Box::pin(
-        async move { handlers::dispatch(&ctx, frame).await },
-    ))
+    Ok(Started {
+        request: Box::pin(async move { handlers::dispatch(&ctx, frame).await }),
+        last: false,
+    })
 }

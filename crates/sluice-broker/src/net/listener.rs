@@ -26,6 +26,8 @@ pub struct Listener {
     pub advertised: (String, u16),
     /// TLS acceptors for SSL listeners; `None` for plaintext.
     pub tls: Option<TlsAcceptorSource>,
+    /// Clients must authenticate with SASL before anything else (SASL_PLAINTEXT, SASL_SSL).
+    pub sasl: bool,
     /// Turns certificate subjects into principal names.
     pub mapper: Arc<PrincipalMapper>,
 }
@@ -66,7 +68,7 @@ pub enum ListenerError {
         source: TlsError,
     },
     /// The PLAINTEXT listener is off and no other listener is configured.
-    #[error("no listener: the PLAINTEXT listener is turned off (plaintext = false) and no SSL listener is configured; set ssl_listen or turn plaintext back on")]
+    #[error("no listener: the PLAINTEXT listener is turned off (plaintext = false) and no other listener is configured; set ssl_listen, sasl_listen or sasl_ssl_listen, or turn plaintext back on")]
     NoListener,
     /// `ssl.principal.mapping.rules` is invalid.
     #[error(transparent)]
@@ -86,6 +88,7 @@ pub async fn bind_all(
         listen: config.listen,
         advertised: config.advertised.clone(),
         tls: None,
+        sasl: false,
     };
     let plaintext = config.plaintext.then_some(&default);
     if plaintext.is_none() && config.listeners.is_empty() {
@@ -128,6 +131,7 @@ async fn bind(
         local_addr,
         advertised,
         tls,
+        sasl: spec.sasl,
         mapper,
     };
     Ok((socket, Arc::new(listener)))

@@ -2,12 +2,14 @@
 //!
 //! - [`frame`]: size-prefixed framing and panic-free header decoding;
 //! - [`connection`]: the per-connection request pipeline (ordered starts, ordered responses);
+//! - [`sasl`]: SASL authentication of connections on SASL listeners (and KIP-368 expiry);
 //! - [`writer`]: responses onto the socket, fetched records by `sendfile` where possible.
 
 pub mod connection;
 pub mod frame;
 pub mod limits;
 pub mod listener;
+pub mod sasl;
 pub mod tls;
 pub mod writer;
 

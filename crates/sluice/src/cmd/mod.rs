@@ -12,6 +12,7 @@ pub(crate) mod sidecar;
 pub(crate) mod topic;
 pub(crate) mod txn;
 pub(crate) mod up;
+pub(crate) mod user;
 
 use std::path::PathBuf;
 

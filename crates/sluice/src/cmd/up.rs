@@ -92,6 +92,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
                 .map(|_| sluice_admin::AdminConfig {
                     bootstrap: admin_addr.to_string(),
                     tls: None,
+                    sasl: None,
                     timeout: Duration::from_secs(30),
                 }),
             acl_file: args.kss_acl_file,
