@@ -105,12 +105,15 @@ pub(crate) async fn run(command: UserCommand) -> anyhow::Result<()> {
         } => {
             let mut conn = connect(&client).await?;
             let mechanisms = if mechanism.is_empty() {
-                sluice_admin::describe_user_scram_credentials(&mut conn, std::slice::from_ref(&name))
-                    .await
-                    .with_context(|| format!("cannot find the credentials of user {name}"))?
-                    .into_iter()
-                    .map(|info| info.mechanism)
-                    .collect()
+                sluice_admin::describe_user_scram_credentials(
+                    &mut conn,
+                    std::slice::from_ref(&name),
+                )
+                .await
+                .with_context(|| format!("cannot find the credentials of user {name}"))?
+                .into_iter()
+                .map(|info| info.mechanism)
+                .collect()
             } else {
                 mechanism
             };
