@@ -1,16 +1,18 @@
 //! A small Kafka-protocol admin client for the ACL APIs (DescribeAcls, CreateAcls, DeleteAcls),
 //! transaction administration (ListTransactions, DescribeTransactions, DescribeProducers,
-//! WriteTxnMarkers) and SCRAM users (DescribeUserScramCredentials,
-//! AlterUserScramCredentials), over plaintext, TLS and SASL (PLAIN, SCRAM).
+//! WriteTxnMarkers), SCRAM users (DescribeUserScramCredentials, AlterUserScramCredentials) and
+//! client quotas (DescribeClientQuotas, AlterClientQuotas).
 //!
 //! rdkafka 0.39 exposes none of them, so this speaks the wire protocol with `kafka-protocol`,
-//! over plaintext or TLS with an optional client certificate. It works against Sluice, Apache
-//! Kafka or MSK alike. `sluice acl`, `sluice txn` and KSS use it, so there is one client to
+//! over plaintext, TLS (with an optional client certificate) or SASL (PLAIN, SCRAM). It works
+//! against Sluice, Apache Kafka or MSK alike. `sluice acl`, `sluice txn`, `sluice user`,
+//! `sluice quota` and KSS use it, so there is one client to
 //! maintain.
 
 mod acls;
 mod connection;
 mod error;
+mod quotas;
 mod sasl;
 mod scram;
 mod tls;
@@ -19,6 +21,7 @@ mod transactions;
 pub use acls::{create_acls, delete_acls, describe_acls, exact_filter, ACL_API_VERSION};
 pub use connection::AdminConnection;
 pub use error::AdminError;
+pub use quotas::{alter_client_quotas, describe_client_quotas, QuotaEntityPart, QuotaEntry};
 pub use sasl::SaslLogin;
 pub use scram::{
     alter_user_scram_credentials, describe_user_scram_credentials, ScramChange, ScramCredentialInfo,

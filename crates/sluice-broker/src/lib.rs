@@ -22,7 +22,7 @@
 //!    listeners' included), [`memory`], [`failpoint`], [`now_ms`];
 //! 2. storage: [`partition`], [`durability`], [`meta`] (the topic catalogue that owns the
 //!    partitions), [`state_log`];
-//! 3. coordinators: [`group`], [`txn`], [`auth`], [`fetch_sessions`];
+//! 3. coordinators: [`group`], [`txn`], [`auth`], [`fetch_sessions`], [`quota`];
 //! 4. the shared state and the request context: [`state`], [`request`];
 //! 5. [`handlers`] (one file per Kafka API);
 //! 6. [`net`] (listeners, connections, TLS), which builds each request's context;
@@ -44,6 +44,7 @@ pub mod memory;
 pub mod meta;
 pub mod net;
 pub mod partition;
+pub mod quota;
 pub mod request;
 pub mod server;
 pub mod state;

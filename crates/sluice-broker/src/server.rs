@@ -60,6 +60,9 @@ pub enum StartError {
     /// SASL credentials or token keys could not be loaded.
     #[error("cannot set up SASL: {0}")]
     Sasl(#[from] crate::auth::SaslSetupError),
+    /// The client quota file could not be loaded.
+    #[error("cannot load client quotas: {0}")]
+    Quotas(#[from] crate::quota::QuotaError),
     /// The flusher thread could not be started.
     #[error("cannot start the flusher thread: {0}")]
     Flusher(#[source] std::io::Error),
@@ -220,6 +223,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         None => None,
     };
     let sasl = crate::auth::SaslServer::open(&config.sasl, &config.data_dir)?;
+    let quotas = crate::quota::QuotaManager::new(crate::quota::QuotaStore::open(&config.data_dir)?);
     let mut config = config;
     if config.advertised.is_none() && config.listen.port() == 0 {
         // Clients must be told the port actually bound.
@@ -259,6 +263,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         producer_ids,
         authorizer,
         sasl,
+        quotas,
         shutdown: shutdown_rx.clone(),
     });
     let flusher = flusher.start().map_err(StartError::Flusher)?;

@@ -34,6 +34,8 @@ pub struct Broker {
     pub authorizer: Option<Arc<crate::auth::Authorizer>>,
     /// SASL mechanisms, SCRAM credentials and token keys.
     pub sasl: crate::auth::SaslServer,
+    /// Client quotas and the usage measured against them.
+    pub quotas: crate::quota::QuotaManager,
     /// Bytes of requests being read and processed (`queued.max.request.bytes`).
     pub request_memory: crate::memory::MemoryBudget,
     /// Bytes of fetched records copied through memory on their way to a socket (TLS).

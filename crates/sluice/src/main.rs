@@ -54,6 +54,9 @@ enum Command {
     /// Add, list and remove SCRAM users (SASL logins) on any Kafka cluster.
     #[command(subcommand)]
     User(cmd::user::UserCommand),
+    /// Set, list and remove client quotas (byte rates, request time) on any Kafka cluster.
+    #[command(subcommand)]
+    Quota(cmd::quota::QuotaCommand),
     /// List and describe transactions, show a partition's producers, abort a hanging
     /// transaction, on any Kafka cluster.
     #[command(subcommand)]
@@ -83,6 +86,7 @@ impl Command {
             Command::Group(command) => cmd::group::run(command).await,
             Command::Acl(command) => cmd::acl::run(command).await,
             Command::User(command) => cmd::user::run(command).await,
+            Command::Quota(command) => cmd::quota::run(command).await,
             Command::Txn(command) => cmd::txn::run(command).await,
             Command::Kss(args) => cmd::kss::run(args).await,
             Command::Sidecar(args) => cmd::sidecar::run(args).await,

@@ -20,6 +20,7 @@ pub mod access;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod admin;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -33,6 +34,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -198,6 +200,8 @@ api_table! {
     ElectLeaders => elect_leaders, 0..=2;
     ListPartitionReassignments => list_partition_reassignments, 0..=0;
     AlterPartitionReassignments => alter_partition_reassignments, 0..=1;
+    DescribeClientQuotas => describe_client_quotas, 0..=1;
+    AlterClientQuotas => alter_client_quotas, 0..=1;
 }
 
 /// The outcome of a request that gets no response: nothing, unless it failed. A client that

@@ -23,6 +23,7 @@ use crate::auth::{Operation, ResourceType};
 use crate::config::FsyncPolicy;
 use crate::durability::DurabilityError;
 use crate::partition::{log_error_code, Partition};
+use crate::quota::QuotaKind;
 
 /// An appended partition whose acknowledgement waits for durability.
 struct PendingSync {
@@ -61,6 +62,15 @@ pub fn handle(
         } else {
             None
         };
+    // Counted against the producer's byte-rate quota like Kafka counts the request: whether
+    // or not it is accepted.
+    let bytes: usize = req
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let throttle_ms = ctx.record_quota(QuotaKind::Produce, bytes as f64);
     let now = crate::now_ms();
     let mut pending = Vec::new();
     let mut responses = Vec::with_capacity(req.topic_data.len());
@@ -173,6 +183,7 @@ pub fn handle(
     Appended {
         acks,
         timeout_ms: req.timeout_ms,
+        throttle_ms,
         pending,
         responses,
     }
@@ -183,6 +194,7 @@ pub fn handle(
 struct Appended {
     acks: i16,
     timeout_ms: i32,
+    throttle_ms: i32,
     pending: Vec<PendingSync>,
     responses: Vec<TopicProduceResponse>,
 }
@@ -194,6 +206,7 @@ impl Appended {
         let Appended {
             acks,
             timeout_ms,
+            throttle_ms,
             pending,
             mut responses,
         } = self;
@@ -237,7 +250,9 @@ impl Appended {
                 flusher.mark_dirty(&p.log);
             }
         }
-        ProduceResponse::default().with_responses(responses)
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_throttle_time_ms(throttle_ms)
     }
 }
 

@@ -31,6 +31,8 @@ use crate::auth::KafkaPrincipal;
 use crate::handlers::response::Response;
 use crate::handlers::{self, DispatchError, RequestContext};
 use crate::memory::Reservation;
+use crate::quota::QuotaKind;
+use crate::request::ConnectionShared;
 use crate::state::Broker;
 
 /// Requests of one connection that may be in progress at once.
@@ -63,6 +65,8 @@ pub struct Session {
     pub listener: Arc<Listener>,
     /// The authenticated principal (`User:ANONYMOUS` without a client certificate).
     pub principal: Arc<KafkaPrincipal>,
+    /// What its requests share with the connection (quota mutes).
+    pub shared: Arc<ConnectionShared>,
 }
 
 /// Serves one connection until the client closes it, it misbehaves, or the broker shuts down
@@ -82,6 +86,7 @@ pub async fn serve(
         let session = Session {
             principal: crate::auth::principal::anonymous_shared(),
             listener,
+            shared: Arc::default(),
         };
         let (rd, wr) = stream.into_split();
         return pipeline(rd, wr, peer, broker, session, shutdown).await;
@@ -112,6 +117,7 @@ pub async fn serve(
     let session = Session {
         listener,
         principal,
+        shared: Arc::default(),
     };
     let (rd, wr) = tokio::io::split(stream);
     pipeline(rd, wr, peer, broker, session, shutdown).await;
@@ -148,7 +154,7 @@ async fn pipeline<R, W>(
     let mut last_activity = Instant::now();
     let mut reading = !*shutdown.borrow();
     loop {
-        while reading && inflight.len() < MAX_IN_FLIGHT {
+        while reading && inflight.len() < MAX_IN_FLIGHT && session.shared.muted_until().is_none() {
             let max = sasl.as_ref().map_or(max, |s| s.max_frame(max));
             match frame::take_frame(&mut rbuf, max) {
                 Ok(Some(frame)) => {
@@ -230,6 +236,8 @@ async fn pipeline<R, W>(
             None
         };
         let deadline = patience.map(|p| last_activity + p);
+        // A throttled client (quota) gets no new request read until its throttle ends.
+        let muted = session.shared.muted_until();
         let mut socket = (&mut rd).take(read_size as u64);
         tokio::select! {
             outcome = inflight.next(), if !inflight.is_empty() => {
@@ -259,8 +267,12 @@ async fn pipeline<R, W>(
                 // The client's patience is counted from when it could send again.
                 last_activity = Instant::now();
             }
+            () = sleep_until_some(muted), if reading && muted.is_some() => {
+                // The throttle is over; the client's patience starts again.
+                last_activity = Instant::now();
+            }
             read = socket.read_buf(&mut rbuf),
-                if reading && inflight.len() < MAX_IN_FLIGHT && waiting.is_none() => {
+                if reading && inflight.len() < MAX_IN_FLIGHT && waiting.is_none() && muted.is_none() => {
                 match read {
                     Ok(0) => {
                         // Kafka clients never half-close: EOF means gone. Requests in flight
@@ -277,7 +289,7 @@ async fn pipeline<R, W>(
                     }
                 }
             }
-            () = sleep_until_some(deadline), if reading => {
+            () = sleep_until_some(deadline), if reading && muted.is_none() => {
                 if rbuf.is_empty() {
                     debug!(%peer, "closing idle connection (connections.max.idle.ms)");
                 } else {
@@ -346,6 +358,7 @@ pub fn start_request(
     let session = Session {
         listener,
         principal: crate::auth::principal::anonymous_shared(),
+        shared: Arc::default(),
     };
     start_session_request(broker, &session, None, peer, frame).map(|started| started.request)
 }
@@ -408,9 +421,23 @@ pub fn start_session_request(
         peer,
         principal,
         listener: session.listener.clone(),
+        connection: session.shared.clone(),
     };
     Ok(Started {
-        request: Box::pin(async move { handlers::dispatch(&ctx, frame).await }),
+        request: Box::pin(async move {
+            // The time spent running the handler counts against `request_percentage`.
+            let mut handling = std::pin::pin!(handlers::dispatch(&ctx, frame));
+            let mut spent = std::time::Duration::ZERO;
+            let outcome = std::future::poll_fn(|cx| {
+                let started = std::time::Instant::now();
+                let polled = handling.as_mut().poll(cx);
+                spent += started.elapsed();
+                polled
+            })
+            .await;
+            ctx.record_quota(QuotaKind::Request, spent.as_secs_f64());
+            outcome
+        }),
         last: false,
     })
 }

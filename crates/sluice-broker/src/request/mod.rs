@@ -9,6 +9,9 @@ mod authorize;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use kafka_protocol::messages::RequestHeader;
 
@@ -37,6 +40,41 @@ pub struct RequestContext {
     pub principal: Arc<KafkaPrincipal>,
     /// The listener the request arrived on (its advertised address is the one to report).
     pub listener: Arc<dyn ListenerInfo>,
+    /// State the request shares with its connection (quota throttling).
+    pub connection: Arc<ConnectionShared>,
+}
+
+/// What the requests of one connection share with it.
+#[derive(Debug, Default)]
+pub struct ConnectionShared {
+    /// Until when the connection reads no new request (a quota throttle, KIP-219).
+    muted_until: parking_lot::Mutex<Option<Instant>>,
+}
+
+impl ConnectionShared {
+    /// Stops reading requests for `throttle` from now (extending an earlier mute only).
+    pub fn mute_for(&self, throttle: Duration) {
+        if throttle.is_zero() {
+            return;
+        }
+        let until = Instant::now() + throttle;
+        let mut muted = self.muted_until.lock();
+        if muted.is_none_or(|t| t < until) {
+            *muted = Some(until);
+        }
+    }
+
+    /// Until when the connection is muted, if it still is.
+    pub fn muted_until(&self) -> Option<Instant> {
+        let mut muted = self.muted_until.lock();
+        match *muted {
+            Some(t) if t > Instant::now() => Some(t),
+            _ => {
+                *muted = None;
+                None
+            }
+        }
+    }
 }
 
 impl RequestContext {
@@ -57,6 +95,27 @@ impl RequestContext {
             .as_ref()
             .map(|s| s.to_string())
             .unwrap_or_default()
+    }
+
+    /// Records `amount` against the client's `kind` quota, mutes the connection for the
+    /// throttle that results, and returns it in milliseconds (for `throttle_time_ms`).
+    pub fn record_quota(&self, kind: crate::quota::QuotaKind, amount: f64) -> i32 {
+        let client_id = self.header.client_id.as_ref().map_or("", |s| s.as_str());
+        let throttle = self
+            .broker
+            .quotas
+            .record(kind, self.principal.name(), client_id, amount);
+        self.connection.mute_for(throttle);
+        i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
+    }
+
+    /// Takes back an amount [`RequestContext::record_quota`] recorded for a response that is
+    /// not sent after all.
+    pub fn unrecord_quota(&self, kind: crate::quota::QuotaKind, amount: f64) {
+        let client_id = self.header.client_id.as_ref().map_or("", |s| s.as_str());
+        self.broker
+            .quotas
+            .unrecord(kind, self.principal.name(), client_id, amount);
     }
 
     /// The client's address as Kafka reports it in DescribeGroups (`/ip`).

@@ -7,6 +7,7 @@ pub(crate) mod group;
 pub(crate) mod kss;
 pub(crate) mod lint_config;
 pub(crate) mod produce;
+pub(crate) mod quota;
 pub(crate) mod registry;
 pub(crate) mod sidecar;
 pub(crate) mod topic;

@@ -18,7 +18,8 @@ use sluice_log::Isolation;
 use super::access::TopicAccess;
 use super::RequestContext;
 use crate::auth::Operation;
-use crate::fetch_sessions::{Reported, Requested};
+use crate::fetch_sessions::{self, Reported, Requested};
+use crate::quota::QuotaKind;
 
 mod encode;
 mod plan;
@@ -104,6 +105,23 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let plan = plan_until_ready(ctx, &wanted, max_bytes, min_bytes, max_wait).await;
+    // Over its consumer byte-rate quota, a client gets an empty response carrying the
+    // throttle, and the bytes it did not get are taken back (as Kafka does). A new session is
+    // not confirmed (session id 0), so the client starts it afresh once unthrottled.
+    let throttle_ms = ctx.record_quota(QuotaKind::Fetch, plan.bytes as f64);
+    if throttle_ms > 0 {
+        ctx.unrecord_quota(QuotaKind::Fetch, plan.bytes as f64);
+        let session_id = match begun.kind {
+            fetch_sessions::Kind::Incremental { session_id } => session_id,
+            fetch_sessions::Kind::Full { .. } => 0,
+        };
+        return FetchReply {
+            response: FetchResponse::default()
+                .with_throttle_time_ms(throttle_ms)
+                .with_session_id(session_id),
+            files: Vec::new(),
+        };
+    }
 
     // An incremental fetch lists only the partitions with news for the client.
     let fetched: Vec<_> = begun
