@@ -131,9 +131,12 @@ class Consumed:
 
 
 def confluent_consume(bootstrap: str, topic: str, partitions: int, expected: int, timeout_s: float = 120,
-                      settle_s: float = 0.5, start_offset: int = OFFSET_BEGINNING) -> list[Consumed]:
-    """Reads every partition from `start_offset` until `expected` records arrived and nothing more comes."""
-    consumer = confluent_consumer(bootstrap)
+                      settle_s: float = 0.5, start_offset: int = OFFSET_BEGINNING,
+                      extra_conf: dict | None = None) -> list[Consumed]:
+    """Reads every partition from `start_offset` until `expected` records arrived and nothing more comes.
+
+    `extra_conf` adds librdkafka settings (e.g. SASL credentials)."""
+    consumer = confluent_consumer(bootstrap, extra_conf)
     try:
         consumer.assign([TopicPartition(topic, p, start_offset) for p in range(partitions)])
         out: list[Consumed] = []

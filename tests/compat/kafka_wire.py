@@ -2,9 +2,10 @@
 
 The real clients refuse to send a corrupt or oversized batch, or a garbage frame, so the bad-input
 tests speak the protocol directly; the transaction tests read the last stable offset and the
-aborted-transaction list that clients consume silently. Only non-flexible versions are used
-(ApiVersions v0-v2, Produce v3-v8, Fetch v4 and v7, ListOffsets v2, InitProducerId v0-v1), which keeps the
-codec to plain big-endian structs.
+aborted-transaction list that clients consume silently; the SASL tests drive the handshake by hand
+to see session lifetimes and error codes. Only non-flexible versions are used (ApiVersions v0-v2,
+Metadata v1, Produce v3-v8, Fetch v4 and v7, ListOffsets v2, InitProducerId v0-v1, SaslHandshake
+v0-v1, SaslAuthenticate v0-v1), which keeps the codec to plain big-endian structs.
 """
 
 from __future__ import annotations
@@ -22,20 +23,24 @@ API_PRODUCE = 0
 API_FETCH = 1
 API_LIST_OFFSETS = 2
 API_METADATA = 3
+API_SASL_HANDSHAKE = 17
 API_API_VERSIONS = 18
 API_INIT_PRODUCER_ID = 22
 API_OFFSET_FOR_LEADER_EPOCH = 23
+API_SASL_AUTHENTICATE = 36
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
 ERR_MESSAGE_TOO_LARGE = 10
 ERR_TOPIC_AUTHORIZATION_FAILED = 29
 ERR_GROUP_AUTHORIZATION_FAILED = 30
+ERR_UNSUPPORTED_SASL_MECHANISM = 33
 ERR_UNSUPPORTED_VERSION = 35
 ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 ERR_INVALID_PRODUCER_EPOCH = 47
 ERR_INVALID_TXN_STATE = 48
 ERR_INVALID_TRANSACTION_TIMEOUT = 50
+ERR_SASL_AUTHENTICATION_FAILED = 58
 ERR_INVALID_RECORD = 87
 ERR_UNSTABLE_OFFSET_COMMIT = 88
 ERR_PRODUCER_FENCED = 90
@@ -84,6 +89,16 @@ class Reader:
             raise ValueError("non-nullable string was null")
         return value
 
+    def nullable_bytes(self) -> bytes | None:
+        length = self.int32()
+        if length < 0:
+            return None
+        if self.pos + length > len(self.data):
+            raise ValueError(f"response truncated at byte {self.pos} reading {length} bytes")
+        raw = self.data[self.pos : self.pos + length]
+        self.pos += length
+        return raw
+
     def array(self, item):
         count = self.int32()
         return [item(self) for _ in range(max(count, 0))]
@@ -109,6 +124,16 @@ def frame(payload: bytes) -> bytes:
 
 def request_header_v1(api_key: int, version: int, correlation_id: int, client_id: str) -> bytes:
     return struct.pack(">hhi", api_key, version, correlation_id) + nullable_string(client_id)
+
+
+@dataclass(frozen=True)
+class SaslAuthenticateResult:
+    """A SaslAuthenticate response; session_lifetime_ms is None for v0, which lacks it."""
+
+    error_code: int
+    error_message: str | None
+    auth_bytes: bytes
+    session_lifetime_ms: int | None
 
 
 @dataclass
@@ -186,6 +211,11 @@ class KafkaConnection:
         error = resp.int16()
         keys = resp.array(lambda r: (r.int16(), r.int16(), r.int16()))
         return error, {k: (lo, hi) for k, lo, hi in keys}
+
+    def metadata_v1(self) -> list[tuple[int, str, int]]:
+        """Metadata v1 for all topics; returns the brokers listed, as (node_id, host, port)."""
+        resp = self.request(API_METADATA, 1, struct.pack(">i", -1))
+        return resp.array(lambda r: (r.int32(), r.string(), r.int32(), r.nullable_string())[:3])
 
     def produce_version(self) -> int:
         """Picks a non-flexible Produce version (3..8) the broker advertises."""
@@ -380,6 +410,55 @@ class KafkaConnection:
         resp = self.request(API_INIT_PRODUCER_ID, 0, nullable_string(None) + struct.pack(">i", 60_000))
         resp.int32()  # throttle_time_ms
         return resp.int16(), resp.int64(), resp.int16()
+
+
+def sasl_handshake(conn: KafkaConnection, mechanism: str, version: int = 1) -> tuple[int, list[str]]:
+    """SaslHandshake v0/v1 (KIP-43); returns (error_code, the mechanisms the broker enables).
+
+    Version 1 means the exchange that follows travels in SaslAuthenticate requests (KIP-152)."""
+    resp = conn.request(API_SASL_HANDSHAKE, version, nullable_string(mechanism))
+    error = resp.int16()
+    return error, resp.array(lambda r: r.string())
+
+
+def sasl_authenticate(conn: KafkaConnection, auth_bytes: bytes, version: int = 1) -> SaslAuthenticateResult:
+    """One SaslAuthenticate v0/v1 round (non-flexible: auth_bytes as int32-length BYTES).
+
+    The v1 response adds session_lifetime_ms (KIP-368): how long the session lasts before the
+    client must re-authenticate, 0 for no limit."""
+    resp = conn.request(API_SASL_AUTHENTICATE, version, nullable_bytes(auth_bytes))
+    error = resp.int16()
+    message = resp.nullable_string()
+    data = resp.nullable_bytes() or b""
+    lifetime = resp.int64() if version >= 1 else None
+    return SaslAuthenticateResult(error, message, data, lifetime)
+
+
+def plain_message(user: str, password: str, authzid: str = "") -> bytes:
+    """A SASL/PLAIN initial response (RFC 4616): authzid NUL authcid NUL password."""
+    return f"{authzid}\0{user}\0{password}".encode()
+
+
+def sasl_authenticate_plain(conn: KafkaConnection, user: str, password: str, version: int = 1,
+                            authzid: str = "") -> SaslAuthenticateResult:
+    """The whole PLAIN exchange after a SaslHandshake: one SaslAuthenticate round."""
+    return sasl_authenticate(conn, plain_message(user, password, authzid), version)
+
+
+def closed_by_peer(sock: socket.socket, timeout: float) -> tuple[bool, float]:
+    """Waits up to `timeout` for the broker to close `sock`; returns (closed, seconds waited).
+
+    Bytes arriving instead (a response) count as not closed."""
+    start = time.monotonic()
+    sock.settimeout(timeout)
+    try:
+        data = sock.recv(65536)
+        closed = data == b""
+    except (ConnectionResetError, BrokenPipeError):
+        closed = True
+    except socket.timeout:
+        closed = False
+    return closed, time.monotonic() - start
 
 
 def build_batch(

@@ -38,6 +38,7 @@ from kafka_wire import (
     KafkaConnection,
     build_batch,
     build_raw_batch,
+    closed_by_peer,
     encode_record,
     frame,
     record_around_value,
@@ -45,13 +46,12 @@ from kafka_wire import (
     split_batches,
     uvarint,
 )
+from pki import Pki, cn
 from test_bad_input import assert_serving
 from test_tls_acl import (  # noqa: F401  (cluster is a fixture used by the authorization tests)
     TIMEOUT_S,
-    Pki,
     allow,
     cluster,
-    cn,
     create_acls,
     create_topics,
     produce_one,
@@ -166,20 +166,6 @@ class RssPeak:
             self.peak = max(self.peak, rss_bytes(self.broker))
         except (OSError, AssertionError):
             pass
-
-
-def closed_by_peer(sock: socket.socket, timeout: float) -> tuple[bool, float]:
-    """Waits up to `timeout` for the broker to close `sock`; returns (closed, seconds waited)."""
-    start = time.monotonic()
-    sock.settimeout(timeout)
-    try:
-        data = sock.recv(65536)
-        closed = data == b""
-    except (ConnectionResetError, BrokenPipeError):
-        closed = True
-    except socket.timeout:
-        closed = False
-    return closed, time.monotonic() - start
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from cryptography.x509.oid import NameOID
 from confluent_kafka.admin import AclOperation
 
 from conftest import Broker, _die_with_parent, free_port, port_accepts
-from test_tls_acl import Pki, allow, cn, consume_all, create_acls, create_topics, end_offset, produce_one
+from pki import Pki, cn
+from test_tls_acl import allow, consume_all, create_acls, create_topics, end_offset, produce_one
 
 ACL_YML = """\
 services:
