@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupType, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from clients import create_topic, wait_until
@@ -539,6 +539,13 @@ def test_kip848_consumer_protocol_assigns_on_the_broker(broker, topic_name):
     assert revoked == {tp.partition for tp in b.assignment()}, events
     assert revoked.isdisjoint(tp.partition for tp in a.assignment())
     wait_until(lambda: (poll(a, b), len(got) == 60)[1], 60, "every message", interval_s=0)
+    # librdkafka describes a consumer-protocol group with ConsumerGroupDescribe (KIP-848).
+    description = describe(broker.bootstrap, group)
+    assert description.type == ConsumerGroupType.CONSUMER, description
+    assert str(description.state).endswith("STABLE"), description.state
+    assert len(description.members) == 2
+    owned = sorted(tp.partition for m in description.members for tp in m.assignment.topic_partitions)
+    assert owned == list(range(6)), description.members
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     listed = admin.list_consumer_groups().result(timeout=10)
     assert group in {g.group_id for g in listed.valid}, (listed.valid, listed.errors)

@@ -1,4 +1,4 @@
-//! Group administration: DescribeGroups, ListGroups, DeleteGroups.
+//! Group administration: DescribeGroups, ConsumerGroupDescribe, ListGroups, DeleteGroups.
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -53,7 +53,98 @@ pub struct GroupListing {
     pub group_type: &'static str,
 }
 
+/// Partitions by topic `(id, name)`, for ConsumerGroupDescribe.
+pub type NamedAssignment = Vec<((uuid::Uuid, String), Vec<i32>)>;
+
+/// A member of a consumer-protocol (KIP-848) group as ConsumerGroupDescribe reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerMemberDescription {
+    /// Member id.
+    pub member_id: String,
+    /// `group.instance.id` of a static member.
+    pub instance_id: Option<String>,
+    /// The member's epoch.
+    pub epoch: i32,
+    /// The client's `client.id`.
+    pub client_id: String,
+    /// The client's address.
+    pub client_host: String,
+    /// Subscribed topic names.
+    pub subscribed: Vec<String>,
+    /// Partitions the member owns.
+    pub assignment: NamedAssignment,
+    /// Partitions the member is to own.
+    pub target: NamedAssignment,
+}
+
+/// A consumer-protocol group as ConsumerGroupDescribe reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupDescription {
+    /// Kafka's state name (`Empty`, `Assigning`, `Reconciling`, `Stable`).
+    pub state: &'static str,
+    /// The group epoch.
+    pub epoch: i32,
+    /// The epoch of the target assignment.
+    pub assignment_epoch: i32,
+    /// Members.
+    pub members: Vec<ConsumerMemberDescription>,
+}
+
 impl Coordinator {
+    /// ConsumerGroupDescribe for one group: `GROUP_ID_NOT_FOUND` for unknown groups and for
+    /// classic ones, as Kafka answers.
+    pub fn describe_consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<ConsumerGroupDescription, (ResponseError, String)> {
+        let groups = self.groups.lock();
+        let group = groups.get(group_id).ok_or_else(|| {
+            (
+                ResponseError::GroupIdNotFound,
+                format!("group {group_id} not found"),
+            )
+        })?;
+        let Some(cg) = group.consumer.as_ref() else {
+            return Err((
+                ResponseError::GroupIdNotFound,
+                format!("group {group_id} is not a consumer group"),
+            ));
+        };
+        let names: std::collections::BTreeMap<uuid::Uuid, &str> = cg
+            .topics
+            .iter()
+            .map(|(name, (id, _))| (*id, name.as_str()))
+            .collect();
+        let named = |assignment: &super::consumer::Assignment| -> NamedAssignment {
+            assignment
+                .iter()
+                .map(|(id, partitions)| {
+                    let name = names.get(id).copied().unwrap_or_default().to_owned();
+                    ((*id, name), partitions.iter().copied().collect())
+                })
+                .collect()
+        };
+        Ok(ConsumerGroupDescription {
+            state: cg.state(),
+            epoch: cg.epoch,
+            assignment_epoch: cg.assignment_epoch,
+            members: cg
+                .members
+                .values()
+                .map(|m| ConsumerMemberDescription {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    epoch: m.epoch,
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    subscribed: m.subscribed.iter().cloned().collect(),
+                    assignment: named(&m.assigned),
+                    target: cg.target.get(&m.member_id).map(&named).unwrap_or_default(),
+                })
+                .collect(),
+        })
+    }
+
     /// DescribeGroups for one group.
     pub fn describe(&self, group_id: &str) -> GroupDescription {
         let groups = self.groups.lock();

@@ -25,6 +25,7 @@ pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
 pub mod create_acls;
 pub mod create_partitions;
@@ -202,6 +203,7 @@ api_table! {
     AlterPartitionReassignments => alter_partition_reassignments, 0..=1;
     DescribeClientQuotas => describe_client_quotas, 0..=1;
     AlterClientQuotas => alter_client_quotas, 0..=1;
+    ConsumerGroupDescribe => consumer_group_describe, 0..=1;
 }
 
 /// The outcome of a request that gets no response: nothing, unless it failed. A client that

@@ -81,7 +81,9 @@ mod tests {
         let end = t0 + Duration::from_secs(20);
         while at < end {
             sent += 100.0;
-            at += bucket.record(100.0, 1000.0, at).max(Duration::from_millis(50));
+            at += bucket
+                .record(100.0, 1000.0, at)
+                .max(Duration::from_millis(50));
         }
         assert!((20_000.0..=21_200.0).contains(&sent), "{sent}");
     }
