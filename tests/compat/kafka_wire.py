@@ -434,6 +434,50 @@ def sasl_authenticate(conn: KafkaConnection, auth_bytes: bytes, version: int = 1
     return SaslAuthenticateResult(error, message, data, lifetime)
 
 
+API_DESCRIBE_CONFIGS = 32
+API_INCREMENTAL_ALTER_CONFIGS = 44
+RESOURCE_BROKER = 4
+
+
+def incremental_alter_configs_v0(conn: KafkaConnection, resource_type: int, resource_name: str,
+                                 changes: list[tuple[str, int, str | None]]) -> tuple[int, str | None]:
+    """IncrementalAlterConfigs v0 for one resource; `changes` are (name, op, value) with op 0 SET,
+    1 DELETE. Returns (error_code, error_message). The Python clients cannot name the
+    cluster-wide default broker resource (the empty name), which this can."""
+    configs = b"".join(nullable_string(name) + struct.pack(">b", op) + nullable_string(value)
+                       for name, op, value in changes)
+    body = (struct.pack(">i", 1) + struct.pack(">b", resource_type) + nullable_string(resource_name)
+            + struct.pack(">i", len(changes)) + configs + struct.pack(">b", 0))
+    r = conn.request(API_INCREMENTAL_ALTER_CONFIGS, 0, body)
+    r.int32()  # throttle_time_ms
+    (result,) = r.array(lambda r: (r.int16(), r.nullable_string(), r._take(">b"), r.string()))
+    return result[0], result[1]
+
+
+def describe_configs_v1(conn: KafkaConnection, resource_type: int, resource_name: str) -> dict[str, tuple[str, int]]:
+    """DescribeConfigs v1 of one resource, all keys, no synonyms: {name: (value, source)}."""
+    body = (struct.pack(">i", 1) + struct.pack(">b", resource_type) + nullable_string(resource_name)
+            + struct.pack(">i", -1) + struct.pack(">b", 0))
+    r = conn.request(API_DESCRIBE_CONFIGS, 1, body)
+    r.int32()  # throttle_time_ms
+
+    def entry(r: Reader) -> tuple[str, str, int]:
+        name, value = r.string(), r.nullable_string()
+        _read_only, source, _sensitive = r._take(">b"), r._take(">b"), r._take(">b")
+        r.array(lambda r: (r.string(), r.nullable_string(), r._take(">b")))  # synonyms
+        return name, value, source
+
+    def result(r: Reader):
+        error, message = r.int16(), r.nullable_string()
+        r._take(">b")
+        r.string()
+        return error, message, r.array(entry)
+
+    ((error, message, entries),) = r.array(result)
+    assert error == 0, (error, message)
+    return {name: (value, source) for name, value, source in entries}
+
+
 def plain_message(user: str, password: str, authzid: str = "") -> bytes:
     """A SASL/PLAIN initial response (RFC 4616): authzid NUL authcid NUL password."""
     return f"{authzid}\0{user}\0{password}".encode()

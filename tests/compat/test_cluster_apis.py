@@ -114,3 +114,24 @@ def test_telemetry_handshake_does_not_disturb_clients(broker, topic_name):
             got.append(msg.value())
     consumer.close()
     assert got == [f"m{i}".encode() for i in range(10)]
+
+
+def test_describe_log_dirs_reports_sizes_and_space(broker, admin, topic_name):
+    create(admin, topic_name, 2)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5})
+    for i in range(2000):
+        producer.produce(topic_name, value=b"x" * 1000, partition=i % 2)
+    assert producer.flush(TIMEOUT_S) == 0
+    (answer,) = admin.describe_log_dirs({topic_name: [0, 1]})
+    assert answer["broker"] == 1
+    (log_dir,) = answer["log_dirs"]
+    assert log_dir["error_code"] == 0
+    assert log_dir["log_dir"] == str(broker.data_dir.resolve())
+    assert log_dir["total_bytes"] > log_dir["usable_bytes"] > 0
+    (topic,) = log_dir["topics"]
+    sizes = {p["partition_index"]: p["partition_size"] for p in topic["partitions"]}
+    assert set(sizes) == {0, 1}
+    # 1,000 records of 1 kB each per partition, plus batch and record headers.
+    assert all(1_000_000 <= size <= 1_200_000 for size in sizes.values()), sizes
+    everything = admin.describe_log_dirs()[0]["log_dirs"][0]["topics"]
+    assert topic_name in {t["name"] for t in everything}

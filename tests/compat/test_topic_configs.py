@@ -1,14 +1,18 @@
 """Topic and broker configs, partitions and cluster description through confluent's AdminClient.
 
 Complements test_admin.py (topic lifecycle) with the config APIs: DescribeConfigs with synonyms,
-IncrementalAlterConfigs (SET/APPEND/SUBTRACT/DELETE), read-only broker configs, and the Kafka
-error codes clients see for refused changes.
+IncrementalAlterConfigs (SET/APPEND/SUBTRACT/DELETE), dynamic broker configs (this broker's and the
+cluster-wide defaults, applied without a restart and persisted), and the Kafka error codes clients
+see for refused changes.
 """
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (
     AclOperation,
     AdminClient,
@@ -20,6 +24,9 @@ from confluent_kafka.admin import (
     NewTopic,
     ResourceType,
 )
+
+import kafka_wire
+from clients import wait_until
 
 
 def admin_for(broker) -> AdminClient:
@@ -99,15 +106,67 @@ def test_create_partitions_grows_only(broker, topic_name):
     assert error_code(shrink) == KafkaError.INVALID_PARTITIONS
 
 
-def test_broker_configs_are_read_only(broker):
+def alter_broker(admin: AdminClient, name: str, *entries: ConfigEntry):
+    resource = ConfigResource(ResourceType.BROKER, name, incremental_configs=list(entries))
+    return admin.incremental_alter_configs([resource])[resource]
+
+
+def produce_error(bootstrap: str, topic: str, size: int):
+    """The delivery error of one `size`-byte message (None when it is stored)."""
+    errors = []
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 10_000_000})
+    producer.produce(topic, b"x" * size, on_delivery=lambda err, _msg: errors.append(err))
+    assert producer.flush(30) == 0
+    return errors[0]
+
+
+def test_dynamic_broker_configs_apply_without_restart_and_persist(broker, topic_name):
     admin = admin_for(broker)
     node = ConfigResource(ResourceType.BROKER, "1")
+    cluster = ConfigResource(ResourceType.BROKER, "")
     configs = describe(admin, node)
     assert configs["num.partitions"].is_read_only
+    assert not configs["message.max.bytes"].is_read_only
     assert configs["log.retention.ms"].value == "604800000"
-    change = ConfigEntry("log.retention.ms", "5", incremental_operation=AlterConfigOpType.SET)
-    resource = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[change])
-    assert error_code(admin.incremental_alter_configs([resource])[resource]) == KafkaError.INVALID_REQUEST
+    admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name].result(timeout=30)
+    assert produce_error(broker.bootstrap, topic_name, 50_000) is None
+
+    # This broker's own value: a smaller message limit, applied to the existing topic at once.
+    set_limit = ConfigEntry("message.max.bytes", "20000", incremental_operation=AlterConfigOpType.SET)
+    alter_broker(admin, "1", set_limit).result(timeout=30)
+    limit = describe(admin, node)["message.max.bytes"]
+    assert (limit.value, limit.source) == ("20000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    assert produce_error(broker.bootstrap, topic_name, 50_000).code() == KafkaError.MSG_SIZE_TOO_LARGE
+    assert produce_error(broker.bootstrap, topic_name, 10_000) is None
+
+    # A cluster-wide default (the empty name, which only raw requests can name here: the Python
+    # clients refuse it) sits below the broker's own value.
+    with kafka_wire.KafkaConnection(broker.bootstrap) as conn:
+        assert kafka_wire.incremental_alter_configs_v0(
+            conn, kafka_wire.RESOURCE_BROKER, "", [("log.retention.ms", 0, "3600000")]) == (0, None)
+        assert kafka_wire.describe_configs_v1(conn, kafka_wire.RESOURCE_BROKER, "") == {
+            "log.retention.ms": ("3600000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)}
+    topic_retention = describe(admin, ConfigResource(ResourceType.TOPIC, topic_name))["retention.ms"]
+    assert (topic_retention.value, topic_retention.source) == (
+        "3600000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
+
+    # Refused: a setting that is not dynamic, and a bad value; nothing changes.
+    for bad in (ConfigEntry("num.partitions", "3", incremental_operation=AlterConfigOpType.SET),
+                ConfigEntry("log.retention.ms", "soon", incremental_operation=AlterConfigOpType.SET)):
+        assert error_code(alter_broker(admin, "1", bad)) == KafkaError.INVALID_CONFIG
+    assert describe(admin, node)["log.retention.ms"].value == "3600000"
+
+    # Both layers survive a restart and keep applying.
+    broker.restart()
+    admin = admin_for(broker)
+    assert describe(admin, node)["message.max.bytes"].value == "20000"
+    assert produce_error(broker.bootstrap, topic_name, 50_000).code() == KafkaError.MSG_SIZE_TOO_LARGE
+    # DELETE returns to the lower layer.
+    unset = ConfigEntry("message.max.bytes", None, incremental_operation=AlterConfigOpType.DELETE)
+    alter_broker(admin, "1", unset).result(timeout=30)
+    limit = describe(admin, node)["message.max.bytes"]
+    assert limit.source != ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    assert produce_error(broker.bootstrap, topic_name, 50_000) is None
 
 
 def test_describe_cluster_and_internal_topic(broker):
@@ -141,3 +200,44 @@ def test_configs_kafka_3_accepts_but_ignores_are_stored_and_reported(broker, top
                                                incremental_operation=AlterConfigOpType.SET)).result(timeout=30)
     assert describe(admin, topic)["message.format.version"].value == "3.0-IV1"
     assert describe(admin, topic)["remote.storage.enable"].value == "false"
+
+
+def test_broker_logger_levels_change_at_run_time(broker):
+    """BROKER_LOGGER through kafka-python's admin client: a logger (tracing target) set to DEBUG
+    starts logging at once, and DELETE returns it to the root level."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import AlterConfigOp
+    from kafka.admin import ConfigResource as KpResource
+    from kafka.admin import ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    logger = "sluice_broker::net"
+
+    def levels() -> dict:
+        resource = KpResource(ConfigResourceType.BROKER_LOGGER, "1")
+        described = admin.describe_configs([resource], config_filter="all")
+        return {k: v["value"] for k, v in described["broker_logger"]["1"].items()}
+
+    def connect_once() -> None:
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=5):
+            pass
+
+    assert levels() == {"root": "INFO"}
+    connect_once()
+    assert "connection accepted" not in broker.log_text(), "net debug lines before the change"
+    resource = KpResource(ConfigResourceType.BROKER_LOGGER, "1", configs={logger: (AlterConfigOp.SET, "DEBUG")})
+    admin.alter_configs([resource], raise_on_unknown=False)
+    assert levels() == {"root": "INFO", logger: "DEBUG"}
+    connect_once()
+    wait_until(lambda: "connection accepted" in broker.log_text(), 10, "the DEBUG line of a new connection")
+    bad = KpResource(ConfigResourceType.BROKER_LOGGER, "1", configs={logger: (AlterConfigOp.SET, "LOUD")})
+    outcome = admin.alter_configs([bad], raise_on_unknown=False)
+    assert "InvalidConfig" in str(outcome), outcome
+    reset = KpResource(ConfigResourceType.BROKER_LOGGER, "1", configs={logger: (AlterConfigOp.DELETE, None)})
+    admin.alter_configs([reset], raise_on_unknown=False)
+    assert levels() == {"root": "INFO"}
+    count = broker.log_text().count("connection accepted")
+    connect_once()
+    time.sleep(0.5)
+    assert broker.log_text().count("connection accepted") == count
+    admin.close()

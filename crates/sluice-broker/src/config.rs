@@ -83,6 +83,19 @@ pub struct BrokerConfig {
     pub ssl_principal_mapping_rules: Option<String>,
     /// SASL settings of the SASL_PLAINTEXT and SASL_SSL listeners.
     pub sasl: SaslConfig,
+    /// Run-time control of the process's log levels (the BROKER_LOGGER config resource);
+    /// `None` when the embedding program does not offer it.
+    pub log_levels: Option<std::sync::Arc<dyn LogLevels>>,
+}
+
+/// Run-time control of log levels, which the program that installed the logger provides
+/// (Kafka's BROKER_LOGGER resource: DescribeConfigs lists the loggers, IncrementalAlterConfigs
+/// sets or removes their levels).
+pub trait LogLevels: Send + Sync + std::fmt::Debug {
+    /// The root level (named `root`) and every logger with a level of its own.
+    fn levels(&self) -> Vec<(String, String)>;
+    /// Sets `logger`'s level (`None` removes it, so the root level applies again).
+    fn set(&self, logger: &str, level: Option<&str>) -> Result<(), String>;
 }
 
 /// SASL settings (Kafka's `sasl.*` broker configs), shared by every SASL listener.
@@ -163,6 +176,7 @@ impl Default for BrokerConfig {
             authorizer: None,
             ssl_principal_mapping_rules: None,
             sasl: SaslConfig::default(),
+            log_levels: None,
         }
     }
 }

@@ -639,7 +639,7 @@ async fn config_errors_and_broker_resources() {
         .await;
     assert_eq!(results[0].error_code, INVALID_TOPIC_EXCEPTION);
 
-    // Broker resources: this node's id or the empty name; read-only.
+    // Broker resources: this node's id or the empty name.
     let broker_resource = |name: &'static str| {
         DescribeConfigsResource::default()
             .with_resource_type(4)
@@ -673,22 +673,34 @@ async fn config_errors_and_broker_resources() {
         .configs
         .iter()
         .any(|c| c.name.as_str() == "log.retention.ms"));
+    // The broker-level defaults of topic configs are dynamic (validated here, not applied);
+    // startup-only settings are not.
     assert_eq!(
         client
-            .incremental(4, "1", &[("log.retention.ms", 0, Some("1"))], false)
+            .incremental(4, "1", &[("log.retention.ms", 0, Some("1"))], true)
             .await
             .0,
-        INVALID_REQUEST
+        0
     );
     assert_eq!(
         client
             .alter(4, "1", &[("num.partitions", "3")], false)
             .await
             .0,
-        INVALID_REQUEST
+        INVALID_CONFIG
+    );
+    // Broker loggers: described (none without a logger control when embedded); other resource
+    // types are refused.
+    let loggers = DescribeConfigsResource::default()
+        .with_resource_type(8)
+        .with_resource_name(s("1"))
+        .with_configuration_keys(None);
+    assert_eq!(
+        client.describe(2, vec![loggers], false).await[0].error_code,
+        0
     );
     let unsupported = DescribeConfigsResource::default()
-        .with_resource_type(8)
+        .with_resource_type(16)
         .with_resource_name(s("1"))
         .with_configuration_keys(None);
     assert_eq!(

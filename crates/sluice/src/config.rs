@@ -460,6 +460,8 @@ impl BrokerSettings {
             authorizer: None,
             ssl_principal_mapping_rules: None,
             sasl: Default::default(),
+            // Installed by `sluice broker` / `sluice up`, which own the logger.
+            log_levels: None,
         };
         Ok(config)
     }

@@ -6,14 +6,13 @@
 mod cmd;
 mod config;
 mod kafka;
+mod logging;
 mod platform;
 mod security;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 /// Command-line interface of the `sluice` binary.
 #[derive(Debug, Parser)]
@@ -127,24 +126,6 @@ impl Command {
     }
 }
 
-/// Installs the tracing subscriber (stderr); `log` records from librdkafka are bridged into it.
-fn init_logging(flag: Option<&str>, default: &str) -> anyhow::Result<()> {
-    let filter = match flag {
-        Some(directives) => EnvFilter::try_new(directives).map_err(|e| {
-            anyhow::anyhow!(
-                "invalid --log-level {directives:?}: {e}; use e.g. `info` or `sluice_broker=debug`"
-            )
-        })?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))
-}
-
 /// Lets `sluice topic list | head` end like any Unix tool when `head` exits. Rust starts with
 /// SIGPIPE ignored, which turns a closed stdout into a panic inside `println!`.
 fn restore_default_sigpipe() {
@@ -190,7 +171,7 @@ async fn main() -> ExitCode {
     } else {
         restore_default_sigpipe();
     }
-    let result = match init_logging(cli.log_level.as_deref(), cli.command.default_log_filter()) {
+    let result = match logging::init(cli.log_level.as_deref(), cli.command.default_log_filter()) {
         Ok(()) => cli.command.run().await,
         Err(e) => Err(e),
     };

@@ -10,6 +10,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::auth::{Operation, ResourceType};
+use crate::meta::broker_defaults::BrokerScope;
+use crate::meta::configs::AlterTarget;
 use crate::meta::{MetaError, Topic};
 use crate::state::Broker;
 
@@ -17,6 +19,8 @@ use crate::state::Broker;
 pub const RESOURCE_TOPIC: i8 = 2;
 /// Kafka's `ConfigResource.Type` code for brokers.
 pub const RESOURCE_BROKER: i8 = 4;
+/// Kafka's `ConfigResource.Type` code for a broker's loggers.
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 /// A per-topic or per-resource failure: a Kafka error code plus a message for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,8 +131,10 @@ pub fn check_replicas(
 pub enum ConfigResource {
     /// A topic, by name.
     Topic(String),
-    /// This broker (named by its node id, or the empty name for cluster-wide defaults).
-    Broker,
+    /// This broker (named by its node id) or the cluster-wide defaults (the empty name).
+    Broker(BrokerScope),
+    /// This broker's loggers (named by its node id).
+    BrokerLogger,
 }
 
 impl ConfigResource {
@@ -140,7 +146,7 @@ impl ConfigResource {
                 ctx.authorize(operation, ResourceType::Topic, name),
                 ResponseError::TopicAuthorizationFailed,
             ),
-            ConfigResource::Broker => (
+            ConfigResource::Broker(_) | ConfigResource::BrokerLogger => (
                 ctx.authorize_cluster(operation),
                 ResponseError::ClusterAuthorizationFailed,
             ),
@@ -159,24 +165,88 @@ impl ConfigResource {
     pub fn resolve(node_id: i32, resource_type: i8, name: &str) -> Result<Self, ErrorReply> {
         match resource_type {
             RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_owned())),
-            RESOURCE_BROKER if name.is_empty() => Ok(ConfigResource::Broker),
-            RESOURCE_BROKER => match name.parse::<i32>() {
-                Ok(id) if id == node_id => Ok(ConfigResource::Broker),
-                Ok(id) => Err(ErrorReply::new(
-                    ResponseError::InvalidRequest,
-                    format!("unexpected broker id {id}: this broker is {node_id}; use {node_id} or the empty name"),
-                )),
-                Err(_) => Err(ErrorReply::new(
-                    ResponseError::InvalidRequest,
-                    format!("broker id must be an integer, but it is '{name}'"),
-                )),
-            },
+            RESOURCE_BROKER if name.is_empty() => {
+                Ok(ConfigResource::Broker(BrokerScope::ClusterDefault))
+            }
+            RESOURCE_BROKER => {
+                this_broker(node_id, name).map(|()| ConfigResource::Broker(BrokerScope::ThisBroker))
+            }
+            RESOURCE_BROKER_LOGGER => {
+                this_broker(node_id, name).map(|()| ConfigResource::BrokerLogger)
+            }
             other => Err(ErrorReply::new(
                 ResponseError::InvalidRequest,
-                format!("unsupported config resource type {other}; Sluice supports topics (2) and brokers (4)"),
+                format!("unsupported config resource type {other}; Sluice supports topics (2), brokers (4) and broker loggers (8)"),
             )),
         }
     }
+}
+
+/// Checks that a broker resource names this broker.
+fn this_broker(node_id: i32, name: &str) -> Result<(), ErrorReply> {
+    match name.parse::<i32>() {
+        Ok(id) if id == node_id => Ok(()),
+        Ok(id) => Err(ErrorReply::new(
+            ResponseError::InvalidRequest,
+            format!("unexpected broker id {id}: this broker is {node_id}"),
+        )),
+        Err(_) => Err(ErrorReply::new(
+            ResponseError::InvalidRequest,
+            format!("broker id must be an integer, but it is '{name}'"),
+        )),
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) logger levels (IncrementalAlterConfigs on BROKER_LOGGER).
+pub fn alter_loggers(
+    ctx: &RequestContext,
+    name: &str,
+    changes: &[(String, Option<String>)],
+    validate_only: bool,
+) -> Result<(), ErrorReply> {
+    let resource =
+        ConfigResource::resolve(ctx.broker.config.node_id, RESOURCE_BROKER_LOGGER, name)?;
+    resource.authorize(ctx, Operation::AlterConfigs)?;
+    let Some(levels) = &ctx.broker.config.log_levels else {
+        return Err(ErrorReply::new(
+            ResponseError::InvalidRequest,
+            "this broker's log levels cannot be changed at run time (it was embedded without a logger control)",
+        ));
+    };
+    for (logger, level) in changes {
+        if let Some(level) = level {
+            log_level(level).ok_or_else(|| {
+                ErrorReply::new(
+                    ResponseError::InvalidConfig,
+                    format!("invalid level {level:?} for logger {logger}; use TRACE, DEBUG, INFO, WARN, ERROR or OFF"),
+                )
+            })?;
+        }
+    }
+    if validate_only {
+        return Ok(());
+    }
+    for (logger, level) in changes {
+        let level = level.as_deref().and_then(log_level);
+        levels
+            .set(logger, level)
+            .map_err(|e| ErrorReply::new(ResponseError::InvalidConfig, e))?;
+    }
+    Ok(())
+}
+
+/// The tracing level of a Kafka (log4j) level name, case-insensitive; `FATAL` is `error`, `ALL`
+/// is `trace`.
+fn log_level(level: &str) -> Option<&'static str> {
+    Some(match level.to_ascii_uppercase().as_str() {
+        "TRACE" | "ALL" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARN" => "warn",
+        "ERROR" | "FATAL" => "error",
+        "OFF" => "off",
+        _ => return None,
+    })
 }
 
 /// Looks up a topic an admin request names: an invalid name is INVALID_TOPIC_EXCEPTION, a valid
@@ -199,26 +269,37 @@ pub async fn alter_resource<F>(
     ctx: &RequestContext,
     resource_type: i8,
     name: &str,
-    changes: usize,
     validate_only: bool,
     new_overrides: F,
 ) -> Result<(), ErrorReply>
 where
-    F: FnOnce(&Topic) -> Result<BTreeMap<String, String>, ErrorReply>,
+    F: FnOnce(
+        &BTreeMap<String, String>,
+        AlterTarget<'_>,
+    ) -> Result<BTreeMap<String, String>, ErrorReply>,
 {
     let resource = ConfigResource::resolve(ctx.broker.config.node_id, resource_type, name)?;
     resource.authorize(ctx, Operation::AlterConfigs)?;
+    let defaults = ctx.broker.metadata.log_defaults();
     match resource {
-        ConfigResource::Broker if changes == 0 => Ok(()),
-        ConfigResource::Broker => Err(ErrorReply::new(
+        ConfigResource::BrokerLogger => Err(ErrorReply::new(
             ResponseError::InvalidRequest,
-            "Sluice has no dynamic broker configs; set broker settings in sluice.toml, flags or \
-             environment and restart the broker",
+            "broker loggers are changed with IncrementalAlterConfigs (SET or DELETE), as in Kafka",
         )),
+        ConfigResource::Broker(scope) => {
+            let current = defaults.dynamic().scope(scope);
+            let configs = new_overrides(current, AlterTarget::Broker(&defaults))?;
+            run_blocking(ctx, move |broker| {
+                broker
+                    .metadata
+                    .alter_broker_configs(scope, configs, validate_only)
+            })
+            .await
+        }
         ConfigResource::Topic(topic_name) => {
             let topic = existing_topic(ctx, &topic_name)?;
             // The catalogue validates the new overrides before applying them.
-            let overrides = new_overrides(&topic)?;
+            let overrides = new_overrides(&topic.configs, AlterTarget::Topic(&defaults))?;
             run_blocking(ctx, move |broker| {
                 broker
                     .metadata
@@ -258,16 +339,21 @@ mod tests {
         );
         assert_eq!(
             ConfigResource::resolve(1, RESOURCE_BROKER, ""),
-            Ok(ConfigResource::Broker)
+            Ok(ConfigResource::Broker(BrokerScope::ClusterDefault))
         );
         assert_eq!(
             ConfigResource::resolve(7, RESOURCE_BROKER, "7"),
-            Ok(ConfigResource::Broker)
+            Ok(ConfigResource::Broker(BrokerScope::ThisBroker))
+        );
+        assert_eq!(
+            ConfigResource::resolve(7, RESOURCE_BROKER_LOGGER, "7"),
+            Ok(ConfigResource::BrokerLogger)
         );
         for (kind, name) in [
             (RESOURCE_BROKER, "2"),
             (RESOURCE_BROKER, "x"),
-            (8, "1"),
+            (RESOURCE_BROKER_LOGGER, "2"),
+            (RESOURCE_BROKER_LOGGER, ""),
             (0, "t"),
         ] {
             let err = ConfigResource::resolve(1, kind, name).unwrap_err();

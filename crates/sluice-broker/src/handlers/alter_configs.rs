@@ -1,5 +1,6 @@
-//! AlterConfigs (API key 33, v0-2): replaces a topic's whole set of config overrides; configs
-//! left out of the request revert to their defaults.
+//! AlterConfigs (API key 33, v0-2): replaces a topic's whole set of config overrides, or the
+//! whole set of dynamic configs of the broker or of the cluster-wide defaults; configs left out
+//! of the request revert to their defaults.
 
 use std::collections::BTreeMap;
 
@@ -28,9 +29,8 @@ pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConf
                 ctx,
                 resource.resource_type,
                 resource.resource_name.as_str(),
-                resource.configs.len(),
                 req.validate_only,
-                |_| overrides,
+                |_, _| overrides,
             )
             .await
         };

@@ -62,7 +62,7 @@ async fn create(
     let plan = plan(ctx, topic)?;
     let name = topic.name.0.to_string();
     let described =
-        configs::describe_topic(ctx.broker.metadata.log_defaults(), &plan.configs, false);
+        configs::describe_topic(&ctx.broker.metadata.log_defaults(), &plan.configs, false);
     let partitions = plan.partitions;
     let created = admin::run_blocking(ctx, {
         let name = name.clone();

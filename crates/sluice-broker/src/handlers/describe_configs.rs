@@ -1,4 +1,5 @@
-//! DescribeConfigs (API key 32, v1-4): the effective configs of topics and of this broker.
+//! DescribeConfigs (API key 32, v1-4): the effective configs of topics and of this broker
+//! (with their dynamic layers), and the levels of the broker's loggers (BROKER_LOGGER).
 
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
@@ -10,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::admin::{self, ConfigResource, ErrorReply};
 use super::RequestContext;
 use crate::auth::Operation;
-use crate::meta::configs::{self, DescribedConfig};
+use crate::meta::configs::{self, ConfigSource, ConfigType, DescribedConfig};
 
 /// Handles a DescribeConfigs request.
 pub async fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
@@ -19,20 +20,14 @@ pub async fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> Descri
         .resources
         .iter()
         .map(|resource| {
-            let described = describe(ctx, resource, req.include_synonyms);
+            let described = describe(ctx, resource, req.include_synonyms, documentation);
             let (error_code, error_message) = admin::outcome(&described);
-            let entries = described.unwrap_or_default();
             DescribeConfigsResult::default()
                 .with_error_code(error_code)
                 .with_error_message(error_message)
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone())
-                .with_configs(
-                    entries
-                        .iter()
-                        .map(|c| to_result(c, ctx.version(), documentation))
-                        .collect(),
-                )
+                .with_configs(described.unwrap_or_default())
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
@@ -43,7 +38,8 @@ fn describe(
     ctx: &RequestContext,
     resource: &DescribeConfigsResource,
     include_synonyms: bool,
-) -> Result<Vec<DescribedConfig>, ErrorReply> {
+    documentation: bool,
+) -> Result<Vec<DescribeConfigsResourceResult>, ErrorReply> {
     let config = &ctx.broker.config;
     let resource_name = resource.resource_name.as_str();
     let resolved = ConfigResource::resolve(config.node_id, resource.resource_type, resource_name)?;
@@ -52,17 +48,59 @@ fn describe(
         ConfigResource::Topic(name) => {
             let topic = admin::existing_topic(ctx, &name)?;
             configs::describe_topic(
-                ctx.broker.metadata.log_defaults(),
+                &ctx.broker.metadata.log_defaults(),
                 &topic.configs,
                 include_synonyms,
             )
         }
-        ConfigResource::Broker => configs::describe_broker(config, include_synonyms),
+        ConfigResource::Broker(scope) => configs::describe_broker(
+            config,
+            &ctx.broker.metadata.log_defaults(),
+            scope,
+            include_synonyms,
+        ),
+        ConfigResource::BrokerLogger => return Ok(describe_loggers(ctx, resource)),
     };
     if let Some(keys) = &resource.configuration_keys {
         entries.retain(|entry| keys.iter().any(|key| key.as_str() == entry.name));
     }
-    Ok(entries)
+    Ok(entries
+        .iter()
+        .map(|c| to_result(c, ctx.version(), documentation))
+        .collect())
+}
+
+/// The loggers and their levels (all when `configuration_keys` is null).
+fn describe_loggers(
+    ctx: &RequestContext,
+    resource: &DescribeConfigsResource,
+) -> Vec<DescribeConfigsResourceResult> {
+    let levels = ctx
+        .broker
+        .config
+        .log_levels
+        .as_ref()
+        .map(|l| l.levels())
+        .unwrap_or_default();
+    levels
+        .into_iter()
+        .filter(|(logger, _)| {
+            resource
+                .configuration_keys
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == logger))
+        })
+        .map(|(logger, level)| {
+            let mut result = DescribeConfigsResourceResult::default()
+                .with_name(StrBytes::from_string(logger))
+                .with_value(Some(StrBytes::from_string(level)))
+                .with_config_source(ConfigSource::DynamicBrokerLoggerConfig.code());
+            if ctx.version() >= 3 {
+                result = result.with_config_type(ConfigType::String.code());
+            }
+            result
+        })
+        .collect()
 }
 
 /// Encodes one entry for the request's version; fields newer than the version stay at their

@@ -1,5 +1,6 @@
 //! IncrementalAlterConfigs (API key 44, v0-1): applies SET / DELETE / APPEND / SUBTRACT
-//! operations to a topic's config overrides, leaving other overrides alone.
+//! operations to a topic's config overrides or to the dynamic broker configs, leaving the
+//! others alone.
 
 use std::collections::BTreeMap;
 
@@ -7,11 +8,10 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use sluice_log::LogConfig;
 
 use super::admin::{self, ErrorReply};
 use super::RequestContext;
-use crate::meta::configs::{self, AlterOp};
+use crate::meta::configs::{self, AlterOp, AlterTarget};
 
 /// Handles an IncrementalAlterConfigs request.
 pub async fn handle(
@@ -24,19 +24,26 @@ pub async fn handle(
         .map(|r| format!("{}/{}", r.resource_type, r.resource_name.as_str()))
         .collect();
     let dupes = admin::duplicates(keys.iter().map(String::as_str));
-    let defaults = ctx.broker.metadata.log_defaults();
     let mut responses = Vec::with_capacity(req.resources.len());
     for (resource, key) in req.resources.iter().zip(&keys) {
         let result = if dupes.contains(key.as_str()) {
             Err(admin::duplicate_reply("resource", key))
+        } else if resource.resource_type == admin::RESOURCE_BROKER_LOGGER {
+            logger_changes(&resource.configs).and_then(|changes| {
+                admin::alter_loggers(
+                    ctx,
+                    resource.resource_name.as_str(),
+                    &changes,
+                    req.validate_only,
+                )
+            })
         } else {
             admin::alter_resource(
                 ctx,
                 resource.resource_type,
                 resource.resource_name.as_str(),
-                resource.configs.len(),
                 req.validate_only,
-                |topic| apply_all(topic.configs.clone(), defaults, &resource.configs),
+                |current, target| apply_all(current.clone(), target, &resource.configs),
             )
             .await
         };
@@ -55,7 +62,7 @@ pub async fn handle(
 /// Applies every operation, in order, to a copy of the current overrides.
 fn apply_all(
     mut overrides: BTreeMap<String, String>,
-    defaults: &LogConfig,
+    target: AlterTarget<'_>,
     entries: &[AlterableConfig],
 ) -> Result<BTreeMap<String, String>, ErrorReply> {
     let dupes = admin::duplicates(entries.iter().map(|e| e.name.as_str()));
@@ -64,9 +71,26 @@ fn apply_all(
     }
     for entry in entries {
         let op = operation(entry)?;
-        configs::apply_op(&mut overrides, defaults, entry.name.as_str(), op)?;
+        configs::apply_op(&mut overrides, target, entry.name.as_str(), op)?;
     }
     Ok(overrides)
+}
+
+/// The level changes of a BROKER_LOGGER resource: SET a level or DELETE it (lists do not apply).
+fn logger_changes(
+    entries: &[AlterableConfig],
+) -> Result<Vec<(String, Option<String>)>, ErrorReply> {
+    entries
+        .iter()
+        .map(|entry| match operation(entry)? {
+            AlterOp::Set(level) => Ok((entry.name.to_string(), Some(level))),
+            AlterOp::Delete => Ok((entry.name.to_string(), None)),
+            AlterOp::Append(_) | AlterOp::Subtract(_) => Err(ErrorReply::new(
+                ResponseError::InvalidRequest,
+                format!("logger {} takes SET or DELETE only", entry.name.as_str()),
+            )),
+        })
+        .collect()
 }
 
 /// Decodes one entry's operation: 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT.
@@ -95,7 +119,9 @@ fn operation(entry: &AlterableConfig) -> Result<AlterOp, ErrorReply> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::broker_defaults::BrokerDefaults;
     use kafka_protocol::protocol::StrBytes;
+    use sluice_log::LogConfig;
 
     fn op(name: &'static str, code: i8, value: Option<&'static str>) -> AlterableConfig {
         AlterableConfig::default()
@@ -114,9 +140,10 @@ mod tests {
     #[test]
     fn operations_apply_in_order_and_keep_other_overrides() {
         let current = map(&[("retention.ms", "100"), ("segment.ms", "5")]);
+        let defaults = BrokerDefaults::startup(LogConfig::default());
         let result = apply_all(
             current,
-            &LogConfig::default(),
+            AlterTarget::Topic(&defaults),
             &[
                 op("segment.ms", 1, None),
                 op("cleanup.policy", 2, Some("compact")),
@@ -135,7 +162,8 @@ mod tests {
 
     #[test]
     fn bad_operations_are_refused() {
-        let defaults = LogConfig::default();
+        let defaults = BrokerDefaults::startup(LogConfig::default());
+        let defaults = AlterTarget::Topic(&defaults);
         let cases = [
             (op("retention.ms", 0, None), ResponseError::InvalidRequest),
             (
@@ -153,12 +181,12 @@ mod tests {
         ];
         for (entry, expected) in cases {
             let err =
-                apply_all(BTreeMap::new(), &defaults, std::slice::from_ref(&entry)).unwrap_err();
+                apply_all(BTreeMap::new(), defaults, std::slice::from_ref(&entry)).unwrap_err();
             assert_eq!(err.error, expected, "{entry:?}");
         }
         let dup = [op("a", 1, None), op("a", 1, None)];
         assert_eq!(
-            apply_all(BTreeMap::new(), &defaults, &dup)
+            apply_all(BTreeMap::new(), defaults, &dup)
                 .unwrap_err()
                 .error,
             ResponseError::InvalidRequest

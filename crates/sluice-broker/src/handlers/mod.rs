@@ -39,6 +39,7 @@ pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
@@ -204,6 +205,7 @@ api_table! {
     DescribeClientQuotas => describe_client_quotas, 0..=1;
     AlterClientQuotas => alter_client_quotas, 0..=1;
     ConsumerGroupDescribe => consumer_group_describe, 0..=1;
+    DescribeLogDirs => describe_log_dirs, 1..=4;
 }
 
 /// The outcome of a request that gets no response: nothing, unless it failed. A client that

@@ -8,12 +8,14 @@
 //! `producer` semantics are implemented: re-compressing would break the byte-range fetch path.
 //!
 //! The same table also yields the broker-level view (resource type BROKER in DescribeConfigs):
-//! each topic config has a `log.*`-style broker synonym whose value is the broker default.
+//! each topic config has a `log.*`-style broker synonym whose value is the broker default, which
+//! AlterConfigs may change at run time (see [`super::broker_defaults`]).
 
 use std::collections::BTreeMap;
 
 use sluice_log::{CleanupPolicy, LogConfig, TimestampType};
 
+use super::broker_defaults::{BrokerDefaults, BrokerScope};
 use super::MetaError;
 use crate::config::BrokerConfig;
 
@@ -56,6 +58,12 @@ impl ConfigType {
 pub enum ConfigSource {
     /// Set on the topic (`TOPIC_CONFIG`).
     TopicConfig,
+    /// Set dynamically on this broker (`DYNAMIC_BROKER_CONFIG`).
+    DynamicBrokerConfig,
+    /// Set dynamically as the cluster-wide default (`DYNAMIC_DEFAULT_BROKER_CONFIG`).
+    DynamicDefaultBrokerConfig,
+    /// A logger's level (`DYNAMIC_BROKER_LOGGER_CONFIG`).
+    DynamicBrokerLoggerConfig,
     /// Set in the broker's startup configuration (`STATIC_BROKER_CONFIG`).
     StaticBrokerConfig,
     /// Kafka's built-in default (`DEFAULT_CONFIG`).
@@ -67,6 +75,9 @@ impl ConfigSource {
     pub fn code(self) -> i8 {
         match self {
             ConfigSource::TopicConfig => 1,
+            ConfigSource::DynamicBrokerConfig => 2,
+            ConfigSource::DynamicDefaultBrokerConfig => 3,
+            ConfigSource::DynamicBrokerLoggerConfig => 6,
             ConfigSource::StaticBrokerConfig => 4,
             ConfigSource::DefaultConfig => 5,
         }
@@ -476,18 +487,6 @@ impl TopicConfigDef {
         }
     }
 
-    /// Where the default comes from: the broker's startup config if it differs from Kafka's.
-    fn default_source(&self, defaults: &LogConfig) -> ConfigSource {
-        match self.binding {
-            Binding::Log(field)
-                if field.render(defaults) != field.render(&LogConfig::default()) =>
-            {
-                ConfigSource::StaticBrokerConfig
-            }
-            _ => ConfigSource::DefaultConfig,
-        }
-    }
-
     /// Checks `value` against this config's rule.
     pub fn validate(&self, value: &str) -> Result<(), MetaError> {
         self.parse(value).map(|_| ())
@@ -725,17 +724,31 @@ pub enum AlterOp {
     Subtract(String),
 }
 
+/// What an incremental alteration changes: a topic's overrides, or a dynamic broker layer
+/// (named by broker-level config names), each over the broker defaults in force.
+#[derive(Debug, Clone, Copy)]
+pub enum AlterTarget<'a> {
+    /// A topic's overrides.
+    Topic(&'a BrokerDefaults),
+    /// Dynamic broker configs.
+    Broker(&'a BrokerDefaults),
+}
+
 /// Applies one incremental operation to a topic's overrides. The result still needs
 /// [`validate`]; this only checks what the operation itself requires (a known key, and a list
 /// config for APPEND/SUBTRACT).
 pub fn apply_op(
     overrides: &mut BTreeMap<String, String>,
-    defaults: &LogConfig,
+    target: AlterTarget<'_>,
     key: &str,
     op: AlterOp,
 ) -> Result<(), MetaError> {
+    let (lookup, defaults): (fn(&str) -> Option<&'static TopicConfigDef>, _) = match target {
+        AlterTarget::Topic(defaults) => (topic_config, defaults),
+        AlterTarget::Broker(defaults) => (super::broker_defaults::dynamic_config, defaults),
+    };
     let list_def = |items: &str| -> Result<&'static TopicConfigDef, MetaError> {
-        let def = topic_config(key).ok_or_else(|| unknown_config(key, items))?;
+        let def = lookup(key).ok_or_else(|| unknown_config(key, items))?;
         if def.is_list() {
             Ok(def)
         } else {
@@ -746,12 +759,13 @@ pub fn apply_op(
             })
         }
     };
+    // A list not set at this level starts from the value in force below it.
     let current = |def: &TopicConfigDef, overrides: &BTreeMap<String, String>| {
         split_list(
-            &overrides
-                .get(key)
-                .cloned()
-                .unwrap_or_else(|| def.default_value(defaults)),
+            &overrides.get(key).cloned().unwrap_or_else(|| match target {
+                AlterTarget::Topic(_) => defaults.value_of(def).0,
+                AlterTarget::Broker(_) => def.default_value(defaults.log()),
+            }),
         )
     };
     match op {
@@ -818,15 +832,14 @@ pub struct DescribedConfig {
 
 /// Describes every supported config of a topic with these overrides, in table order.
 pub fn describe_topic(
-    defaults: &LogConfig,
+    defaults: &BrokerDefaults,
     overrides: &BTreeMap<String, String>,
     include_synonyms: bool,
 ) -> Vec<DescribedConfig> {
     TOPIC_CONFIGS
         .iter()
         .map(|def| {
-            let default_source = def.default_source(defaults);
-            let default_value = def.default_value(defaults);
+            let (default_value, default_source) = defaults.value_of(def);
             let overridden = overrides.get(def.name);
             let mut synonyms = Vec::new();
             if include_synonyms {
@@ -837,7 +850,7 @@ pub fn describe_topic(
                         source: ConfigSource::TopicConfig,
                     });
                 }
-                synonyms.extend(broker_synonyms(def, defaults));
+                synonyms.extend(defaults.layers(def));
             }
             let (value, source) = match overridden {
                 Some(value) => (value.clone(), ConfigSource::TopicConfig),
@@ -859,24 +872,6 @@ pub fn describe_topic(
 
 /// The broker-level synonyms of a topic config: the static broker value when it differs from
 /// Kafka's, then Kafka's default.
-fn broker_synonyms(def: &TopicConfigDef, defaults: &LogConfig) -> Vec<Synonym> {
-    let kafka_default = def.default_value(&LogConfig::default());
-    let mut synonyms = Vec::with_capacity(2);
-    if def.default_source(defaults) == ConfigSource::StaticBrokerConfig {
-        synonyms.push(Synonym {
-            name: def.broker_synonym,
-            value: def.default_value(defaults),
-            source: ConfigSource::StaticBrokerConfig,
-        });
-    }
-    synonyms.push(Synonym {
-        name: def.broker_synonym,
-        value: kafka_default,
-        source: ConfigSource::DefaultConfig,
-    });
-    synonyms
-}
-
 /// A broker config with no topic-level counterpart.
 struct BrokerOnlyDef {
     name: &'static str,
@@ -978,9 +973,44 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
     },
 ];
 
-/// Describes the broker-level configs: the broker-only ones plus the broker synonym of every
-/// topic config, all read-only (Sluice has no dynamic broker configs). Sorted by name.
-pub fn describe_broker(config: &BrokerConfig, include_synonyms: bool) -> Vec<DescribedConfig> {
+/// Describes the broker-level configs. For this broker: the broker-only ones (read-only:
+/// startup settings) plus the broker-level default of every topic config (dynamic), sorted by
+/// name. For the cluster-wide default resource: the dynamic defaults set there.
+pub fn describe_broker(
+    config: &BrokerConfig,
+    defaults: &BrokerDefaults,
+    scope: BrokerScope,
+    include_synonyms: bool,
+) -> Vec<DescribedConfig> {
+    if scope == BrokerScope::ClusterDefault {
+        return defaults
+            .dynamic()
+            .cluster
+            .iter()
+            .filter_map(|(name, value)| {
+                let def = super::broker_defaults::dynamic_config(name)?;
+                let synonym = Synonym {
+                    name: def.broker_synonym,
+                    value: value.clone(),
+                    source: ConfigSource::DynamicDefaultBrokerConfig,
+                };
+                Some(DescribedConfig {
+                    name: def.broker_synonym,
+                    value: value.clone(),
+                    source: ConfigSource::DynamicDefaultBrokerConfig,
+                    read_only: false,
+                    sensitive: false,
+                    synonyms: if include_synonyms {
+                        vec![synonym]
+                    } else {
+                        Vec::new()
+                    },
+                    config_type: def.config_type,
+                    documentation: def.doc,
+                })
+            })
+            .collect();
+    }
     let source_of = |value: &str, kafka_default: Option<&str>| {
         if kafka_default == Some(value) {
             ConfigSource::DefaultConfig
@@ -1015,15 +1045,15 @@ pub fn describe_broker(config: &BrokerConfig, include_synonyms: bool) -> Vec<Des
         })
         .collect();
     described.extend(TOPIC_CONFIGS.iter().map(|def| {
-        let defaults = &config.log_defaults;
+        let (value, source) = defaults.value_of(def);
         DescribedConfig {
             name: def.broker_synonym,
-            value: def.default_value(defaults),
-            source: def.default_source(defaults),
-            read_only: true,
+            value,
+            source,
+            read_only: def.read_only,
             sensitive: false,
             synonyms: if include_synonyms {
-                broker_synonyms(def, defaults)
+                defaults.layers(def)
             } else {
                 Vec::new()
             },
@@ -1103,7 +1133,7 @@ mod tests {
 
     #[test]
     fn defaults_render_the_log_defaults() {
-        let defaults = LogConfig::default();
+        let defaults = BrokerDefaults::startup(LogConfig::default());
         let described = describe_topic(&defaults, &BTreeMap::new(), false);
         let value = |name: &str| {
             described
@@ -1210,10 +1240,10 @@ mod tests {
 
     #[test]
     fn describe_reports_overrides_with_synonyms() {
-        let defaults = LogConfig {
+        let defaults = BrokerDefaults::startup(LogConfig {
             segment_bytes: 1 << 20,
             ..LogConfig::default()
-        };
+        });
         let overrides = map(&[("retention.ms", "5000")]);
         let described = describe_topic(&defaults, &overrides, true);
         let get = |name: &str| described.iter().find(|c| c.name == name).cloned().unwrap();
@@ -1247,11 +1277,12 @@ mod tests {
 
     #[test]
     fn append_and_subtract_edit_list_configs() {
-        let defaults = LogConfig::default();
+        let defaults = BrokerDefaults::startup(LogConfig::default());
+        let defaults = AlterTarget::Topic(&defaults);
         let mut overrides = BTreeMap::new();
         apply_op(
             &mut overrides,
-            &defaults,
+            defaults,
             "cleanup.policy",
             AlterOp::Append("compact".into()),
         )
@@ -1259,7 +1290,7 @@ mod tests {
         assert_eq!(overrides["cleanup.policy"], "delete,compact");
         apply_op(
             &mut overrides,
-            &defaults,
+            defaults,
             "cleanup.policy",
             AlterOp::Append("delete".into()),
         )
@@ -1267,7 +1298,7 @@ mod tests {
         assert_eq!(overrides["cleanup.policy"], "delete,compact");
         apply_op(
             &mut overrides,
-            &defaults,
+            defaults,
             "cleanup.policy",
             AlterOp::Subtract("delete".into()),
         )
@@ -1275,18 +1306,18 @@ mod tests {
         assert_eq!(overrides["cleanup.policy"], "compact");
         apply_op(
             &mut overrides,
-            &defaults,
+            defaults,
             "cleanup.policy",
             AlterOp::Subtract("compact".into()),
         )
         .unwrap();
         // An emptied list is not a valid cleanup.policy.
         assert_eq!(invalid_key(validate(&overrides)), "cleanup.policy");
-        apply_op(&mut overrides, &defaults, "cleanup.policy", AlterOp::Delete).unwrap();
+        apply_op(&mut overrides, defaults, "cleanup.policy", AlterOp::Delete).unwrap();
         assert!(overrides.is_empty());
         let not_list = apply_op(
             &mut overrides,
-            &defaults,
+            defaults,
             "retention.ms",
             AlterOp::Append("1".into()),
         );
@@ -1294,14 +1325,17 @@ mod tests {
     }
 
     #[test]
-    fn broker_view_is_read_only_and_uses_broker_names() {
+    fn broker_view_uses_broker_names_and_only_defaults_are_dynamic() {
         let config = BrokerConfig {
             default_partitions: 3,
             ..BrokerConfig::default()
         };
-        let described = describe_broker(&config, true);
+        let defaults = BrokerDefaults::startup(config.log_defaults.clone());
+        let described = describe_broker(&config, &defaults, BrokerScope::ThisBroker, true);
         let get = |name: &str| described.iter().find(|c| c.name == name).cloned();
-        assert!(described.iter().all(|c| c.read_only));
+        assert!(get("num.partitions").unwrap().read_only);
+        assert!(!get("log.retention.ms").unwrap().read_only);
+        assert!(describe_broker(&config, &defaults, BrokerScope::ClusterDefault, true).is_empty());
         let partitions = get("num.partitions").unwrap();
         assert_eq!(
             (partitions.value.as_str(), partitions.source),
@@ -1347,7 +1381,8 @@ mod tests {
                 _ => AlterOp::Subtract(value),
             };
             let mut overrides = BTreeMap::new();
-            let _ = apply_op(&mut overrides, &LogConfig::default(), &key, op);
+            let defaults = BrokerDefaults::startup(LogConfig::default());
+            let _ = apply_op(&mut overrides, AlterTarget::Topic(&defaults), &key, op);
             let _ = validate(&overrides);
         }
     }

@@ -9,7 +9,9 @@
 //!   [`Metadata::create_partitions`], [`Metadata::alter_topic_configs`]) validate, persist the
 //!   catalogue atomically (write temp file, fsync, rename) and only then become visible.
 
+pub mod broker_defaults;
 pub mod configs;
+pub mod disk;
 mod producer_ids;
 mod store;
 
@@ -23,6 +25,7 @@ use sluice_log::{LogConfig, LogError};
 use tracing::{info, warn};
 
 use crate::partition::Partition;
+use broker_defaults::{BrokerDefaults, BrokerScope, DynamicConfigs};
 
 pub use producer_ids::ProducerIdAllocator;
 pub use store::{sync_dir, write_atomic, write_private};
@@ -110,7 +113,8 @@ pub struct Topic {
 #[derive(Debug)]
 pub struct Metadata {
     data_dir: PathBuf,
-    defaults: LogConfig,
+    /// Startup log defaults overlaid by the dynamic broker configs; swapped whole on a change.
+    defaults: parking_lot::RwLock<Arc<BrokerDefaults>>,
     default_partitions: AtomicI32,
     /// Readers clone `Arc`s out and release the lock at once.
     catalogue: parking_lot::RwLock<Catalogue>,
@@ -225,13 +229,14 @@ pub fn load_or_create_cluster_id(
 
 impl Metadata {
     /// Loads the catalogue from `data_dir` and opens every partition.
-    pub fn open(data_dir: &Path, defaults: LogConfig) -> Result<Self, MetaError> {
+    pub fn open(data_dir: &Path, startup: LogConfig) -> Result<Self, MetaError> {
         std::fs::create_dir_all(data_dir.join("meta")).map_err(|e| LogError::io(data_dir, e))?;
         remove_deleted_dirs(data_dir);
+        let defaults = BrokerDefaults::new(startup, DynamicConfigs::load(data_dir)?)?;
         let file = store::read_json::<CatalogueFile>(&data_dir.join("meta").join("topics.json"))?;
         let mut catalogue = Catalogue::default();
         for record in file.map(|f| f.topics).unwrap_or_default() {
-            let log_config = effective_log_config(&defaults, &record.configs)?;
+            let log_config = effective_log_config(defaults.log(), &record.configs)?;
             let partitions = (0..record.partitions)
                 .map(|p| open_partition(data_dir, &record.name, p, &log_config))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -247,7 +252,7 @@ impl Metadata {
         info!(topics = catalogue.by_name.len(), data_dir = %data_dir.display(), "catalogue loaded");
         Ok(Metadata {
             data_dir: data_dir.to_owned(),
-            defaults,
+            defaults: parking_lot::RwLock::new(Arc::new(defaults)),
             default_partitions: AtomicI32::new(1),
             catalogue: parking_lot::RwLock::new(catalogue),
             changes: parking_lot::Mutex::new(()),
@@ -260,9 +265,53 @@ impl Metadata {
             .store(partitions.max(1), Ordering::Relaxed);
     }
 
-    /// The broker-wide log defaults that topic configs override.
-    pub fn log_defaults(&self) -> &LogConfig {
-        &self.defaults
+    /// The broker-wide defaults that topic configs override (startup settings overlaid by
+    /// dynamic broker configs).
+    pub fn log_defaults(&self) -> Arc<BrokerDefaults> {
+        self.defaults.read().clone()
+    }
+
+    /// Replaces one layer of dynamic broker configs (validated), persists it, and applies the
+    /// new defaults to every topic that does not override them.
+    pub fn alter_broker_configs(
+        &self,
+        scope: BrokerScope,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), MetaError> {
+        let _changes = self.changes.lock();
+        let current = self.log_defaults();
+        let dynamic = current.dynamic().clone().with_scope(scope, configs);
+        let next = BrokerDefaults::new(current.startup_config().clone(), dynamic)?;
+        // Every topic must still be valid over the new defaults before anything changes.
+        let mut catalogue = self.catalogue.read().clone();
+        let mut retuned = Vec::new();
+        for topic in catalogue.by_name.values() {
+            let log_config = effective_log_config(next.log(), &topic.configs)?;
+            retuned.push((topic.clone(), log_config));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        next.dynamic().save(&self.data_dir)?;
+        for (topic, log_config) in retuned {
+            for partition in &topic.partitions {
+                let config = log_config.clone();
+                partition.with_log(|log| log.set_config(config));
+            }
+            catalogue.insert(Arc::new(Topic {
+                name: topic.name.clone(),
+                id: topic.id,
+                partitions: topic.partitions.clone(),
+                configs: topic.configs.clone(),
+                log_config,
+                internal: topic.internal,
+            }));
+        }
+        *self.defaults.write() = Arc::new(next);
+        *self.catalogue.write() = catalogue;
+        info!(?scope, "dynamic broker configs altered");
+        Ok(())
     }
 
     /// The data directory this catalogue lives in.
@@ -359,8 +408,9 @@ impl Metadata {
         if replication_factor != -1 && replication_factor != 1 {
             return Err(MetaError::InvalidReplicationFactor(replication_factor));
         }
-        let log_config = effective_log_config(&self.defaults, &configs)?;
+        // Under the change lock, so a concurrent change of the broker defaults cannot slip in.
         let _changes = self.changes.lock();
+        let log_config = effective_log_config(self.log_defaults().log(), &configs)?;
         if self.topic(name).is_some() {
             return Err(MetaError::TopicExists(name.to_owned()));
         }
@@ -481,8 +531,9 @@ impl Metadata {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), MetaError> {
-        let log_config = effective_log_config(&self.defaults, &configs)?;
+        // Under the change lock, so a concurrent change of the broker defaults cannot slip in.
         let _changes = self.changes.lock();
+        let log_config = effective_log_config(self.log_defaults().log(), &configs)?;
         let topic = self
             .topic(name)
             .ok_or_else(|| MetaError::UnknownTopic(name.to_owned()))?;

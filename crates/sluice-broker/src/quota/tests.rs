@@ -74,9 +74,9 @@ fn default_quotas_limit_each_user_separately() {
     );
     // 20 kB in one go is 19 s over a 1 kB/s quota with a 1 s burst: throttled.
     assert!(manager.record(QuotaKind::Produce, "alice", "a", 20_000.0) > Duration::ZERO);
-    // Bob has his own sensor and is not throttled for Alice's traffic.
+    // Bob has his own bucket and is not throttled for Alice's traffic.
     assert_eq!(
-        manager.record(QuotaKind::Produce, "bob", "a", 5_000.0),
+        manager.record(QuotaKind::Produce, "bob", "a", 500.0),
         Duration::ZERO
     );
     // Fetch has no quota here.

@@ -16,7 +16,9 @@ pub(crate) struct BrokerComponent {
 }
 
 /// Returns the step that starts a broker with `config`.
-pub(crate) fn starter(config: BrokerConfig) -> Starter {
+pub(crate) fn starter(mut config: BrokerConfig) -> Starter {
+    // Log levels become the broker's BROKER_LOGGER config resource.
+    config.log_levels = config.log_levels.or_else(crate::logging::control);
     Box::pin(async move {
         let listen = config.listen;
         let data_dir = config.data_dir.clone();
