@@ -25,14 +25,6 @@ BENCH_DATA=$DATA
 mkdir -p "$OUT" "$DATA"
 trap bench_stop_broker EXIT
 
-dd_fsync_ms() {
-    local f="$DATA/.dd-fsync-probe" secs
-    secs=$(dd if=/dev/zero of="$f" bs=4k count=500 oflag=dsync 2>&1 |
-        sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p')
-    rm -f "$f"
-    awk -v s="$secs" 'BEGIN { printf "%.3f", s * 1000 / 500 }'
-}
-
 SASL_CLIENT=(-X security.protocol=sasl_plaintext -X sasl.mechanism=SCRAM-SHA-512
     -X sasl.username=bench -X sasl.password=bench-password)
 
@@ -60,7 +52,7 @@ setup_case() {
 
 # run CASE KIND REP bench-args...
 run() {
-    local case=$1 kind=$2 rep=$3 name before after bootstrap=$B extra=()
+    local case=$1 kind=$2 rep=$3 name bootstrap=$B extra=()
     shift 3
     name="$kind-$case"
     bench_start_broker "$S" "$PORT" "$OUT/broker-$name-$rep.log" --sasl-listen "127.0.0.1:$SASL_PORT"
@@ -70,12 +62,7 @@ run() {
         bootstrap=127.0.0.1:$SASL_PORT
         extra=("${SASL_CLIENT[@]}")
     fi
-    before=$(dd_fsync_ms)
-    log "$name run $rep (dd fsync before: $before ms)"
-    "$S" bench "$@" -b "$bootstrap" "${extra[@]}" --quiet --fsync-baseline "$DATA" \
-        --json "$OUT/$name-$rep.json" >"$OUT/$name-$rep.md"
-    after=$(dd_fsync_ms)
-    printf '{"before_ms": %s, "after_ms": %s}\n' "$before" "$after" >"$OUT/$name-$rep.dd.json"
+    bench_measure "$OUT" "$name-$rep" "$S" "$bootstrap" "$@" "${extra[@]}"
     bench_stop_broker
 }
 

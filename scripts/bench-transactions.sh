@@ -26,28 +26,14 @@ BENCH_DATA=$DATA
 
 mkdir -p "$OUT" "$DATA"
 
-# Mean ms per synced 4 KB write, measured as in docs/benchmarks.md (dd, 500 writes).
-dd_fsync_ms() {
-    local f="$DATA/.dd-fsync-probe" secs
-    secs=$(dd if=/dev/zero of="$f" bs=4k count=500 oflag=dsync 2>&1 |
-        sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p')
-    rm -f "$f"
-    awk -v s="$secs" 'BEGIN { printf "%.3f", s * 1000 / 500 }'
-}
-
 trap bench_stop_broker EXIT
 
 # run NAME REP bench-args... : one bench run on a fresh broker, JSON and table into $OUT.
 run() {
-    local name=$1 rep=$2 before after
+    local name=$1 rep=$2
     shift 2
     bench_start_broker "$S" "$PORT" "$OUT/broker-$name-$rep.log"
-    before=$(dd_fsync_ms)
-    log "$name run $rep (dd fsync before: $before ms)"
-    "$S" bench "$@" -b "$B" --quiet --fsync-baseline "$DATA" \
-        --json "$OUT/$name-$rep.json" >"$OUT/$name-$rep.md"
-    after=$(dd_fsync_ms)
-    printf '{"before_ms": %s, "after_ms": %s}\n' "$before" "$after" >"$OUT/$name-$rep.dd.json"
+    bench_measure "$OUT" "$name-$rep" "$S" "$B" "$@"
     bench_stop_broker
 }
 

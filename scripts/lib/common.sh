@@ -67,6 +67,30 @@ bench_stop_broker() {
     rm -rf "${BENCH_DATA:?}/broker"
 }
 
+# Mean ms per synced 4 KB write in $BENCH_DATA (dd oflag=dsync, 500 writes): the disk's fsync
+# floor, measured around each benchmark run as docs/benchmarks.md describes.
+bench_dd_fsync_ms() {
+    local f="$BENCH_DATA/.dd-fsync-probe" secs
+    secs=$(dd if=/dev/zero of="$f" bs=4k count=500 oflag=dsync 2>&1 |
+        sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p')
+    rm -f "$f"
+    awk -v s="$secs" 'BEGIN { printf "%.3f", s * 1000 / 500 }'
+}
+
+# bench_measure OUT NAME BIN BOOTSTRAP BENCH-ARGS...: one `BIN bench BENCH-ARGS` run against the
+# running broker at BOOTSTRAP, bracketed by the dd fsync floor (the bench also times raw fsyncs in
+# $BENCH_DATA first); writes NAME.json, NAME.md and NAME.dd.json into OUT.
+bench_measure() {
+    local out=$1 name=$2 bin=$3 bootstrap=$4 before after
+    shift 4
+    before=$(bench_dd_fsync_ms)
+    log "$name (dd fsync before: $before ms)"
+    "$bin" bench "$@" -b "$bootstrap" --quiet --fsync-baseline "$BENCH_DATA" \
+        --json "$out/$name.json" >"$out/$name.md"
+    after=$(bench_dd_fsync_ms)
+    printf '{"before_ms": %s, "after_ms": %s}\n' "$before" "$after" >"$out/$name.dd.json"
+}
+
 # Packages needed to compile the workspace (librdkafka is built from source by rdkafka-sys).
 ensure_build_deps() {
     ensure_debian_packages build-essential cmake pkg-config zlib1g-dev libssl-dev ca-certificates

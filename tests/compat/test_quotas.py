@@ -13,7 +13,13 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+from confluent_kafka.admin import (
+    AdminClient,
+    NewTopic,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 
 from conftest import free_port, port_accepts
 
@@ -165,3 +171,29 @@ def test_a_user_quota_applies_to_the_sasl_principal(sluice_bin, tmp_path, reques
         code = broker.stop()
     assert code == 0
     assert "panicked at" not in broker.log_text()
+
+
+def test_fetches_larger_than_a_second_of_quota_still_progress(broker, sluice_bin, topic_name):
+    """A fetch bigger than one second's worth of consumer_byte_rate is served and the client then
+    waits off the debt; it must never be refused forever (librdkafka asks for up to 1 MiB per
+    partition, here ~5 s of quota)."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic_name, 2, 1)])[topic_name].result(timeout=TIMEOUT_S)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20})
+    for i in range(1000):
+        producer.produce(topic_name, PAYLOAD, partition=i % 2)
+    assert producer.flush(TIMEOUT_S) == 0
+    sluice_quota(sluice_bin, broker.bootstrap, "set", "--client-id", "slow-reader", "--consumer-byte-rate", "200000")
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": topic_name, "client.id": "slow-reader",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic_name])
+    got, start = 0, time.monotonic()
+    while got < 1000 and time.monotonic() - start < 30:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            got += 1
+    elapsed = time.monotonic() - start
+    consumer.close()
+    assert got == 1000, f"consumed {got} of 1000 messages in {elapsed:.1f} s"
+    # 1 MB at 200 kB/s: about 5 s, the first second's worth at once.
+    assert elapsed >= 3, f"a 200 kB/s consumer read 1 MB in {elapsed:.1f} s"

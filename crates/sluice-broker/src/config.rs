@@ -94,15 +94,22 @@ pub struct BrokerConfig {
 pub trait LogLevels: Send + Sync + std::fmt::Debug {
     /// The root level (named `root`) and every logger with a level of its own.
     fn levels(&self) -> Vec<(String, String)>;
-    /// Sets `logger`'s level (`None` removes it, so the root level applies again).
-    fn set(&self, logger: &str, level: Option<&str>) -> Result<(), String>;
+    /// Sets (`Some`) or removes (`None`, so the root level applies again) the levels of
+    /// loggers, all or none: a change naming an invalid logger or level applies nothing. With
+    /// `validate_only`, only checks.
+    fn apply(
+        &self,
+        changes: &[(String, Option<String>)],
+        validate_only: bool,
+    ) -> Result<(), String>;
 }
 
 /// SASL settings (Kafka's `sasl.*` broker configs), shared by every SASL listener.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SaslConfig {
-    /// `sasl.enabled.mechanisms` (default PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
-    pub enabled_mechanisms: Vec<sluice_sasl::Mechanism>,
+    /// `sasl.enabled.mechanisms`; `None`: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, plus OAUTHBEARER
+    /// when a token key is configured.
+    pub enabled_mechanisms: Option<Vec<sluice_sasl::Mechanism>>,
     /// A JWKS file whose signature keys OAUTHBEARER tokens may be signed with.
     pub oauthbearer_jwks: Option<PathBuf>,
     /// A PEM file of `PUBLIC KEY`s OAUTHBEARER tokens may be signed with (e.g. the KSS token
@@ -116,21 +123,6 @@ pub struct SaslConfig {
     pub max_reauth: Option<Duration>,
 }
 
-impl Default for SaslConfig {
-    fn default() -> Self {
-        SaslConfig {
-            enabled_mechanisms: vec![
-                sluice_sasl::Mechanism::Plain,
-                sluice_sasl::Mechanism::ScramSha256,
-                sluice_sasl::Mechanism::ScramSha512,
-            ],
-            oauthbearer_jwks: None,
-            oauthbearer_public_key: None,
-            oauthbearer: sluice_sasl::JwtValidatorConfig::default(),
-            max_reauth: None,
-        }
-    }
-}
 
 /// One named listener: where it listens, what clients are told, and its TLS settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

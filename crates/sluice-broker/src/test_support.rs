@@ -5,6 +5,14 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+/// A config map from `(name, value)` pairs.
+pub(crate) fn string_map(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// One uncompressed v2 batch holding one record with `value`, as a plain producer sends it.
 pub(crate) fn record_batch(value: &[u8]) -> BytesMut {
     let record = Record {

@@ -1,12 +1,22 @@
 //! PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`, checked against the user's SCRAM
 //! credentials, so no password is ever stored.
 
-use crate::{Credentials, Mechanism, SaslError, ScramMechanism, Step};
+use crate::{Credentials, Mechanism, SaslError, ScramCredential, ScramMechanism, Step};
 
 const MALFORMED: fn(&'static str) -> SaslError = |reason| SaslError::Malformed {
     mechanism: Mechanism::Plain,
     reason,
 };
+
+/// A credential for no one: derived from a random salt and key, so no password matches it.
+fn unknown_user() -> &'static ScramCredential {
+    static NOBODY: std::sync::OnceLock<ScramCredential> = std::sync::OnceLock::new();
+    NOBODY.get_or_init(|| {
+        let salt = crate::random_salt(ScramMechanism::Sha512).unwrap_or_else(|_| vec![0; 64]);
+        let key = crate::random_salt(ScramMechanism::Sha512).unwrap_or_else(|_| vec![1; 64]);
+        ScramCredential::from_salted_password(ScramMechanism::Sha512, salt, 4096, &key)
+    })
+}
 
 /// Verifies one PLAIN message.
 pub(crate) fn authenticate(input: &[u8], credentials: &dyn Credentials) -> Result<Step, SaslError> {
@@ -24,11 +34,19 @@ pub(crate) fn authenticate(input: &[u8], credentials: &dyn Credentials) -> Resul
     if !authzid.is_empty() && authzid != user.as_bytes() {
         return Err(SaslError::InvalidCredentials(Mechanism::Plain));
     }
-    // Either hash of the user's SCRAM credentials proves the password.
-    let verified = [ScramMechanism::Sha256, ScramMechanism::Sha512]
+    // Either hash of the user's SCRAM credentials proves the password. An unknown user costs
+    // the same key derivation (against a credential no password matches), so the time taken
+    // does not tell which user names exist.
+    let found = [ScramMechanism::Sha256, ScramMechanism::Sha512]
         .into_iter()
-        .find_map(|m| credentials.scram(user, m).map(|c| (m, c)))
-        .is_some_and(|(m, credential)| credential.matches_password(m, password));
+        .find_map(|m| credentials.scram(user, m).map(|c| (m, c)));
+    let verified = match found {
+        Some((m, credential)) => credential.matches_password(m, password),
+        None => {
+            let _ = unknown_user().matches_password(ScramMechanism::Sha512, password);
+            false
+        }
+    };
     if !verified {
         return Err(SaslError::InvalidCredentials(Mechanism::Plain));
     }
@@ -42,7 +60,6 @@ pub(crate) fn authenticate(input: &[u8], credentials: &dyn Credentials) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ScramCredential;
 
     struct One(ScramCredential);
 

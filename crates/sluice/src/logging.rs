@@ -93,27 +93,36 @@ impl sluice_broker::config::LogLevels for LogControl {
         levels
     }
 
-    fn set(&self, logger: &str, level: Option<&str>) -> Result<(), String> {
-        let valid_target = !logger.is_empty()
-            && logger
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '-');
-        if !valid_target || logger == "root" {
-            return Err(format!(
-                "logger {logger:?} is not a module path such as sluice_broker::net (the root level is set at start-up)"
-            ));
-        }
+    fn apply(
+        &self,
+        changes: &[(String, Option<String>)],
+        validate_only: bool,
+    ) -> Result<(), String> {
         let mut loggers = self.loggers.lock();
         let mut next = loggers.clone();
-        match level {
-            Some(level) => next.insert(logger.to_owned(), level.to_owned()),
-            None => next.remove(logger),
-        };
+        for (logger, level) in changes {
+            let valid_target = !logger.is_empty()
+                && logger
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '-');
+            if !valid_target || logger == "root" {
+                return Err(format!(
+                    "logger {logger:?} is not a module path such as sluice_broker::net (the root level is set at start-up)"
+                ));
+            }
+            match level {
+                Some(level) => next.insert(logger.clone(), level.clone()),
+                None => next.remove(logger),
+            };
+        }
         let directives = std::iter::once(self.base.clone())
             .chain(next.iter().map(|(l, v)| format!("{l}={v}")))
             .collect::<Vec<_>>()
             .join(",");
         let filter = EnvFilter::try_new(&directives).map_err(|e| e.to_string())?;
+        if validate_only {
+            return Ok(());
+        }
         self.handle.reload(filter).map_err(|e| e.to_string())?;
         *loggers = next;
         Ok(())

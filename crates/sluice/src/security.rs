@@ -187,33 +187,48 @@ impl SecuritySettings {
                 bail!("ssl_listen and sasl_ssl_listen need ssl_cert and ssl_key (PEM files of the server certificate and key)");
             };
             let ca = self.ssl_ca.map(&resolve);
-            let client_auth = match self.ssl_client_auth.as_deref() {
-                Some(text) => ClientAuth::parse(text).with_context(|| {
+            let explicit = match self.ssl_client_auth.as_deref() {
+                Some(text) => Some(ClientAuth::parse(text).with_context(|| {
                     format!(
                         "invalid ssl_client_auth {text:?}: expected none, requested or required"
                     )
-                })?,
-                // mTLS is the SSL listener's authentication; SASL_SSL clients log in instead.
-                None if ca.is_some() && self.ssl_listen.is_some() => ClientAuth::Required,
-                None => ClientAuth::None,
+                })?),
+                None => None,
             };
-            Some(TlsSettings {
-                cert: resolve(cert),
-                key: resolve(key),
-                ca,
-                client_auth,
-            })
+            Some((
+                TlsSettings {
+                    cert: resolve(cert),
+                    key: resolve(key),
+                    ca: ca.clone(),
+                    client_auth: ClientAuth::None,
+                },
+                explicit,
+                ca.is_some(),
+            ))
         } else if self.ssl_cert.is_some() || self.ssl_key.is_some() || self.ssl_ca.is_some() {
             bail!("ssl_cert, ssl_key and ssl_ca only take effect with ssl_listen or sasl_ssl_listen; set ssl_listen = \"HOST:PORT\"");
         } else {
             None
+        };
+        // mTLS is the SSL listener's authentication (required once a CA is given); SASL_SSL
+        // clients log in instead, so they are asked for a certificate only when
+        // ssl_client_auth says so.
+        let with_client_auth = |sasl: bool| {
+            tls.clone().map(|(settings, explicit, has_ca)| TlsSettings {
+                client_auth: explicit.unwrap_or(if has_ca && !sasl {
+                    ClientAuth::Required
+                } else {
+                    ClientAuth::None
+                }),
+                ..settings
+            })
         };
         let listeners = [
             (
                 "SSL",
                 self.ssl_listen,
                 self.ssl_advertised,
-                tls.clone(),
+                with_client_auth(false),
                 false,
             ),
             (
@@ -227,7 +242,7 @@ impl SecuritySettings {
                 "SASL_SSL",
                 self.sasl_ssl_listen,
                 self.sasl_ssl_advertised,
-                tls,
+                with_client_auth(true),
                 true,
             ),
         ];
@@ -285,7 +300,7 @@ struct SaslFields {
 fn sasl_config(fields: SaslFields) -> anyhow::Result<SaslConfig> {
     let mut config = SaslConfig::default();
     if let Some(list) = &fields.mechanisms {
-        config.enabled_mechanisms = list
+        let enabled: Vec<Mechanism> = list
             .split(',')
             .map(str::trim)
             .filter(|m| !m.is_empty())
@@ -295,9 +310,10 @@ fn sasl_config(fields: SaslFields) -> anyhow::Result<SaslConfig> {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        if config.enabled_mechanisms.is_empty() {
+        if enabled.is_empty() {
             bail!("sasl_enabled_mechanisms is empty");
         }
+        config.enabled_mechanisms = Some(enabled);
     }
     config.oauthbearer_jwks = fields.jwks;
     config.oauthbearer_public_key = fields.public_key;
@@ -412,7 +428,7 @@ mod tests {
         );
         assert_eq!(
             config.sasl.enabled_mechanisms,
-            vec![Mechanism::ScramSha512, Mechanism::OAuthBearer]
+            Some(vec![Mechanism::ScramSha512, Mechanism::OAuthBearer])
         );
         assert_eq!(
             config.sasl.oauthbearer_jwks,

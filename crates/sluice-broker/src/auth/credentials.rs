@@ -92,15 +92,10 @@ impl ScramStore {
             path: path.clone(),
             reason,
         };
-        let users = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice::<CredentialFile>(&bytes)
-                    .map_err(|e| error(format!("not valid JSON ({e}); restore it from a backup")))?
-                    .users
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Users::new(),
-            Err(e) => return Err(error(e.to_string())),
-        };
+        let users = crate::meta::read_json::<CredentialFile>(&path)
+            .map_err(|e| error(e.to_string()))?
+            .map(|file| file.users)
+            .unwrap_or_default();
         if !users.is_empty() {
             info!(users = users.len(), "SCRAM credentials loaded");
         }

@@ -61,10 +61,22 @@ pub struct SaslServer {
 impl SaslServer {
     /// Loads credentials from `data_dir` and the token keys `config` names.
     pub fn open(config: &SaslConfig, data_dir: &std::path::Path) -> Result<Self, SaslSetupError> {
-        let mut enabled = config.enabled_mechanisms.clone();
         let has_keys = config.oauthbearer_jwks.is_some() || config.oauthbearer_public_key.is_some();
+        // Without an explicit list: the password mechanisms, and OAUTHBEARER when keys are
+        // given. An explicit list is taken as it is.
+        let enabled = config.enabled_mechanisms.clone().unwrap_or_else(|| {
+            let mut default = vec![
+                Mechanism::Plain,
+                Mechanism::ScramSha256,
+                Mechanism::ScramSha512,
+            ];
+            if has_keys {
+                default.push(Mechanism::OAuthBearer);
+            }
+            default
+        });
         if has_keys && !enabled.contains(&Mechanism::OAuthBearer) {
-            enabled.push(Mechanism::OAuthBearer);
+            tracing::warn!("OAUTHBEARER token keys are configured but OAUTHBEARER is not in sasl_enabled_mechanisms; bearer tokens are refused");
         }
         let tokens = if enabled.contains(&Mechanism::OAuthBearer) {
             Some(load_token_keys(config)?)
@@ -134,47 +146,40 @@ impl SaslServer {
         let max = self.max_reauth?;
         let token_left = token_expiry.map(|at| at.duration_since(now).unwrap_or_default());
         let lifetime = token_left.map_or(max, |left| left.min(max));
-        Some(Instant::now() + lifetime)
+        // A lifetime beyond what an Instant can hold is as good as none.
+        Instant::now().checked_add(lifetime)
     }
 }
 
 fn load_token_keys(config: &SaslConfig) -> Result<JwtValidator, SaslSetupError> {
     let mut validator = JwtValidator::new(config.oauthbearer.clone());
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| SaslSetupError::TokenKeys {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
-    };
+    // Each configured file must add at least one usable key.
+    let mut add =
+        |path: &std::path::Path,
+         none_found: &str,
+         add_keys: fn(&mut JwtValidator, &[u8]) -> Result<usize, sluice_sasl::JwtError>| {
+            let error = |reason: String| SaslSetupError::TokenKeys {
+                path: path.to_owned(),
+                reason,
+            };
+            let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+            match add_keys(&mut validator, &bytes) {
+                Ok(0) => Err(error(none_found.to_owned())),
+                Ok(_) => Ok(()),
+                Err(e) => Err(error(e.to_string())),
+            }
+        };
     if let Some(path) = &config.oauthbearer_jwks {
-        let added = validator
-            .add_jwks(&read(path)?)
-            .map_err(|e| SaslSetupError::TokenKeys {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        if added == 0 {
-            return Err(SaslSetupError::TokenKeys {
-                path: path.clone(),
-                reason: "no signature key of a supported type (RSA, EC P-256/P-384, Ed25519)"
-                    .into(),
-            });
-        }
+        add(
+            path,
+            "no signature key of a supported type (RSA, EC P-256/P-384, Ed25519)",
+            |v, bytes| v.add_jwks(bytes),
+        )?;
     }
     if let Some(path) = &config.oauthbearer_public_key {
-        let pem = String::from_utf8_lossy(&read(path)?).into_owned();
-        let added = validator
-            .add_pem(&pem)
-            .map_err(|e| SaslSetupError::TokenKeys {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        if added == 0 {
-            return Err(SaslSetupError::TokenKeys {
-                path: path.clone(),
-                reason: "no PEM PUBLIC KEY block".into(),
-            });
-        }
+        add(path, "no PEM PUBLIC KEY block", |v, bytes| {
+            v.add_pem(&String::from_utf8_lossy(bytes))
+        })?;
     }
     if validator.key_count() == 0 {
         return Err(SaslSetupError::NoTokenKeys);

@@ -67,14 +67,15 @@ pub fn outcome<T>(result: &Result<T, ErrorReply>) -> (i16, Option<StrBytes>) {
 
 /// Runs a catalogue change on the blocking pool: changes create directories and fsync the
 /// catalogue, which must not stall the connection threads.
-pub async fn run_blocking<T, F>(ctx: &RequestContext, change: F) -> Result<T, ErrorReply>
+pub async fn run_blocking<T, E, F>(ctx: &RequestContext, change: F) -> Result<T, ErrorReply>
 where
     T: Send + 'static,
-    F: FnOnce(&Broker) -> Result<T, MetaError> + Send + 'static,
+    E: Into<ErrorReply> + Send + 'static,
+    F: FnOnce(&Broker) -> Result<T, E> + Send + 'static,
 {
     let broker = ctx.broker.clone();
     match tokio::task::spawn_blocking(move || change(&broker)).await {
-        Ok(result) => result.map_err(ErrorReply::from),
+        Ok(result) => result.map_err(Into::into),
         Err(join) => {
             tracing::error!(error = %join, "catalogue change task failed");
             Err(ErrorReply::new(
@@ -213,26 +214,22 @@ pub fn alter_loggers(
             "this broker's log levels cannot be changed at run time (it was embedded without a logger control)",
         ));
     };
+    let mut translated = Vec::with_capacity(changes.len());
     for (logger, level) in changes {
-        if let Some(level) = level {
-            log_level(level).ok_or_else(|| {
+        let level = match level {
+            None => None,
+            Some(level) => Some(log_level(level).ok_or_else(|| {
                 ErrorReply::new(
                     ResponseError::InvalidConfig,
                     format!("invalid level {level:?} for logger {logger}; use TRACE, DEBUG, INFO, WARN, ERROR or OFF"),
                 )
-            })?;
-        }
+            })?),
+        };
+        translated.push((logger.clone(), level.map(str::to_owned)));
     }
-    if validate_only {
-        return Ok(());
-    }
-    for (logger, level) in changes {
-        let level = level.as_deref().and_then(log_level);
-        levels
-            .set(logger, level)
-            .map_err(|e| ErrorReply::new(ResponseError::InvalidConfig, e))?;
-    }
-    Ok(())
+    levels
+        .apply(&translated, validate_only)
+        .map_err(|e| ErrorReply::new(ResponseError::InvalidConfig, e))
 }
 
 /// The tracing level of a Kafka (log4j) level name, case-insensitive; `FATAL` is `error`, `ALL`
@@ -263,8 +260,9 @@ pub fn existing_topic(
 }
 
 /// Changes one resource's configs for AlterConfigs and IncrementalAlterConfigs: `new_overrides`
-/// computes a topic's complete new set of overrides from its current ones; broker resources
-/// accept only an empty change, because Sluice has no dynamic broker configs.
+/// computes the complete new set of a topic's overrides, or of one dynamic broker layer, from
+/// the current one. It runs under the catalogue's change lock, so concurrent alterations of
+/// the same resource cannot lose each other's changes.
 pub async fn alter_resource<F>(
     ctx: &RequestContext,
     resource_type: i8,
@@ -274,36 +272,34 @@ pub async fn alter_resource<F>(
 ) -> Result<(), ErrorReply>
 where
     F: FnOnce(
-        &BTreeMap<String, String>,
-        AlterTarget<'_>,
-    ) -> Result<BTreeMap<String, String>, ErrorReply>,
+            &BTreeMap<String, String>,
+            AlterTarget<'_>,
+        ) -> Result<BTreeMap<String, String>, ErrorReply>
+        + Send
+        + 'static,
 {
     let resource = ConfigResource::resolve(ctx.broker.config.node_id, resource_type, name)?;
     resource.authorize(ctx, Operation::AlterConfigs)?;
-    let defaults = ctx.broker.metadata.log_defaults();
     match resource {
         ConfigResource::BrokerLogger => Err(ErrorReply::new(
             ResponseError::InvalidRequest,
             "broker loggers are changed with IncrementalAlterConfigs (SET or DELETE), as in Kafka",
         )),
         ConfigResource::Broker(scope) => {
-            let current = defaults.dynamic().scope(scope);
-            let configs = new_overrides(current, AlterTarget::Broker(&defaults))?;
             run_blocking(ctx, move |broker| {
                 broker
                     .metadata
-                    .alter_broker_configs(scope, configs, validate_only)
+                    .alter_broker_configs(scope, new_overrides, validate_only)
             })
             .await
         }
         ConfigResource::Topic(topic_name) => {
-            let topic = existing_topic(ctx, &topic_name)?;
+            existing_topic(ctx, &topic_name)?;
             // The catalogue validates the new overrides before applying them.
-            let overrides = new_overrides(&topic.configs, AlterTarget::Topic(&defaults))?;
             run_blocking(ctx, move |broker| {
                 broker
                     .metadata
-                    .alter_topic_configs(&topic_name, overrides, validate_only)
+                    .alter_topic_configs(&topic_name, new_overrides, validate_only)
             })
             .await
         }

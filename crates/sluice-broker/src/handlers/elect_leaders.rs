@@ -17,64 +17,50 @@ const ELECTION_TYPES: std::ops::RangeInclusive<i8> = 0..=1;
 
 /// Handles an ElectLeaders request.
 pub async fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
-    let response = ElectLeadersResponse::default();
-    let refuse = |error: ResponseError| {
-        let results = req
-            .topic_partitions
-            .iter()
-            .flatten()
-            .map(|t| {
-                ReplicaElectionResult::default()
-                    .with_topic(t.topic.clone())
-                    .with_partition_result(
-                        t.partitions
-                            .iter()
-                            .map(|&p| {
-                                PartitionResult::default()
-                                    .with_partition_id(p)
-                                    .with_error_code(error.code())
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
-        ElectLeadersResponse::default()
-            .with_error_code(error.code())
-            .with_replica_election_results(results)
+    let refusal = if !ctx.authorize_cluster(Operation::Alter) {
+        Some(ResponseError::ClusterAuthorizationFailed)
+    } else if !ELECTION_TYPES.contains(&req.election_type) {
+        Some(ResponseError::InvalidRequest)
+    } else {
+        None
     };
-    if !ctx.authorize_cluster(Operation::Alter) {
-        return refuse(ResponseError::ClusterAuthorizationFailed);
-    }
-    if !ELECTION_TYPES.contains(&req.election_type) {
-        return refuse(ResponseError::InvalidRequest);
-    }
+    // v0 has no top-level error: a refusal is reported on each partition only.
+    let top_level = refusal
+        .filter(|_| ctx.version() >= 1)
+        .map_or(0, |e| e.code());
     let Some(topics) = &req.topic_partitions else {
-        return response;
+        return ElectLeadersResponse::default().with_error_code(top_level);
     };
     let results = topics
         .iter()
         .map(|t| {
             let topic = ctx.broker.metadata.topic(t.topic.0.as_str());
+            let outcome = |p: i32| -> (ResponseError, &'static str) {
+                if let Some(error) = refusal {
+                    return (error, "the election was refused");
+                }
+                let exists = topic
+                    .as_ref()
+                    .is_some_and(|t| usize::try_from(p).is_ok_and(|i| i < t.partitions.len()));
+                if exists {
+                    (
+                        ResponseError::ElectionNotNeeded,
+                        "the partition's leader is already its preferred replica",
+                    )
+                } else {
+                    (
+                        ResponseError::UnknownTopicOrPartition,
+                        "the partition does not exist",
+                    )
+                }
+            };
             ReplicaElectionResult::default()
                 .with_topic(t.topic.clone())
                 .with_partition_result(
                     t.partitions
                         .iter()
                         .map(|&p| {
-                            let exists = topic.as_ref().is_some_and(|t| {
-                                usize::try_from(p).is_ok_and(|i| i < t.partitions.len())
-                            });
-                            let (error, message) = if exists {
-                                (
-                                    ResponseError::ElectionNotNeeded,
-                                    "the partition's leader is already its preferred replica",
-                                )
-                            } else {
-                                (
-                                    ResponseError::UnknownTopicOrPartition,
-                                    "the partition does not exist",
-                                )
-                            };
+                            let (error, message) = outcome(p);
                             PartitionResult::default()
                                 .with_partition_id(p)
                                 .with_error_code(error.code())
@@ -84,5 +70,7 @@ pub async fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLead
                 )
         })
         .collect();
-    response.with_replica_election_results(results)
+    ElectLeadersResponse::default()
+        .with_error_code(top_level)
+        .with_replica_election_results(results)
 }

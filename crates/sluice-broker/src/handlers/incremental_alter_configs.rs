@@ -38,14 +38,19 @@ pub async fn handle(
                 )
             })
         } else {
-            admin::alter_resource(
-                ctx,
-                resource.resource_type,
-                resource.resource_name.as_str(),
-                req.validate_only,
-                |current, target| apply_all(current.clone(), target, &resource.configs),
-            )
-            .await
+            match operations(&resource.configs) {
+                Err(refused) => Err(refused),
+                Ok(ops) => {
+                    admin::alter_resource(
+                        ctx,
+                        resource.resource_type,
+                        resource.resource_name.as_str(),
+                        req.validate_only,
+                        move |current, target| apply_all(current.clone(), target, ops),
+                    )
+                    .await
+                }
+            }
         };
         let (error_code, error_message) = admin::outcome(&result);
         responses.push(
@@ -59,19 +64,26 @@ pub async fn handle(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-/// Applies every operation, in order, to a copy of the current overrides.
-fn apply_all(
-    mut overrides: BTreeMap<String, String>,
-    target: AlterTarget<'_>,
-    entries: &[AlterableConfig],
-) -> Result<BTreeMap<String, String>, ErrorReply> {
+/// The operations of one resource, decoded, in order; a config named twice is refused.
+fn operations(entries: &[AlterableConfig]) -> Result<Vec<(String, AlterOp)>, ErrorReply> {
     let dupes = admin::duplicates(entries.iter().map(|e| e.name.as_str()));
     if let Some(key) = dupes.iter().next() {
         return Err(admin::duplicate_reply("config", key));
     }
-    for entry in entries {
-        let op = operation(entry)?;
-        configs::apply_op(&mut overrides, target, entry.name.as_str(), op)?;
+    entries
+        .iter()
+        .map(|entry| Ok((entry.name.to_string(), operation(entry)?)))
+        .collect()
+}
+
+/// Applies every operation, in order, to a copy of the current overrides.
+fn apply_all(
+    mut overrides: BTreeMap<String, String>,
+    target: AlterTarget<'_>,
+    ops: Vec<(String, AlterOp)>,
+) -> Result<BTreeMap<String, String>, ErrorReply> {
+    for (name, op) in ops {
+        configs::apply_op(&mut overrides, target, &name, op)?;
     }
     Ok(overrides)
 }
@@ -130,18 +142,22 @@ mod tests {
             .with_value(value.map(StrBytes::from_static_str))
     }
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    use crate::test_support::string_map as map;
+
+    /// Decodes and applies `entries` as the handler does.
+    fn run(
+        current: BTreeMap<String, String>,
+        target: AlterTarget<'_>,
+        entries: &[AlterableConfig],
+    ) -> Result<BTreeMap<String, String>, ErrorReply> {
+        apply_all(current, target, operations(entries)?)
     }
 
     #[test]
     fn operations_apply_in_order_and_keep_other_overrides() {
         let current = map(&[("retention.ms", "100"), ("segment.ms", "5")]);
         let defaults = BrokerDefaults::startup(LogConfig::default());
-        let result = apply_all(
+        let result = run(
             current,
             AlterTarget::Topic(&defaults),
             &[
@@ -180,15 +196,12 @@ mod tests {
             ),
         ];
         for (entry, expected) in cases {
-            let err =
-                apply_all(BTreeMap::new(), defaults, std::slice::from_ref(&entry)).unwrap_err();
+            let err = run(BTreeMap::new(), defaults, std::slice::from_ref(&entry)).unwrap_err();
             assert_eq!(err.error, expected, "{entry:?}");
         }
         let dup = [op("a", 1, None), op("a", 1, None)];
         assert_eq!(
-            apply_all(BTreeMap::new(), defaults, &dup)
-                .unwrap_err()
-                .error,
+            run(BTreeMap::new(), defaults, &dup).unwrap_err().error,
             ResponseError::InvalidRequest
         );
     }

@@ -167,6 +167,21 @@ impl BrokerDefaults {
         layers
     }
 
+    /// The value `def` has below the dynamic layer `scope` (what that layer's list starts from).
+    pub fn value_below(&self, def: &TopicConfigDef, scope: BrokerScope) -> String {
+        let skip = |source: ConfigSource| match scope {
+            BrokerScope::ThisBroker => source == ConfigSource::DynamicBrokerConfig,
+            BrokerScope::ClusterDefault => matches!(
+                source,
+                ConfigSource::DynamicBrokerConfig | ConfigSource::DynamicDefaultBrokerConfig
+            ),
+        };
+        self.layers(def)
+            .into_iter()
+            .find(|s| !skip(s.source))
+            .map_or_else(|| def.default_value(&self.startup), |s| s.value)
+    }
+
     /// The value in force for `def` when a topic does not override it, and where it comes from.
     pub fn value_of(&self, def: &TopicConfigDef) -> (String, ConfigSource) {
         let top = self.layers(def).into_iter().next();
@@ -193,12 +208,7 @@ pub fn dynamic_config(name: &str) -> Option<&'static TopicConfigDef> {
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_support::string_map as map;
 
     #[test]
     fn this_broker_beats_the_cluster_default_beats_startup() {

@@ -730,8 +730,8 @@ pub enum AlterOp {
 pub enum AlterTarget<'a> {
     /// A topic's overrides.
     Topic(&'a BrokerDefaults),
-    /// Dynamic broker configs.
-    Broker(&'a BrokerDefaults),
+    /// One layer of dynamic broker configs.
+    Broker(&'a BrokerDefaults, BrokerScope),
 }
 
 /// Applies one incremental operation to a topic's overrides. The result still needs
@@ -743,9 +743,9 @@ pub fn apply_op(
     key: &str,
     op: AlterOp,
 ) -> Result<(), MetaError> {
-    let (lookup, defaults): (fn(&str) -> Option<&'static TopicConfigDef>, _) = match target {
-        AlterTarget::Topic(defaults) => (topic_config, defaults),
-        AlterTarget::Broker(defaults) => (super::broker_defaults::dynamic_config, defaults),
+    let lookup: fn(&str) -> Option<&'static TopicConfigDef> = match target {
+        AlterTarget::Topic(_) => topic_config,
+        AlterTarget::Broker(..) => super::broker_defaults::dynamic_config,
     };
     let list_def = |items: &str| -> Result<&'static TopicConfigDef, MetaError> {
         let def = lookup(key).ok_or_else(|| unknown_config(key, items))?;
@@ -763,8 +763,8 @@ pub fn apply_op(
     let current = |def: &TopicConfigDef, overrides: &BTreeMap<String, String>| {
         split_list(
             &overrides.get(key).cloned().unwrap_or_else(|| match target {
-                AlterTarget::Topic(_) => defaults.value_of(def).0,
-                AlterTarget::Broker(_) => def.default_value(defaults.log()),
+                AlterTarget::Topic(defaults) => defaults.value_of(def).0,
+                AlterTarget::Broker(defaults, scope) => defaults.value_below(def, scope),
             }),
         )
     };
@@ -1072,12 +1072,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_support::string_map as map;
 
     fn invalid_key(result: Result<impl std::fmt::Debug, MetaError>) -> String {
         match result {

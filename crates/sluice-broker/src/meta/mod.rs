@@ -26,9 +26,10 @@ use tracing::{info, warn};
 
 use crate::partition::Partition;
 use broker_defaults::{BrokerDefaults, BrokerScope, DynamicConfigs};
+use configs::AlterTarget;
 
 pub use producer_ids::ProducerIdAllocator;
-pub use store::{sync_dir, write_atomic, write_private};
+pub use store::{read_json, sync_dir, write_atomic, write_json, write_private};
 
 /// Longest topic name Kafka accepts (leaves room for the partition suffix in file names).
 const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -271,16 +272,24 @@ impl Metadata {
         self.defaults.read().clone()
     }
 
-    /// Replaces one layer of dynamic broker configs (validated), persists it, and applies the
-    /// new defaults to every topic that does not override them.
-    pub fn alter_broker_configs(
+    /// Replaces one layer of dynamic broker configs with what `change` makes of it (validated),
+    /// persists it, and applies the new defaults to every topic that does not override them.
+    /// `change` runs under the change lock, like [`Metadata::alter_topic_configs`]'s.
+    pub fn alter_broker_configs<E: From<MetaError>>(
         &self,
         scope: BrokerScope,
-        configs: BTreeMap<String, String>,
+        change: impl FnOnce(
+            &BTreeMap<String, String>,
+            AlterTarget<'_>,
+        ) -> Result<BTreeMap<String, String>, E>,
         validate_only: bool,
-    ) -> Result<(), MetaError> {
+    ) -> Result<(), E> {
         let _changes = self.changes.lock();
         let current = self.log_defaults();
+        let configs = change(
+            current.dynamic().scope(scope),
+            AlterTarget::Broker(&current, scope),
+        )?;
         let dynamic = current.dynamic().clone().with_scope(scope, configs);
         let next = BrokerDefaults::new(current.startup_config().clone(), dynamic)?;
         // Every topic must still be valid over the new defaults before anything changes.
@@ -524,19 +533,25 @@ impl Metadata {
         Ok(())
     }
 
-    /// Replaces a topic's config overrides (validated) and applies them to its partition logs.
-    pub fn alter_topic_configs(
+    /// Replaces a topic's config overrides with what `change` makes of the current ones
+    /// (validated) and applies them to its partition logs. `change` runs under the change
+    /// lock, so concurrent alterations build on each other instead of overwriting.
+    pub fn alter_topic_configs<E: From<MetaError>>(
         &self,
         name: &str,
-        configs: BTreeMap<String, String>,
+        change: impl FnOnce(
+            &BTreeMap<String, String>,
+            AlterTarget<'_>,
+        ) -> Result<BTreeMap<String, String>, E>,
         validate_only: bool,
-    ) -> Result<(), MetaError> {
-        // Under the change lock, so a concurrent change of the broker defaults cannot slip in.
+    ) -> Result<(), E> {
         let _changes = self.changes.lock();
-        let log_config = effective_log_config(self.log_defaults().log(), &configs)?;
         let topic = self
             .topic(name)
             .ok_or_else(|| MetaError::UnknownTopic(name.to_owned()))?;
+        let defaults = self.log_defaults();
+        let configs = change(&topic.configs, AlterTarget::Topic(&defaults))?;
+        let log_config = effective_log_config(defaults.log(), &configs)?;
         if validate_only {
             return Ok(());
         }

@@ -51,18 +51,14 @@ pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
 }
 
 /// Reads `path` as JSON, or `None` if it does not exist.
-pub(super) fn read_json<T: serde::de::DeserializeOwned>(
-    path: &Path,
-) -> Result<Option<T>, LogError> {
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, LogError> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
             LogError::io(
                 path,
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!(
-                        "not valid catalogue JSON ({e}); restore it from a backup or remove it"
-                    ),
+                    format!("not valid JSON ({e}); restore it from a backup or remove it"),
                 ),
             )
         }),
@@ -72,7 +68,7 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Serializes `value` and writes it with [`write_atomic`].
-pub(super) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), LogError> {
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), LogError> {
     let bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| LogError::io(path, std::io::Error::other(e.to_string())))?;
     write_atomic(path, &bytes)

@@ -1,9 +1,9 @@
 //! SASL authentication of one connection on a SASL_PLAINTEXT or SASL_SSL listener, the way
 //! Kafka's broker does it before (and, with KIP-368, between) ordinary requests:
 //!
-//! - until authenticated, only ApiVersions, SaslHandshake and SaslAuthenticate are accepted,
-//!   and frames are limited to 512 KiB (`sasl.server.max.receive.size`); anything else closes
-//!   the connection;
+//! - until authenticated, only ApiVersions (before the handshake, a few times at most),
+//!   SaslHandshake and SaslAuthenticate are accepted, and frames are limited to 512 KiB
+//!   (`sasl.server.max.receive.size`); anything else closes the connection;
 //! - SaslHandshake v1 is followed by SaslAuthenticate requests; after a v0 handshake the
 //!   tokens come as bare size-prefixed frames, answered the same way;
 //! - a failed exchange is answered with SASL_AUTHENTICATION_FAILED and the connection closed;
@@ -30,6 +30,9 @@ use crate::handlers::response::Response;
 
 /// Largest frame accepted before authentication (Kafka's `sasl.server.max.receive.size`).
 pub const MAX_RECEIVE_BEFORE_AUTH: usize = 512 * 1024;
+/// ApiVersions requests accepted before the handshake (a client may retry at a lower
+/// version); more would let an unauthenticated connection stay open indefinitely.
+const MAX_VERSIONS_BEFORE_AUTH: u8 = 3;
 
 /// What to do with a frame.
 #[derive(Debug)]
@@ -64,6 +67,8 @@ pub struct SaslConnection {
     authenticated: Option<(Arc<KafkaPrincipal>, Mechanism)>,
     /// When the session ends (KIP-368).
     session_end: Option<Instant>,
+    /// ApiVersions requests answered before the first authentication.
+    versions_before_auth: u8,
 }
 
 impl Default for SaslConnection {
@@ -79,6 +84,7 @@ impl SaslConnection {
             exchange: Exchange::Idle,
             authenticated: None,
             session_end: None,
+            versions_before_auth: 0,
         }
     }
 
@@ -107,7 +113,15 @@ impl SaslConnection {
             (Some(ApiKey::SaslAuthenticate), Exchange::Tokens { .. }, _) => {
                 self.authenticate(server, frame)
             }
-            (Some(ApiKey::ApiVersions), _, _) => Verdict::Dispatch(self.principal()),
+            (Some(ApiKey::ApiVersions), _, Some((principal, _))) => {
+                Verdict::Dispatch(principal.clone())
+            }
+            (Some(ApiKey::ApiVersions), Exchange::Idle, None)
+                if self.versions_before_auth < MAX_VERSIONS_BEFORE_AUTH =>
+            {
+                self.versions_before_auth += 1;
+                Verdict::Dispatch(crate::auth::principal::anonymous_shared())
+            }
             (_, _, Some((principal, _))) if !expired => Verdict::Dispatch(principal.clone()),
             (_, _, Some(_)) => Verdict::Close(
                 "the SASL session expired (connections.max.reauth.ms) and the client did not re-authenticate"
@@ -118,13 +132,6 @@ impl SaslConnection {
                 api.map_or_else(|| format!("API key {key}"), |a| format!("{a:?}"))
             )),
         }
-    }
-
-    /// The principal requests are made as (anonymous until authenticated).
-    fn principal(&self) -> Arc<KafkaPrincipal> {
-        self.authenticated
-            .as_ref()
-            .map_or_else(crate::auth::principal::anonymous_shared, |(p, _)| p.clone())
     }
 
     fn handshake(&mut self, server: &SaslServer, frame: &Bytes) -> Verdict {

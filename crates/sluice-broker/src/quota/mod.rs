@@ -97,13 +97,14 @@ impl QuotaManager {
         sensors.entry(key).or_default().record(amount, quota, now)
     }
 
-    /// Takes back an amount recorded for a response that will not be sent (a throttled fetch
-    /// is answered empty).
-    pub fn unrecord(&self, kind: QuotaKind, user: &str, client_id: &str, amount: f64) {
-        if let Some((_, key)) = self.applicable(kind, user, client_id) {
-            if let Some(bucket) = self.sensors.lock().get_mut(&key) {
-                bucket.unrecord(amount);
-            }
+    /// How long the client must still wait off earlier usage (zero when it owes nothing).
+    pub fn debt(&self, kind: QuotaKind, user: &str, client_id: &str) -> Duration {
+        let Some((quota, key)) = self.applicable(kind, user, client_id) else {
+            return Duration::ZERO;
+        };
+        match self.sensors.lock().get_mut(&key) {
+            Some(bucket) => bucket.record(0.0, quota, Instant::now()),
+            None => Duration::ZERO,
         }
     }
 

@@ -95,15 +95,10 @@ impl QuotaStore {
             path: path.clone(),
             reason,
         };
-        let entries: HashMap<QuotaEntity, QuotaValues> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<QuotaFile>(&bytes)
-                .map_err(|e| storage(format!("not valid JSON ({e}); restore it from a backup")))?
-                .quotas
-                .into_iter()
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
-            Err(e) => return Err(storage(e.to_string())),
-        };
+        let entries: HashMap<QuotaEntity, QuotaValues> = crate::meta::read_json::<QuotaFile>(&path)
+            .map_err(|e| storage(e.to_string()))?
+            .map(|file| file.quotas.into_iter().collect())
+            .unwrap_or_default();
         if !entries.is_empty() {
             info!(entities = entries.len(), "client quotas loaded");
         }
@@ -216,13 +211,12 @@ impl QuotaStore {
         if let Some(path) = &self.path {
             let mut quotas: Vec<_> = next.iter().map(|(e, v)| (e.clone(), v.clone())).collect();
             quotas.sort_by(|a, b| a.0.cmp(&b.0));
-            let storage = |reason: String| QuotaError::Storage {
-                path: path.clone(),
-                reason,
-            };
-            let bytes = serde_json::to_vec_pretty(&QuotaFile { version: 1, quotas })
-                .map_err(|e| storage(e.to_string()))?;
-            crate::meta::write_atomic(path, &bytes).map_err(|e| storage(e.to_string()))?;
+            crate::meta::write_json(path, &QuotaFile { version: 1, quotas }).map_err(|e| {
+                QuotaError::Storage {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         }
         info!(entities = next.len(), "client quotas changed");
         self.entries.store(Arc::new(next));

@@ -109,13 +109,16 @@ impl RequestContext {
         i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
     }
 
-    /// Takes back an amount [`RequestContext::record_quota`] recorded for a response that is
-    /// not sent after all.
-    pub fn unrecord_quota(&self, kind: crate::quota::QuotaKind, amount: f64) {
+    /// If the client still owes its `kind` quota, mutes the connection for the rest of the
+    /// debt and returns it in milliseconds; zero otherwise.
+    pub fn quota_debt(&self, kind: crate::quota::QuotaKind) -> i32 {
         let client_id = self.header.client_id.as_ref().map_or("", |s| s.as_str());
-        self.broker
+        let debt = self
+            .broker
             .quotas
-            .unrecord(kind, self.principal.name(), client_id, amount);
+            .debt(kind, self.principal.name(), client_id);
+        self.connection.mute_for(debt);
+        i32::try_from(debt.as_millis()).unwrap_or(i32::MAX)
     }
 
     /// The client's address as Kafka reports it in DescribeGroups (`/ip`).

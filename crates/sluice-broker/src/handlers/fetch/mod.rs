@@ -18,7 +18,7 @@ use sluice_log::Isolation;
 use super::access::TopicAccess;
 use super::RequestContext;
 use crate::auth::Operation;
-use crate::fetch_sessions::{self, Reported, Requested};
+use crate::fetch_sessions::{Reported, Requested};
 use crate::quota::QuotaKind;
 
 mod encode;
@@ -56,6 +56,19 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.topic.clone(), *p)))
         .collect();
+    // A client still in debt to its consumer byte-rate quota gets an empty response carrying the
+    // throttle (KIP-219). A full fetch does not open a session then; an incremental one still
+    // advances its session's epoch, as the client will.
+    let debt_ms = ctx.quota_debt(QuotaKind::Fetch);
+    let throttled = |session_id: i32| FetchReply {
+        response: FetchResponse::default()
+            .with_throttle_time_ms(debt_ms)
+            .with_session_id(session_id),
+        files: Vec::new(),
+    };
+    if debt_ms > 0 && req.session_epoch <= 0 {
+        return throttled(0);
+    }
     let sessions = &ctx.broker.fetch_sessions;
     let begun = match sessions.begin(
         req.session_id,
@@ -72,6 +85,9 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
             }
         }
     };
+    if debt_ms > 0 {
+        return throttled(begun.kind.session_id());
+    }
     // Authorized on every fetch, a session's partitions included; partitions of one topic are
     // usually adjacent, so the last topic's answer is reused.
     let mut access: Option<(&TopicName, TopicAccess)> = None;
@@ -105,23 +121,9 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let plan = plan_until_ready(ctx, &wanted, max_bytes, min_bytes, max_wait).await;
-    // Over its consumer byte-rate quota, a client gets an empty response carrying the
-    // throttle, and the bytes it did not get are taken back (as Kafka does). A new session is
-    // not confirmed (session id 0), so the client starts it afresh once unthrottled.
+    // What is served counts against the quota even when it exceeds what is left: a fetch larger
+    // than one second's worth must get through, and the client then waits off the debt.
     let throttle_ms = ctx.record_quota(QuotaKind::Fetch, plan.bytes as f64);
-    if throttle_ms > 0 {
-        ctx.unrecord_quota(QuotaKind::Fetch, plan.bytes as f64);
-        let session_id = match begun.kind {
-            fetch_sessions::Kind::Incremental { session_id } => session_id,
-            fetch_sessions::Kind::Full { .. } => 0,
-        };
-        return FetchReply {
-            response: FetchResponse::default()
-                .with_throttle_time_ms(throttle_ms)
-                .with_session_id(session_id),
-            files: Vec::new(),
-        };
-    }
 
     // An incremental fetch lists only the partitions with news for the client.
     let fetched: Vec<_> = begun
@@ -138,12 +140,14 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
         })
         .collect();
     let listed = sessions.finish(begun.kind, &fetched);
-    assemble(
+    let mut reply = assemble(
         &begun.partitions,
         plan.partitions,
         &listed,
         begun.kind.session_id(),
-    )
+    );
+    reply.response.throttle_time_ms = throttle_ms;
+    reply
 }
 
 /// Plans (sizes only, nothing read) until `min_bytes` are available, an error is found or
