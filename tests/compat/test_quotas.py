@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import (
     AdminClient,
