@@ -123,7 +123,6 @@ pub struct SaslConfig {
     pub max_reauth: Option<Duration>,
 }
 
-
 /// One named listener: where it listens, what clients are told, and its TLS settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
