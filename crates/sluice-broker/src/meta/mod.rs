@@ -110,6 +110,20 @@ pub struct Topic {
     pub internal: bool,
 }
 
+impl Topic {
+    /// The same topic and partitions with other overrides and effective config.
+    fn reconfigured(&self, configs: BTreeMap<String, String>, log_config: LogConfig) -> Topic {
+        Topic {
+            name: self.name.clone(),
+            id: self.id,
+            partitions: self.partitions.clone(),
+            configs,
+            log_config,
+            internal: self.internal,
+        }
+    }
+}
+
 /// The catalogue of all topics.
 #[derive(Debug)]
 pub struct Metadata {
@@ -308,14 +322,9 @@ impl Metadata {
                 let config = log_config.clone();
                 partition.with_log(|log| log.set_config(config));
             }
-            catalogue.insert(Arc::new(Topic {
-                name: topic.name.clone(),
-                id: topic.id,
-                partitions: topic.partitions.clone(),
-                configs: topic.configs.clone(),
-                log_config,
-                internal: topic.internal,
-            }));
+            catalogue.insert(Arc::new(
+                topic.reconfigured(topic.configs.clone(), log_config),
+            ));
         }
         *self.defaults.write() = Arc::new(next);
         *self.catalogue.write() = catalogue;
@@ -555,14 +564,7 @@ impl Metadata {
         if validate_only {
             return Ok(());
         }
-        let altered = Arc::new(Topic {
-            name: topic.name.clone(),
-            id: topic.id,
-            partitions: topic.partitions.clone(),
-            configs,
-            log_config: log_config.clone(),
-            internal: topic.internal,
-        });
+        let altered = Arc::new(topic.reconfigured(configs, log_config.clone()));
         let mut next = self.catalogue.read().clone();
         next.insert(altered);
         self.persist(&next)?;
