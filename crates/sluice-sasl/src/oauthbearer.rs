@@ -116,3 +116,24 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::{JwtValidator, JwtValidatorConfig};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary initial responses and tokens end in an error, never a panic.
+        #[test]
+        fn arbitrary_input_is_refused_without_panicking(
+            raw in proptest::collection::vec(any::<u8>(), 0..300),
+            token in "[A-Za-z0-9_.=-]{0,200}",
+        ) {
+            let validator = JwtValidator::new(JwtValidatorConfig::default());
+            let _ = authenticate(&raw, &validator, std::time::SystemTime::now());
+            let wrapped = client_initial_response(&token);
+            prop_assert!(authenticate(&wrapped, &validator, std::time::SystemTime::now()).is_err());
+        }
+    }
+}
