@@ -33,8 +33,16 @@ pub struct BrokerConfig {
     pub listen: SocketAddr,
     /// Host and port clients are told to connect to (defaults to `listen`).
     pub advertised: Option<(String, u16)>,
-    /// Root of all data: `<data_dir>/<topic>-<partition>/` plus metadata files.
+    /// Root of all data: metadata files under `<data_dir>/meta/`, and the partitions
+    /// (`<data_dir>/<topic>-<partition>/`) unless `log_dirs` is set.
     pub data_dir: PathBuf,
+    /// `log.dirs`: the directories partitions live in, usually one per disk; empty means
+    /// `data_dir`. A new partition goes to the one with the fewest partitions;
+    /// AlterReplicaLogDirs moves partitions between them.
+    pub log_dirs: Vec<PathBuf>,
+    /// `replica.alter.log.dirs.io.max.bytes.per.second`: the copying rate of all partition
+    /// moves between log directories together (`None`: unlimited).
+    pub replica_alter_log_dirs_io_max_bytes_per_second: Option<u64>,
     /// `auto.create.topics.enable`.
     pub auto_create_topics: bool,
     /// `num.partitions`: partitions of an auto-created topic or a CreateTopics with -1.
@@ -146,6 +154,8 @@ impl Default for BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
             advertised: None,
             data_dir: PathBuf::from("sluice-data"),
+            log_dirs: Vec::new(),
+            replica_alter_log_dirs_io_max_bytes_per_second: None,
             auto_create_topics: true,
             default_partitions: 1,
             log_defaults: LogConfig::default(),

@@ -26,6 +26,9 @@ pub struct Partition {
     log: parking_lot::Mutex<PartitionLog>,
     /// Woken whenever the high watermark advances, so parked long-poll fetches re-check.
     hw_advanced: tokio::sync::Notify,
+    /// Set, under the log lock, when the partition's topic is deleted: a move in progress must
+    /// not switch it to a new directory afterwards.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 impl Partition {
@@ -37,7 +40,28 @@ impl Partition {
             index,
             log: parking_lot::Mutex::new(log),
             hw_advanced: tokio::sync::Notify::new(),
+            retired: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The directory the log lives in now (a move changes it).
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.log.lock().dir().to_owned()
+    }
+
+    /// Marks the partition deleted and returns its directory, atomically with respect to a
+    /// move's switch (see [`Partition::is_retired`]).
+    pub fn retire(&self) -> std::path::PathBuf {
+        self.with_log(|log| {
+            self.retired
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            log.dir().to_owned()
+        })
+    }
+
+    /// True once [`Partition::retire`] ran; stable while the log lock is held.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Validates and appends a produce request's record set; wakes parked fetches if the new

@@ -195,7 +195,12 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
     let load_config = config.clone();
     // Opening runs log recovery: blocking file I/O, kept off the async threads.
     let (metadata, cluster_id, producer_ids) = tokio::task::spawn_blocking(move || {
-        let metadata = Metadata::open(&load_config.data_dir, load_config.log_defaults.clone())?;
+        let metadata = Metadata::open(
+            &load_config.data_dir,
+            &load_config.log_dirs,
+            load_config.log_defaults.clone(),
+        )?;
+        metadata.set_move_throttle(load_config.replica_alter_log_dirs_io_max_bytes_per_second);
         metadata.set_default_partitions(load_config.default_partitions);
         let cluster_id = meta::load_or_create_cluster_id(
             &load_config.data_dir,

@@ -16,6 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::partition::relocate::Reopened;
 use crate::LogError;
 
 /// A fixed-size index entry with offsets stored relative to the segment's base offset.
@@ -170,6 +171,21 @@ impl<E: IndexEntry> IndexFile<E> {
     /// Where the file lives.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Length of the file: its entries, nothing preallocated.
+    pub(crate) fn file_len(&self) -> u64 {
+        (self.entries.len() * E::SIZE) as u64
+    }
+
+    /// Opens the copy of this file in `dir` (see [`crate::partition::relocate`]).
+    pub(crate) fn reopen_in(&self, dir: &Path) -> Result<Reopened, LogError> {
+        crate::partition::relocate::reopen_in(&self.path, dir, false)
+    }
+
+    /// Switches to a copy opened by [`Self::reopen_in`], now in `dir`.
+    pub(crate) fn install(&mut self, dir: &Path, copy: Reopened) {
+        (self.path, self.file) = copy.into_parts(dir);
     }
 }
 

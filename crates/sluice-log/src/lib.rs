@@ -21,6 +21,8 @@
 //!   watermark on a single-node broker), [`PartitionLog::offset_for_timestamp`].
 //! - Housekeeping: [`PartitionLog::delete_records_before`], [`PartitionLog::enforce_retention`],
 //!   [`PartitionLog::compact`], [`PartitionLog::maybe_roll`].
+//! - Moving a live log to another directory: [`LogCopy`] copies [`PartitionLog::files`] in
+//!   rounds without the lock, then [`PartitionLog::relocate`] finishes and switches under it.
 
 //!
 //! # On-disk layout
@@ -69,7 +71,8 @@ pub use batch::{BatchHeader, RecordBatchRef};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::LogError;
 pub use partition::{
-    AppendOutcome, FileRange, Isolation, PartitionLog, ReadResult, SyncHandle, ValidatedRecords,
+    AppendOutcome, FileRange, Isolation, LogCopy, LogFiles, PartitionLog, ReadResult, SyncHandle,
+    ValidatedRecords,
 };
 pub use producer_state::{Origin, ProducerInfo};
 pub use txn::{AbortedTxn, ControlType, TxnMarker};

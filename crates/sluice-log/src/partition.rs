@@ -16,6 +16,9 @@ use crate::batch::{self, BatchHeader};
 use crate::producer_state::{Origin, ProducerInfo, ProducerStateMap, SequenceCheck};
 use crate::recovery;
 pub use crate::segment::FileRange;
+pub use relocate::{LogCopy, LogFiles};
+
+pub(crate) mod relocate;
 use crate::segment::{Segment, MAX_SEGMENT_BYTES};
 use crate::txn::{AbortedTxn, AbortedTxnIndex, TxnMarker};
 use crate::{LogConfig, LogError, TimestampType};
@@ -221,6 +224,8 @@ pub struct PartitionLog {
     producers: ProducerStateMap,
     aborted: AbortedTxnIndex,
     cleaner: crate::compaction::CleanerState,
+    /// A copy to another directory is in progress: retention and compaction wait.
+    relocating: bool,
 }
 
 impl PartitionLog {
@@ -261,6 +266,7 @@ impl PartitionLog {
             producers: rec.producers,
             aborted,
             cleaner: Default::default(),
+            relocating: false,
         };
         // What recovery kept is treated as durable (it is on disk, or in the page cache of a
         // kernel that outlived the broker process), so all of it is visible.
@@ -837,6 +843,9 @@ impl PartitionLog {
     /// Applies `retention.ms` and `retention.bytes` (policy `delete`), never touching the active
     /// segment. Returns the number of segments removed.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        if self.relocating {
+            return Ok(0);
+        }
         let config = self.config.clone();
         crate::retention::enforce(self, &config, now_ms)
     }
@@ -852,6 +861,9 @@ impl PartitionLog {
     /// Compacts the closed segments (policy `compact`): keeps the latest record per key, drops
     /// tombstones older than `delete.retention.ms`. Returns the number of records removed.
     pub fn compact(&mut self, now_ms: i64) -> Result<u64, LogError> {
+        if self.relocating {
+            return Ok(0);
+        }
         let config = self.config.clone();
         // Only closed segments wholly below the last stable offset: the cleaner must not
         // rewrite bytes that a read may still cut at a watermark's position, nor decide about

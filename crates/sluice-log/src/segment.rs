@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::index::{self, IndexFile, OffsetEntry, TimeEntry};
+use crate::partition::relocate::Reopened;
 use crate::{LogConfig, LogError};
 
 /// A byte range of one segment file, planned under the partition lock and read (or sent to a
@@ -74,6 +75,14 @@ pub(crate) fn parse_log_file_name(name: &str) -> Option<i64> {
         return None;
     }
     stem.parse().ok()
+}
+
+/// A segment's files reopened in another directory, ready for [`Segment::install`].
+#[derive(Debug)]
+pub(crate) struct SegmentFiles {
+    log: Reopened,
+    offset_index: Reopened,
+    time_index: Reopened,
 }
 
 /// One segment of a partition log.
@@ -175,6 +184,26 @@ impl Segment {
             },
             oi_ok && ti_ok,
         ))
+    }
+
+    /// Opens the copies of this segment's three files in `dir` (see
+    /// [`crate::partition::relocate`]).
+    pub(crate) fn reopen_in(&self, dir: &Path) -> Result<SegmentFiles, LogError> {
+        Ok(SegmentFiles {
+            log: crate::partition::relocate::reopen_in(&self.log_path, dir, false)?,
+            offset_index: self.offset_index.reopen_in(dir)?,
+            time_index: self.time_index.reopen_in(dir)?,
+        })
+    }
+
+    /// Switches to copies opened by [`Self::reopen_in`]. Readers and sync handles holding the
+    /// old file keep it open until they are done.
+    pub(crate) fn install(&mut self, dir: &Path, files: SegmentFiles) {
+        let (log_path, file) = files.log.into_parts(dir);
+        self.log_path = log_path;
+        self.file = Arc::new(file);
+        self.offset_index.install(dir, files.offset_index);
+        self.time_index.install(dir, files.time_index);
     }
 
     /// Path of the `.log` file.

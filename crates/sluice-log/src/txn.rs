@@ -235,6 +235,19 @@ impl AbortedTxnIndex {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// Opens the copy of the index file in `dir` (see [`crate::partition::relocate`]).
+    pub(crate) fn reopen_in(
+        &self,
+        dir: &Path,
+    ) -> Result<crate::partition::relocate::Reopened, LogError> {
+        crate::partition::relocate::reopen_in(&self.path, dir, true)
+    }
+
+    /// Switches to a copy opened by [`Self::reopen_in`], now in `dir`.
+    pub(crate) fn install(&mut self, dir: &Path, copy: crate::partition::relocate::Reopened) {
+        (self.path, self.file) = copy.into_parts(dir);
+    }
 }
 
 fn open_append(path: &Path) -> Result<File, LogError> {

@@ -47,6 +47,24 @@ pub(crate) struct BrokerSettings {
     /// Directory holding all topic data and metadata [default: ./sluice-data].
     #[arg(long, env = "SLUICE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Kafka's `log.dirs`: directories the partitions live in, usually one per disk,
+    /// comma-separated; new partitions go to the emptiest and AlterReplicaLogDirs moves them
+    /// between these [default: the data directory].
+    #[arg(
+        long,
+        env = "SLUICE_LOG_DIRS",
+        value_name = "DIR,...",
+        value_delimiter = ','
+    )]
+    pub log_dirs: Option<Vec<PathBuf>>,
+    /// Kafka's `replica.alter.log.dirs.io.max.bytes.per.second`: bytes per second all
+    /// partition moves between log directories copy together [default: unlimited].
+    #[arg(
+        long,
+        env = "SLUICE_REPLICA_ALTER_LOG_DIRS_IO_MAX_BYTES_PER_SECOND",
+        value_name = "BYTES"
+    )]
+    pub replica_alter_log_dirs_io_max_bytes_per_second: Option<u64>,
     /// Kafka `node.id` of this broker [default: 1].
     #[arg(long, env = "SLUICE_NODE_ID")]
     pub node_id: Option<i32>,
@@ -213,6 +231,10 @@ impl BrokerSettings {
             listen: self.listen.or(lower.listen),
             advertised: self.advertised.or(lower.advertised),
             data_dir: self.data_dir.or(lower.data_dir),
+            log_dirs: self.log_dirs.or(lower.log_dirs),
+            replica_alter_log_dirs_io_max_bytes_per_second: self
+                .replica_alter_log_dirs_io_max_bytes_per_second
+                .or(lower.replica_alter_log_dirs_io_max_bytes_per_second),
             node_id: self.node_id.or(lower.node_id),
             cluster_id: self.cluster_id.or(lower.cluster_id),
             auto_create_topics: self.auto_create_topics.or(lower.auto_create_topics),
@@ -291,6 +313,18 @@ impl BrokerSettings {
             listen: self.listen.map_or(d.listen, |l| l.0),
             advertised: self.advertised.map(|a| (a.host, a.port)).or(d.advertised),
             data_dir: self.data_dir.unwrap_or(d.data_dir),
+            log_dirs: self.log_dirs.unwrap_or(d.log_dirs),
+            replica_alter_log_dirs_io_max_bytes_per_second: self
+                .replica_alter_log_dirs_io_max_bytes_per_second
+                .map(|rate| {
+                    at_least(
+                        "replica_alter_log_dirs_io_max_bytes_per_second",
+                        Some(rate),
+                        rate,
+                        1,
+                    )
+                })
+                .transpose()?,
             auto_create_topics: self.auto_create_topics.unwrap_or(d.auto_create_topics),
             default_partitions: at_least(
                 "default_partitions",

@@ -1,7 +1,11 @@
-//! DescribeLogDirs (API key 35, v1-4): the broker's log directory (its data directory), the
-//! size of each partition stored there, and the file system's total and usable bytes. Needs
-//! Describe on the cluster. All partitions when `topics` is null; unknown topics and
-//! partitions are left out, as Kafka does.
+//! DescribeLogDirs (API key 35, v1-4): every log directory with the size of each partition
+//! stored there, the copies AlterReplicaLogDirs is making into it (`is_future_key`, with how
+//! far they lag), and the file system's total and usable bytes. Needs Describe on the cluster.
+//! All partitions when `topics` is null; unknown topics and partitions are left out, as Kafka
+//! does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
@@ -12,7 +16,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::auth::Operation;
-use crate::meta::Topic;
+
+/// Partitions of one log directory, by topic.
+type DirContents = BTreeMap<String, Vec<DescribeLogDirsPartition>>;
 
 /// Handles a DescribeLogDirs request.
 pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
@@ -21,48 +27,94 @@ pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> Descri
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
     let metadata = &ctx.broker.metadata;
-    let describe = |topic: &Topic, wanted: Option<&[i32]>| {
-        let partitions = topic
+    let wanted: Option<BTreeMap<&str, &[i32]>> = req.topics.as_ref().map(|topics| {
+        topics
+            .iter()
+            .map(|t| (t.topic.0.as_str(), t.partitions.as_slice()))
+            .collect()
+    });
+    let is_wanted = |topic: &str, partition: i32| match &wanted {
+        None => true,
+        Some(w) => w.get(topic).is_some_and(|ps| ps.contains(&partition)),
+    };
+    let mut contents: BTreeMap<PathBuf, DirContents> = metadata
+        .log_dirs()
+        .dirs()
+        .iter()
+        .map(|d| (d.clone(), DirContents::new()))
+        .collect();
+    for topic in metadata.topics() {
+        for p in topic
             .partitions
             .iter()
-            .filter(|p| wanted.is_none_or(|w| w.contains(&p.index)))
-            .map(|p| {
-                let size = p.with_log(|log| log.size_bytes());
-                DescribeLogDirsPartition::default()
-                    .with_partition_index(p.index)
-                    .with_partition_size(i64::try_from(size).unwrap_or(i64::MAX))
-            })
-            .collect();
-        DescribeLogDirsTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic.name.clone())))
-            .with_partitions(partitions)
-    };
-    let topics: Vec<DescribeLogDirsTopic> = match &req.topics {
-        None => metadata
-            .topics()
-            .iter()
-            .map(|t| describe(t, None))
-            .collect(),
-        Some(wanted) => wanted
-            .iter()
-            .filter_map(|w| {
-                let topic = metadata.topic(w.topic.0.as_str())?;
-                Some(describe(&topic, Some(&w.partitions)))
-            })
-            .filter(|t| !t.partitions.is_empty())
-            .collect(),
-    };
-    let dir = metadata.data_dir();
-    let (total, usable) = crate::meta::disk::space(dir).map_or((-1, -1), |(t, u)| {
-        (
-            i64::try_from(t).unwrap_or(i64::MAX),
-            i64::try_from(u).unwrap_or(i64::MAX),
-        )
-    });
-    let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
-    DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()
-        .with_log_dir(StrBytes::from_string(absolute.display().to_string()))
-        .with_topics(topics)
-        .with_total_bytes(total)
-        .with_usable_bytes(usable)])
+            .filter(|p| is_wanted(&topic.name, p.index))
+        {
+            let (dir, size) = p.with_log(|log| (log.dir().to_owned(), log.size_bytes()));
+            let Some(log_dir) = metadata.log_dirs().owner(&dir) else {
+                continue;
+            };
+            push(
+                &mut contents,
+                log_dir,
+                &topic.name,
+                partition(p.index, size, 0, false),
+            );
+        }
+    }
+    for m in metadata.moves() {
+        if is_wanted(&m.topic, m.partition) {
+            let entry = partition(m.partition, m.copied_bytes, m.offset_lag, true);
+            push(&mut contents, &m.log_dir, &m.topic, entry);
+        }
+    }
+    let results = contents
+        .into_iter()
+        .map(|(dir, topics)| describe_dir(&dir, topics))
+        .collect();
+    DescribeLogDirsResponse::default().with_results(results)
+}
+
+fn partition(index: i32, size: u64, offset_lag: i64, future: bool) -> DescribeLogDirsPartition {
+    DescribeLogDirsPartition::default()
+        .with_partition_index(index)
+        .with_partition_size(i64::try_from(size).unwrap_or(i64::MAX))
+        .with_offset_lag(offset_lag)
+        .with_is_future_key(future)
+}
+
+fn push(
+    contents: &mut BTreeMap<PathBuf, DirContents>,
+    log_dir: &Path,
+    topic: &str,
+    entry: DescribeLogDirsPartition,
+) {
+    if let Some(dir) = contents.get_mut(log_dir) {
+        dir.entry(topic.to_owned()).or_default().push(entry);
+    }
+}
+
+/// One directory's result; a directory whose file system cannot be read is reported with
+/// KAFKA_STORAGE_ERROR, as Kafka reports an offline directory.
+fn describe_dir(dir: &Path, topics: DirContents) -> DescribeLogDirsResult {
+    let result = DescribeLogDirsResult::default()
+        .with_log_dir(StrBytes::from_string(dir.display().to_string()))
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    DescribeLogDirsTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name)))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
+    match crate::meta::disk::space(dir) {
+        Some((total, usable)) => result
+            .with_total_bytes(i64::try_from(total).unwrap_or(i64::MAX))
+            .with_usable_bytes(i64::try_from(usable).unwrap_or(i64::MAX)),
+        None => result
+            .with_error_code(ResponseError::KafkaStorageError.code())
+            .with_total_bytes(-1)
+            .with_usable_bytes(-1),
+    }
 }

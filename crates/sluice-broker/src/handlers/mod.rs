@@ -23,6 +23,7 @@ pub mod admin;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_replica_log_dirs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -206,6 +207,7 @@ api_table! {
     AlterClientQuotas => alter_client_quotas, 0..=1;
     ConsumerGroupDescribe => consumer_group_describe, 0..=1;
     DescribeLogDirs => describe_log_dirs, 1..=4;
+    AlterReplicaLogDirs => alter_replica_log_dirs, 1..=2;
 }
 
 /// The outcome of a request that gets no response: nothing, unless it failed. A client that

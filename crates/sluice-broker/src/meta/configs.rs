@@ -938,10 +938,19 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
     },
     BrokerOnlyDef {
         name: "log.dirs",
-        config_type: ConfigType::String,
+        config_type: ConfigType::List,
         kafka_default: None,
-        value: |c| c.data_dir.display().to_string(),
-        doc: "The directory holding partition logs and the topic catalogue.",
+        value: |c| {
+            let dirs = if c.log_dirs.is_empty() {
+                std::slice::from_ref(&c.data_dir)
+            } else {
+                c.log_dirs.as_slice()
+            };
+            let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            dirs.join(",")
+        },
+        doc: "The directories partition logs live in; new partitions go to the one with the \
+              fewest.",
     },
     BrokerOnlyDef {
         name: "node.id",
@@ -963,6 +972,17 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: Some("1"),
         value: |_| "1".to_owned(),
         doc: "Replication factor of __consumer_offsets; always 1 on a single-node broker.",
+    },
+    BrokerOnlyDef {
+        name: "replica.alter.log.dirs.io.max.bytes.per.second",
+        config_type: ConfigType::Long,
+        kafka_default: Some("9223372036854775807"),
+        value: |c| {
+            c.replica_alter_log_dirs_io_max_bytes_per_second
+                .unwrap_or(i64::MAX as u64)
+                .to_string()
+        },
+        doc: "Bytes per second all partition moves between log directories may copy together.",
     },
     BrokerOnlyDef {
         name: "socket.request.max.bytes",

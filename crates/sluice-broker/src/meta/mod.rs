@@ -12,7 +12,9 @@
 pub mod broker_defaults;
 pub mod configs;
 pub mod disk;
+pub mod log_dirs;
 mod producer_ids;
+pub mod relocation;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,15 +30,15 @@ use crate::partition::Partition;
 use broker_defaults::{BrokerDefaults, BrokerScope, DynamicConfigs};
 use configs::AlterTarget;
 
+pub use log_dirs::{partition_dir, LogDirs};
 pub use producer_ids::ProducerIdAllocator;
+pub use relocation::{MoveRefused, MoveStatus, Relocations};
 pub use store::{read_json, sync_dir, write_atomic, write_json, write_private};
 
 /// Longest topic name Kafka accepts (leaves room for the partition suffix in file names).
 const MAX_TOPIC_NAME_LEN: usize = 249;
 /// Sanity cap on partitions per topic for one broker.
 const MAX_PARTITIONS: i32 = 10_000;
-/// Suffix of a partition directory that is being removed.
-const DELETED_SUFFIX: &str = "-delete";
 
 /// Why a catalogue change was refused; each maps to one Kafka error code.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,9 @@ pub enum MetaError {
     /// `KAFKA_STORAGE_ERROR`: the log or catalogue file could not be written.
     #[error(transparent)]
     Storage(#[from] sluice_log::LogError),
+    /// The log directories do not fit the catalogue (start-up only).
+    #[error("log directories: {0}")]
+    InvalidLogDirs(String),
 }
 
 impl MetaError {
@@ -88,7 +93,7 @@ impl MetaError {
             MetaError::InvalidPartitions(..) => E::InvalidPartitions,
             MetaError::InvalidReplicationFactor(_) => E::InvalidReplicationFactor,
             MetaError::InvalidConfig { .. } => E::InvalidConfig,
-            MetaError::Storage(_) => E::KafkaStorageError,
+            MetaError::Storage(_) | MetaError::InvalidLogDirs(_) => E::KafkaStorageError,
         }
     }
 }
@@ -128,6 +133,8 @@ impl Topic {
 #[derive(Debug)]
 pub struct Metadata {
     data_dir: PathBuf,
+    log_dirs: LogDirs,
+    relocations: Relocations,
     /// Startup log defaults overlaid by the dynamic broker configs; swapped whole on a change.
     defaults: parking_lot::RwLock<Arc<BrokerDefaults>>,
     default_partitions: AtomicI32,
@@ -243,17 +250,29 @@ pub fn load_or_create_cluster_id(
 }
 
 impl Metadata {
-    /// Loads the catalogue from `data_dir` and opens every partition.
-    pub fn open(data_dir: &Path, startup: LogConfig) -> Result<Self, MetaError> {
+    /// Loads the catalogue from `data_dir` and opens every partition, each found in one of
+    /// `log_dirs` (`data_dir` itself when empty).
+    pub fn open(
+        data_dir: &Path,
+        log_dirs: &[PathBuf],
+        startup: LogConfig,
+    ) -> Result<Self, MetaError> {
         std::fs::create_dir_all(data_dir.join("meta")).map_err(|e| LogError::io(data_dir, e))?;
-        remove_deleted_dirs(data_dir);
+        let log_dirs = if log_dirs.is_empty() {
+            LogDirs::open(&[data_dir.to_owned()])?
+        } else {
+            LogDirs::open(log_dirs)?
+        };
         let defaults = BrokerDefaults::new(startup, DynamicConfigs::load(data_dir)?)?;
         let file = store::read_json::<CatalogueFile>(&data_dir.join("meta").join("topics.json"))?;
         let mut catalogue = Catalogue::default();
         for record in file.map(|f| f.topics).unwrap_or_default() {
             let log_config = effective_log_config(defaults.log(), &record.configs)?;
             let partitions = (0..record.partitions)
-                .map(|p| open_partition(data_dir, &record.name, p, &log_config))
+                .map(|p| {
+                    let log_dir = log_dirs.locate(&record.name, p)?;
+                    open_partition(log_dir, &record.name, p, &log_config)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             catalogue.insert(Arc::new(Topic {
                 name: record.name,
@@ -264,9 +283,12 @@ impl Metadata {
                 internal: record.internal,
             }));
         }
-        info!(topics = catalogue.by_name.len(), data_dir = %data_dir.display(), "catalogue loaded");
+        info!(topics = catalogue.by_name.len(), data_dir = %data_dir.display(), log_dirs = log_dirs.dirs().len(), "catalogue loaded");
+        let relocations = Relocations::start().map_err(|e| LogError::io("log mover thread", e))?;
         Ok(Metadata {
             data_dir: data_dir.to_owned(),
+            log_dirs,
+            relocations,
             defaults: parking_lot::RwLock::new(Arc::new(defaults)),
             default_partitions: AtomicI32::new(1),
             catalogue: parking_lot::RwLock::new(catalogue),
@@ -335,6 +357,81 @@ impl Metadata {
     /// The data directory this catalogue lives in.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The log directories partitions live in.
+    pub fn log_dirs(&self) -> &LogDirs {
+        &self.log_dirs
+    }
+
+    /// The configured log directory `partition` lives in now.
+    pub fn log_dir_of(&self, partition: &Partition) -> Option<PathBuf> {
+        self.log_dirs.owner(&partition.dir()).map(Path::to_path_buf)
+    }
+
+    /// Moves `partition` to the configured log directory `log_dir` (AlterReplicaLogDirs; see
+    /// [`relocation`]).
+    pub fn move_partition(
+        &self,
+        partition: &Arc<Partition>,
+        log_dir: &Path,
+    ) -> Result<(), MoveRefused> {
+        let current = self.log_dir_of(partition).unwrap_or_default();
+        self.relocations.request(partition, &current, log_dir)
+    }
+
+    /// Caps the rate at which partition moves copy, all together (Kafka's
+    /// `replica.alter.log.dirs.io.max.bytes.per.second`; `None`: unlimited).
+    pub fn set_move_throttle(&self, bytes_per_second: Option<u64>) {
+        self.relocations.set_throttle(bytes_per_second);
+    }
+
+    /// The partition moves in progress.
+    pub fn moves(&self) -> Vec<MoveStatus> {
+        self.relocations.status()
+    }
+
+    /// How many partitions each log directory holds.
+    fn partition_counts(&self) -> HashMap<PathBuf, usize> {
+        let mut counts = HashMap::new();
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                if let Some(dir) = self.log_dir_of(partition) {
+                    *counts.entry(dir).or_default() += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    /// Opens new partitions `from..to` of `name`, each in the emptiest log directory; on a
+    /// failure removes what it created.
+    fn open_new_partitions(
+        &self,
+        name: &str,
+        from: i32,
+        to: i32,
+        config: &LogConfig,
+    ) -> Result<Vec<Arc<Partition>>, MetaError> {
+        let mut counts = self.partition_counts();
+        let mut opened = Vec::new();
+        for p in from..to {
+            // A directory left by a crash between its creation and the catalogue write is stale.
+            self.log_dirs.remove_everywhere(name, p);
+            let log_dir = self.log_dirs.choose(&mut counts).to_owned();
+            match open_partition(&log_dir, name, p, config) {
+                Ok(part) => opened.push(part),
+                Err(e) => {
+                    self.remove_new_partitions(name, from, p);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(opened)
+    }
+
+    fn remove_new_partitions(&self, name: &str, from: i32, to: i32) {
+        (from..to).for_each(|q| self.log_dirs.remove_everywhere(name, q));
     }
 
     /// The topic named `name`.
@@ -443,22 +540,12 @@ impl Metadata {
         if validate_only {
             return Ok(Arc::new(topic));
         }
-        for p in 0..partitions {
-            // A directory left by a crash between its creation and the catalogue write is stale.
-            remove_partition_dir(&self.data_dir, name, p);
-            match open_partition(&self.data_dir, name, p, &topic.log_config) {
-                Ok(part) => topic.partitions.push(part),
-                Err(e) => {
-                    (0..p).for_each(|q| remove_partition_dir(&self.data_dir, name, q));
-                    return Err(e);
-                }
-            }
-        }
+        topic.partitions = self.open_new_partitions(name, 0, partitions, &topic.log_config)?;
         let topic = Arc::new(topic);
         let mut next = self.catalogue.read().clone();
         next.insert(topic.clone());
         if let Err(e) = self.persist(&next) {
-            (0..partitions).for_each(|q| remove_partition_dir(&self.data_dir, name, q));
+            self.remove_new_partitions(name, 0, partitions);
             return Err(e);
         }
         *self.catalogue.write() = next;
@@ -477,9 +564,9 @@ impl Metadata {
         *self.catalogue.write() = next;
         // In-flight requests may still hold the partitions; their open files stay valid after
         // the directories are unlinked.
-        for p in 0..topic.partitions.len() {
-            let index = i32::try_from(p).unwrap_or(i32::MAX);
-            remove_partition_dir(&self.data_dir, name, index);
+        self.relocations.cancel_topic(name);
+        for partition in &topic.partitions {
+            log_dirs::remove_dir(&partition.retire());
         }
         info!(topic = name, "topic deleted");
         Ok(())
@@ -513,16 +600,7 @@ impl Metadata {
             return Ok(());
         }
         let mut partitions = topic.partitions.clone();
-        for p in current..total {
-            remove_partition_dir(&self.data_dir, name, p);
-            match open_partition(&self.data_dir, name, p, &topic.log_config) {
-                Ok(part) => partitions.push(part),
-                Err(e) => {
-                    (current..p).for_each(|q| remove_partition_dir(&self.data_dir, name, q));
-                    return Err(e);
-                }
-            }
-        }
+        partitions.extend(self.open_new_partitions(name, current, total, &topic.log_config)?);
         let grown = Arc::new(Topic {
             name: topic.name.clone(),
             id: topic.id,
@@ -534,7 +612,7 @@ impl Metadata {
         let mut next = self.catalogue.read().clone();
         next.insert(grown);
         if let Err(e) = self.persist(&next) {
-            (current..total).for_each(|q| remove_partition_dir(&self.data_dir, name, q));
+            self.remove_new_partitions(name, current, total);
             return Err(e);
         }
         *self.catalogue.write() = next;
@@ -580,6 +658,9 @@ impl Metadata {
     /// Partitions still referenced elsewhere are fsynced instead. Every partition is attempted;
     /// the first failure is returned.
     pub fn close(self) -> Result<(), LogError> {
+        // Moves hold partitions; stopped first so that the partitions can be closed.
+        self.relocations.stop();
+        drop(self.relocations);
         let catalogue = self.catalogue.into_inner();
         drop(catalogue.by_id);
         let mut first_error = None;
@@ -624,18 +705,13 @@ impl Metadata {
     }
 }
 
-/// `<data_dir>/<topic>-<partition>`.
-pub fn partition_dir(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
-    data_dir.join(format!("{topic}-{partition}"))
-}
-
 fn open_partition(
-    data_dir: &Path,
+    log_dir: &Path,
     topic: &str,
     index: i32,
     config: &LogConfig,
 ) -> Result<Arc<Partition>, MetaError> {
-    let dir = partition_dir(data_dir, topic, index);
+    let dir = partition_dir(log_dir, topic, index);
     Ok(Arc::new(Partition::open(
         topic,
         index,
@@ -644,56 +720,12 @@ fn open_partition(
     )?))
 }
 
-/// Moves a partition directory aside and removes it; missing directories are fine.
-fn remove_partition_dir(data_dir: &Path, topic: &str, index: i32) {
-    let dir = partition_dir(data_dir, topic, index);
-    if !dir.exists() {
-        return;
-    }
-    let aside = data_dir.join(format!(
-        "{topic}-{index}.{}{DELETED_SUFFIX}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    // The rename is atomic, so a crash never leaves a half-removed directory under a live name.
-    let target = match std::fs::rename(&dir, &aside) {
-        Ok(()) => aside,
-        Err(e) => {
-            warn!(dir = %dir.display(), error = %e, "could not move the partition directory aside; removing in place");
-            dir
-        }
-    };
-    if let Err(e) = std::fs::remove_dir_all(&target) {
-        warn!(dir = %target.display(), error = %e, "could not remove a deleted partition's directory; remove it by hand");
-    }
-    if let Err(e) = sync_dir(data_dir) {
-        warn!(error = %e, "could not fsync the data directory after removing a partition");
-    }
-}
-
-/// Finishes removals interrupted by a crash.
-fn remove_deleted_dirs(data_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(data_dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .ends_with(DELETED_SUFFIX)
-        {
-            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                warn!(dir = %entry.path().display(), error = %e, "could not remove a deleted partition's directory");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn open(dir: &Path) -> Metadata {
-        Metadata::open(dir, LogConfig::default()).expect("open catalogue")
+        Metadata::open(dir, &[], LogConfig::default()).expect("open catalogue")
     }
 
     #[test]

@@ -8,13 +8,12 @@
 //! `/config/users/<user>/clients/<client-id>` … `/config/clients/<default>` order), and one
 //! short lock to take the amount out of that entity's token bucket.
 
-mod bucket;
 mod store;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-pub use bucket::TokenBucket;
+pub use crate::rate::TokenBucket;
 pub use store::{
     EntityName, EntityPart, QuotaEntity, QuotaError, QuotaOp, QuotaStore, QuotaValues,
 };

@@ -1,4 +1,5 @@
-//! Usage against a quota as a token bucket (as Kafka's controller-mutation quota, KIP-599):
+//! Usage against a rate as a token bucket, shared by client quotas and the log mover's
+//! throttle. As Kafka's controller-mutation quota (KIP-599):
 //! the bucket refills at the quota's rate up to one second's worth, every recorded amount is
 //! taken out, and a client in debt waits until the debt is repaid. Unlike a windowed rate,
 //! which lets a fresh client burst a whole window (10 s) of quota at once and again each time
