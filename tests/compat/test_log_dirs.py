@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                   ResourceType)
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import InvalidTopicError, LogDirNotFoundError, NoError, ReplicaNotAvailableError
@@ -173,6 +175,20 @@ def prefill(bootstrap: str, topic: str, partitions: int, per_partition: int) -> 
     return values
 
 
+def read_partition(bootstrap: str, topic: str, partition: int, count: int) -> list[bytes]:
+    """The first `count` values of a partition, read from its start."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-check"})
+    reader.assign([TopicPartition(topic, partition, 0)])
+    got = []
+    deadline = time.monotonic() + TIMEOUT_S
+    while len(got) < count and time.monotonic() < deadline:
+        msg = reader.poll(0.5)
+        if msg is not None and msg.error() is None:
+            got.append(msg.value())
+    reader.close()
+    return got
+
+
 @pytest.mark.broker_args("--log-dirs", ",".join(DISKS),
                          "--replica-alter-log-dirs-io-max-bytes-per-second", str(THROTTLE))
 def test_live_partitions_move_between_directories_losing_nothing(broker, admin, topic_name):
@@ -261,14 +277,53 @@ def test_a_move_stopped_by_shutdown_leaves_the_partition_where_it_was(broker, ad
     assert (live[(topic_name, 0)], future) == (d1, {})
     assert not [e for e in Path(d2).iterdir() if e.name.startswith(topic_name)], \
         "the unfinished copy is removed at start-up"
-    reader = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": topic_name,
-                       "auto.offset.reset": "earliest"})
-    reader.assign([TopicPartition(topic_name, 0, 0)])
-    got = []
-    deadline = time.monotonic() + TIMEOUT_S
-    while len(got) < len(values[0]) and time.monotonic() < deadline:
-        msg = reader.poll(0.5)
-        if msg is not None and msg.error() is None:
-            got.append(msg.value())
-    reader.close()
-    assert got == values[0]
+    assert read_partition(broker.bootstrap, topic_name, 0, len(values[0])) == values[0]
+
+
+@pytest.mark.broker_args("--log-dirs", ",".join(DISKS),
+                         "--replica-alter-log-dirs-io-max-bytes-per-second", "100000")
+def test_the_move_throttle_is_a_dynamic_broker_config(broker, admin, topic_name):
+    """What `kafka-reassign-partitions.sh --replica-alter-log-dirs-throttle` does: raise the
+    throttle on a live broker (librdkafka's AdminClient), and the stalled move completes."""
+    throttle = "replica.alter.log.dirs.io.max.bytes.per.second"
+    rdkafka = AdminClient({"bootstrap.servers": broker.bootstrap})
+    node = ConfigResource(ResourceType.BROKER, "1")
+
+    def described():
+        (future,) = rdkafka.describe_configs([node]).values()
+        return future.result(timeout=30)
+
+    def alter(*entries):
+        resource = ConfigResource(ResourceType.BROKER, "1", incremental_configs=list(entries))
+        rdkafka.incremental_alter_configs([resource])[resource].result(timeout=30)
+
+    start = described()[throttle]
+    assert (start.value, start.source, start.is_read_only) == (
+        "100000", ConfigSource.STATIC_BROKER_CONFIG.value, False)
+    admin.create_topics([NewTopic(topic_name, 1, 1)])
+    _, d2 = disks(broker)
+    values = prefill(broker.bootstrap, topic_name, 1, 2000)
+    assert set(admin.alter_replica_log_dirs({(topic_name, 0, 1): d2}).values()) == {NoError}
+    time.sleep(2)
+    live, future = placement(admin)
+    # 2 MB at 100 kB/s: far from done.
+    assert live[(topic_name, 0)] != d2 and future[(topic_name, 0)]["offset_lag"] > 0, (live, future)
+    alter(ConfigEntry(throttle, "1000000000", incremental_operation=AlterConfigOpType.SET),
+          ConfigEntry("leader.replication.throttled.rate", "5000000",
+                      incremental_operation=AlterConfigOpType.SET))
+    configs = described()
+    assert (configs[throttle].value, configs[throttle].source) == (
+        "1000000000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    assert configs["leader.replication.throttled.rate"].value == "5000000"
+    deadline = time.monotonic() + 20
+    while placement(admin)[0][(topic_name, 0)] != d2:
+        assert time.monotonic() < deadline, "the move did not speed up"
+        time.sleep(0.1)
+    # A bad value is refused and changes nothing; DELETE falls back to the start-up setting.
+    bad = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[
+        ConfigEntry(throttle, "0", incremental_operation=AlterConfigOpType.SET)])
+    with pytest.raises(Exception, match="INVALID_CONFIG|at least 1"):
+        rdkafka.incremental_alter_configs([bad])[bad].result(timeout=30)
+    alter(ConfigEntry(throttle, None, incremental_operation=AlterConfigOpType.DELETE))
+    assert described()[throttle].value == "100000"
+    assert read_partition(broker.bootstrap, topic_name, 0, len(values[0])) == values[0]

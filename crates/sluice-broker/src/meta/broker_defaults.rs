@@ -86,11 +86,17 @@ impl BrokerDefaults {
         let mut as_topic_configs = BTreeMap::new();
         for layer in [&dynamic.cluster, &dynamic.broker] {
             for (name, value) in layer {
+                if let Some(def) = configs::broker_only_dynamic(name) {
+                    def.validate(value)?;
+                    continue;
+                }
                 let def = dynamic_config(name).ok_or_else(|| MetaError::InvalidConfig {
                     key: name.clone(),
                     value: value.clone(),
                     reason: "not a dynamic broker config; dynamic are the broker-level \
-                             defaults of topic configs, e.g. log.retention.ms or message.max.bytes"
+                             defaults of topic configs (e.g. log.retention.ms, \
+                             message.max.bytes) and replica.alter.log.dirs.io.max.bytes.per.second, \
+                             leader/follower.replication.throttled.rate"
                         .to_owned(),
                 })?;
                 def.validate(value)?;
@@ -165,6 +171,34 @@ impl BrokerDefaults {
             source: ConfigSource::DefaultConfig,
         });
         layers
+    }
+
+    /// The dynamic values of the broker-only config `name`, this broker's first.
+    pub fn broker_only_layers(&self, name: &'static str) -> Vec<Synonym> {
+        [
+            (&self.dynamic.broker, ConfigSource::DynamicBrokerConfig),
+            (
+                &self.dynamic.cluster,
+                ConfigSource::DynamicDefaultBrokerConfig,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(map, source)| {
+            map.get(name).map(|value| Synonym {
+                name,
+                value: value.clone(),
+                source,
+            })
+        })
+        .collect()
+    }
+
+    /// The dynamic value in force of the broker-only config `name`, if one is set.
+    pub fn broker_only(&self, name: &'static str) -> Option<String> {
+        self.broker_only_layers(name)
+            .into_iter()
+            .next()
+            .map(|s| s.value)
     }
 
     /// The value `def` has below the dynamic layer `scope` (what that layer's list starts from).

@@ -873,13 +873,41 @@ pub fn describe_topic(
 /// The broker-level synonyms of a topic config: the static broker value when it differs from
 /// Kafka's, then Kafka's default.
 /// A broker config with no topic-level counterpart.
-struct BrokerOnlyDef {
+#[derive(Debug)]
+pub struct BrokerOnlyDef {
     name: &'static str,
     config_type: ConfigType,
     /// Kafka's default, used to tell a startup setting from a default.
     kafka_default: Option<&'static str>,
     value: fn(&BrokerConfig) -> String,
     doc: &'static str,
+    /// How a dynamic value is checked; `None` for a read-only config.
+    dynamic: Option<Rule>,
+}
+
+impl BrokerOnlyDef {
+    /// Checks a dynamic value.
+    pub fn validate(&self, value: &str) -> Result<(), MetaError> {
+        let rule = self.dynamic.ok_or_else(|| MetaError::InvalidConfig {
+            key: self.name.to_owned(),
+            value: value.to_owned(),
+            reason: "read-only: set at start-up".to_owned(),
+        })?;
+        rule.parse(value)
+            .map(|_| ())
+            .map_err(|reason| MetaError::InvalidConfig {
+                key: self.name.to_owned(),
+                value: value.to_owned(),
+                reason,
+            })
+    }
+}
+
+/// The broker-only config `name`, if it may be changed dynamically.
+pub fn broker_only_dynamic(name: &str) -> Option<&'static BrokerOnlyDef> {
+    BROKER_ONLY_CONFIGS
+        .iter()
+        .find(|def| def.name == name && def.dynamic.is_some())
 }
 
 fn listener(config: &BrokerConfig) -> String {
@@ -900,6 +928,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: None,
         value: advertised_listener,
         doc: "The address clients are told to connect to.",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "auto.create.topics.enable",
@@ -907,6 +936,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: Some("true"),
         value: |c| c.auto_create_topics.to_string(),
         doc: "Whether Metadata and Produce requests for an unknown topic create it.",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "broker.id",
@@ -914,6 +944,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: None,
         value: |c| c.node_id.to_string(),
         doc: "This broker's id (same as node.id).",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "default.replication.factor",
@@ -921,6 +952,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: Some("1"),
         value: |_| "1".to_owned(),
         doc: "Replication factor of new topics; always 1 on a single-node broker.",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "delete.topic.enable",
@@ -928,6 +960,25 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: Some("true"),
         value: |_| "true".to_owned(),
         doc: "Whether DeleteTopics may delete topics.",
+        dynamic: None,
+    },
+    BrokerOnlyDef {
+        name: "follower.replication.throttled.rate",
+        config_type: ConfigType::Long,
+        kafka_default: Some(LONG_MAX),
+        value: |_| LONG_MAX.to_owned(),
+        doc: "Stored and reported only: a single node has no followers to throttle. \
+              Rebalancing tools set it around reassignments, as on Kafka.",
+        dynamic: Some(Rule::Long { min: 0 }),
+    },
+    BrokerOnlyDef {
+        name: "leader.replication.throttled.rate",
+        config_type: ConfigType::Long,
+        kafka_default: Some(LONG_MAX),
+        value: |_| LONG_MAX.to_owned(),
+        doc: "Stored and reported only: a single node has no followers to serve. \
+              Rebalancing tools set it around reassignments, as on Kafka.",
+        dynamic: Some(Rule::Long { min: 0 }),
     },
     BrokerOnlyDef {
         name: "listeners",
@@ -935,6 +986,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: None,
         value: listener,
         doc: "The address the broker listens on for Kafka clients.",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "log.dirs",
@@ -951,6 +1003,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         },
         doc: "The directories partition logs live in; new partitions go to the one with the \
               fewest.",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "node.id",
@@ -958,6 +1011,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: None,
         value: |c| c.node_id.to_string(),
         doc: "This broker's node id.",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "num.partitions",
@@ -965,6 +1019,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: Some("1"),
         value: |c| c.default_partitions.to_string(),
         doc: "Partitions of auto-created topics and of CreateTopics requests that ask for -1.",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "offsets.topic.replication.factor",
@@ -972,6 +1027,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: Some("1"),
         value: |_| "1".to_owned(),
         doc: "Replication factor of __consumer_offsets; always 1 on a single-node broker.",
+        dynamic: None,
     },
     BrokerOnlyDef {
         name: "replica.alter.log.dirs.io.max.bytes.per.second",
@@ -983,6 +1039,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
                 .to_string()
         },
         doc: "Bytes per second all partition moves between log directories may copy together.",
+        dynamic: Some(Rule::Long { min: 1 }),
     },
     BrokerOnlyDef {
         name: "socket.request.max.bytes",
@@ -990,6 +1047,7 @@ static BROKER_ONLY_CONFIGS: &[BrokerOnlyDef] = &[
         kafka_default: Some("104857600"),
         value: |c| c.socket_request_max_bytes.to_string(),
         doc: "The largest request the broker reads; a larger one closes the connection.",
+        dynamic: None,
     },
 ];
 
@@ -1008,14 +1066,20 @@ pub fn describe_broker(
             .cluster
             .iter()
             .filter_map(|(name, value)| {
-                let def = super::broker_defaults::dynamic_config(name)?;
+                let (name, config_type, doc) = match super::broker_defaults::dynamic_config(name) {
+                    Some(def) => (def.broker_synonym, def.config_type, def.doc),
+                    None => {
+                        let def = broker_only_dynamic(name)?;
+                        (def.name, def.config_type, def.doc)
+                    }
+                };
                 let synonym = Synonym {
-                    name: def.broker_synonym,
+                    name,
                     value: value.clone(),
                     source: ConfigSource::DynamicDefaultBrokerConfig,
                 };
                 Some(DescribedConfig {
-                    name: def.broker_synonym,
+                    name,
                     value: value.clone(),
                     source: ConfigSource::DynamicDefaultBrokerConfig,
                     read_only: false,
@@ -1025,8 +1089,8 @@ pub fn describe_broker(
                     } else {
                         Vec::new()
                     },
-                    config_type: def.config_type,
-                    documentation: def.doc,
+                    config_type,
+                    documentation: doc,
                 })
             })
             .collect();
@@ -1046,18 +1110,18 @@ pub fn describe_broker(
     let mut described: Vec<DescribedConfig> = BROKER_ONLY_CONFIGS
         .iter()
         .map(|def| {
-            let value = (def.value)(config);
-            let source = source_of(&value, def.kafka_default);
+            let startup = (def.value)(config);
+            let startup_source = source_of(&startup, def.kafka_default);
+            // Dynamic layers first, highest precedence first; the first one is in force.
+            let mut layers = defaults.broker_only_layers(def.name);
+            layers.push(with_synonym(def.name, startup, startup_source));
+            let (value, source) = (layers[0].value.clone(), layers[0].source);
             DescribedConfig {
                 name: def.name,
-                synonyms: if include_synonyms {
-                    vec![with_synonym(def.name, value.clone(), source)]
-                } else {
-                    Vec::new()
-                },
+                synonyms: if include_synonyms { layers } else { Vec::new() },
                 value,
                 source,
-                read_only: true,
+                read_only: def.dynamic.is_none(),
                 sensitive: false,
                 config_type: def.config_type,
                 documentation: def.doc,

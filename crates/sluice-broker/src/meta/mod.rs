@@ -39,6 +39,8 @@ pub use store::{read_json, sync_dir, write_atomic, write_json, write_private};
 const MAX_TOPIC_NAME_LEN: usize = 249;
 /// Sanity cap on partitions per topic for one broker.
 const MAX_PARTITIONS: i32 = 10_000;
+/// The dynamic broker config that throttles partition moves between log directories.
+const MOVE_THROTTLE: &str = "replica.alter.log.dirs.io.max.bytes.per.second";
 
 /// Why a catalogue change was refused; each maps to one Kafka error code.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +137,8 @@ pub struct Metadata {
     data_dir: PathBuf,
     log_dirs: LogDirs,
     relocations: Relocations,
+    /// The move throttle set at start-up (0: none), below the dynamic one.
+    startup_move_throttle: std::sync::atomic::AtomicU64,
     /// Startup log defaults overlaid by the dynamic broker configs; swapped whole on a change.
     defaults: parking_lot::RwLock<Arc<BrokerDefaults>>,
     default_partitions: AtomicI32,
@@ -285,15 +289,18 @@ impl Metadata {
         }
         info!(topics = catalogue.by_name.len(), data_dir = %data_dir.display(), log_dirs = log_dirs.dirs().len(), "catalogue loaded");
         let relocations = Relocations::start().map_err(|e| LogError::io("log mover thread", e))?;
-        Ok(Metadata {
+        let metadata = Metadata {
             data_dir: data_dir.to_owned(),
             log_dirs,
             relocations,
+            startup_move_throttle: std::sync::atomic::AtomicU64::new(0),
             defaults: parking_lot::RwLock::new(Arc::new(defaults)),
             default_partitions: AtomicI32::new(1),
             catalogue: parking_lot::RwLock::new(catalogue),
             changes: parking_lot::Mutex::new(()),
-        })
+        };
+        metadata.apply_move_throttle();
+        Ok(metadata)
     }
 
     /// Sets `num.partitions`, used when a topic is created with `-1` partitions.
@@ -350,6 +357,7 @@ impl Metadata {
         }
         *self.defaults.write() = Arc::new(next);
         *self.catalogue.write() = catalogue;
+        self.apply_move_throttle();
         info!(?scope, "dynamic broker configs altered");
         Ok(())
     }
@@ -382,8 +390,20 @@ impl Metadata {
 
     /// Caps the rate at which partition moves copy, all together (Kafka's
     /// `replica.alter.log.dirs.io.max.bytes.per.second`; `None`: unlimited).
+    /// A dynamic `replica.alter.log.dirs.io.max.bytes.per.second` takes precedence.
     pub fn set_move_throttle(&self, bytes_per_second: Option<u64>) {
-        self.relocations.set_throttle(bytes_per_second);
+        self.startup_move_throttle
+            .store(bytes_per_second.unwrap_or(0), Ordering::Relaxed);
+        self.apply_move_throttle();
+    }
+
+    fn apply_move_throttle(&self) {
+        let dynamic = self
+            .log_defaults()
+            .broker_only(MOVE_THROTTLE)
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let startup = Some(self.startup_move_throttle.load(Ordering::Relaxed)).filter(|&r| r > 0);
+        self.relocations.set_throttle(dynamic.or(startup));
     }
 
     /// The partition moves in progress.
