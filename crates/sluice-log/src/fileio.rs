@@ -130,7 +130,9 @@ pub(crate) fn copy_range(src: &File, dst: &File, from: u64, to: u64) -> io::Resu
                     _ => return Err(err),
                 }
             }
-            0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            // Some file systems (FUSE, older overlayfs) answer 0 instead of an error; the
+            // buffered copy tells a real end of file from that.
+            0 => return copy_range_buffered(src, dst, position, to),
             n => position += n as u64,
         }
     }

@@ -224,7 +224,7 @@ pub struct PartitionLog {
     producers: ProducerStateMap,
     aborted: AbortedTxnIndex,
     cleaner: crate::compaction::CleanerState,
-    /// A copy to another directory is in progress: retention and compaction wait.
+    /// A copy to another directory is in progress: compaction waits.
     relocating: bool,
 }
 
@@ -843,9 +843,6 @@ impl PartitionLog {
     /// Applies `retention.ms` and `retention.bytes` (policy `delete`), never touching the active
     /// segment. Returns the number of segments removed.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
-        if self.relocating {
-            return Ok(0);
-        }
         let config = self.config.clone();
         crate::retention::enforce(self, &config, now_ms)
     }

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use bytes::{BufMut, BytesMut};
 
 use crate::batch::{self, BatchHeader, CONTROL_BIT, HEADER_SIZE, MAGIC_V2, TRANSACTIONAL_BIT};
+use crate::partition::relocate::Reopened;
 use crate::LogError;
 
 /// File name of the aborted-transaction index.
@@ -237,15 +238,12 @@ impl AbortedTxnIndex {
     }
 
     /// Opens the copy of the index file in `dir` (see [`crate::partition::relocate`]).
-    pub(crate) fn reopen_in(
-        &self,
-        dir: &Path,
-    ) -> Result<crate::partition::relocate::Reopened, LogError> {
+    pub(crate) fn reopen_in(&self, dir: &Path) -> Result<Reopened, LogError> {
         crate::partition::relocate::reopen_in(&self.path, dir, true)
     }
 
     /// Switches to a copy opened by [`Self::reopen_in`], now in `dir`.
-    pub(crate) fn install(&mut self, dir: &Path, copy: crate::partition::relocate::Reopened) {
+    pub(crate) fn install(&mut self, dir: &Path, copy: Reopened) {
         (self.path, self.file) = copy.into_parts(dir);
     }
 }

@@ -1,19 +1,25 @@
-//! AlterReplicaLogDirs (API key 34, v0-2): moves partitions to other log directories of this
+//! AlterReplicaLogDirs (API key 34, v1-2): moves partitions to other log directories of this
 //! broker while they stay in use (see [`crate::meta::relocation`]). Needs Alter on the cluster.
-//! Per partition, as Kafka answers: NONE once the move is under way (or nothing is to move),
-//! LOG_DIR_NOT_FOUND for a directory not in `log_dirs`, REPLICA_NOT_AVAILABLE for a partition
-//! this broker does not host, INVALID_TOPIC_EXCEPTION when the copy's directory name would be
-//! too long, KAFKA_STORAGE_ERROR while shutting down.
+//! Per partition, in Kafka's order of checks: INVALID_TOPIC_EXCEPTION when the copy's directory
+//! name would be too long, LOG_DIR_NOT_FOUND for a path that is not one of `log_dirs` (absolute,
+//! as DescribeLogDirs reports it), REPLICA_NOT_AVAILABLE for a partition this broker does not
+//! host, KAFKA_STORAGE_ERROR while shutting down, else NONE: the move is under way (or there
+//! is nothing to move). A partition named twice is answered once; the last directory wins.
+
+use std::collections::HashMap;
+use std::path::Path;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_replica_log_dirs_response::{
     AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult,
 };
-use kafka_protocol::messages::{AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse};
+use kafka_protocol::messages::{
+    AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse, TopicName,
+};
 
 use super::RequestContext;
 use crate::auth::Operation;
-use crate::meta::MoveRefused;
+use crate::meta::{log_dirs, MoveRefused};
 
 /// Handles an AlterReplicaLogDirs request.
 pub async fn handle(
@@ -22,42 +28,64 @@ pub async fn handle(
 ) -> AlterReplicaLogDirsResponse {
     let authorized = ctx.authorize_cluster(Operation::Alter);
     let metadata = &ctx.broker.metadata;
-    let mut results: Vec<AlterReplicaLogDirTopicResult> = Vec::new();
+    // Topic → partition → error, in the order topics first appear.
+    let mut order: Vec<TopicName> = Vec::new();
+    let mut outcomes: HashMap<TopicName, HashMap<i32, i16>> = HashMap::new();
+    let mut resolved: HashMap<&str, Option<&Path>> = HashMap::new();
     for dir in &req.dirs {
-        let log_dir = metadata.log_dirs().resolve(dir.path.as_str());
         for topic in &dir.topics {
-            let partitions = topic.partitions.iter().map(|&index| {
-                let error = if !authorized {
-                    ResponseError::ClusterAuthorizationFailed
-                } else if let Some(log_dir) = log_dir {
-                    match metadata.partition(topic.name.0.as_str(), index) {
-                        None => ResponseError::ReplicaNotAvailable,
-                        Some(partition) => match metadata.move_partition(&partition, log_dir) {
-                            Ok(()) => {
-                                return AlterReplicaLogDirPartitionResult::default()
-                                    .with_partition_index(index)
-                            }
-                            Err(MoveRefused::NameTooLong) => ResponseError::InvalidTopicException,
-                            Err(MoveRefused::Stopping) => ResponseError::KafkaStorageError,
-                        },
-                    }
-                } else {
-                    ResponseError::LogDirNotFound
-                };
-                AlterReplicaLogDirPartitionResult::default()
-                    .with_partition_index(index)
-                    .with_error_code(error.code())
+            let outcome = outcomes.entry(topic.name.clone()).or_insert_with(|| {
+                order.push(topic.name.clone());
+                HashMap::new()
             });
-            let partitions: Vec<_> = partitions.collect();
-            match results.iter_mut().find(|r| r.topic_name == topic.name) {
-                Some(existing) => existing.partitions.extend(partitions),
-                None => results.push(
-                    AlterReplicaLogDirTopicResult::default()
-                        .with_topic_name(topic.name.clone())
-                        .with_partitions(partitions),
-                ),
+            for &index in &topic.partitions {
+                let error = if !authorized {
+                    Some(ResponseError::ClusterAuthorizationFailed)
+                } else if !log_dirs::copy_name_fits(topic.name.0.as_str(), index) {
+                    Some(ResponseError::InvalidTopicException)
+                } else {
+                    let path = dir.path.as_str();
+                    let log_dir = *resolved
+                        .entry(path)
+                        .or_insert_with(|| metadata.log_dirs().resolve(path));
+                    match (log_dir, metadata.partition(topic.name.0.as_str(), index)) {
+                        (None, _) => Some(ResponseError::LogDirNotFound),
+                        (Some(_), None) => Some(ResponseError::ReplicaNotAvailable),
+                        (Some(log_dir), Some(partition)) => {
+                            match metadata.move_partition(&partition, log_dir) {
+                                Ok(()) => None,
+                                Err(MoveRefused::NameTooLong) => {
+                                    Some(ResponseError::InvalidTopicException)
+                                }
+                                Err(MoveRefused::Stopping) => {
+                                    Some(ResponseError::KafkaStorageError)
+                                }
+                            }
+                        }
+                    }
+                };
+                outcome.insert(index, error.map_or(0, |e| e.code()));
             }
         }
     }
+    let results = order
+        .into_iter()
+        .map(|name| {
+            let mut partitions: Vec<_> = outcomes
+                .remove(&name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(index, error_code)| {
+                    AlterReplicaLogDirPartitionResult::default()
+                        .with_partition_index(index)
+                        .with_error_code(error_code)
+                })
+                .collect();
+            partitions.sort_by_key(|p| p.partition_index);
+            AlterReplicaLogDirTopicResult::default()
+                .with_topic_name(name)
+                .with_partitions(partitions)
+        })
+        .collect();
     AlterReplicaLogDirsResponse::default().with_results(results)
 }

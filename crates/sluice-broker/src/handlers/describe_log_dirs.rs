@@ -4,7 +4,7 @@
 //! All partitions when `topics` is null; unknown topics and partitions are left out, as Kafka
 //! does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use kafka_protocol::error::ResponseError;
@@ -27,17 +27,22 @@ pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> Descri
             .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
     let metadata = &ctx.broker.metadata;
-    let wanted: Option<BTreeMap<&str, &[i32]>> = req.topics.as_ref().map(|topics| {
-        topics
-            .iter()
-            .map(|t| (t.topic.0.as_str(), t.partitions.as_slice()))
-            .collect()
+    // A topic named twice asks for the union of its partitions, as in Kafka.
+    let wanted: Option<HashMap<&str, HashSet<i32>>> = req.topics.as_ref().map(|topics| {
+        let mut wanted: HashMap<&str, HashSet<i32>> = HashMap::new();
+        for t in topics {
+            wanted
+                .entry(t.topic.0.as_str())
+                .or_default()
+                .extend(&t.partitions);
+        }
+        wanted
     });
     let is_wanted = |topic: &str, partition: i32| match &wanted {
         None => true,
         Some(w) => w.get(topic).is_some_and(|ps| ps.contains(&partition)),
     };
-    let mut contents: BTreeMap<PathBuf, DirContents> = metadata
+    let mut contents: HashMap<PathBuf, DirContents> = metadata
         .log_dirs()
         .dirs()
         .iter()
@@ -67,9 +72,12 @@ pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> Descri
             push(&mut contents, &m.log_dir, &m.topic, entry);
         }
     }
-    let results = contents
-        .into_iter()
-        .map(|(dir, topics)| describe_dir(&dir, topics))
+    // In configured order.
+    let results = metadata
+        .log_dirs()
+        .dirs()
+        .iter()
+        .map(|dir| describe_dir(dir, contents.remove(dir).unwrap_or_default()))
         .collect();
     DescribeLogDirsResponse::default().with_results(results)
 }
@@ -83,7 +91,7 @@ fn partition(index: i32, size: u64, offset_lag: i64, future: bool) -> DescribeLo
 }
 
 fn push(
-    contents: &mut BTreeMap<PathBuf, DirContents>,
+    contents: &mut HashMap<PathBuf, DirContents>,
     log_dir: &Path,
     topic: &str,
     entry: DescribeLogDirsPartition,

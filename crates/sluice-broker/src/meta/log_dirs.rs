@@ -54,6 +54,11 @@ pub(crate) fn future_dir(log_dir: &Path, topic: &str, partition: i32) -> Option<
     suffixed_dir(log_dir, topic, partition, FUTURE_SUFFIX)
 }
 
+/// True when a copy of `topic`-`partition` gets a directory name of legal length.
+pub fn copy_name_fits(topic: &str, partition: i32) -> bool {
+    future_dir(Path::new(""), topic, partition).is_some()
+}
+
 /// The name a live partition directory is moved aside to before it is removed (the rename is
 /// atomic, so a crash never leaves a half-removed directory under a live name).
 fn aside_dir(dir: &Path) -> PathBuf {
@@ -103,13 +108,20 @@ impl LogDirs {
         &self.dirs
     }
 
-    /// The configured directory a client named (AlterReplicaLogDirs), by its canonical path.
+    /// The configured directory a client named (AlterReplicaLogDirs): its absolute path as
+    /// DescribeLogDirs reports it, or another absolute path to the same directory.
     pub fn resolve(&self, requested: &str) -> Option<&Path> {
         let requested = Path::new(requested);
-        let canonical = std::fs::canonicalize(requested).ok();
+        if !requested.is_absolute() {
+            return None;
+        }
+        if let Some(dir) = self.dirs.iter().find(|d| d.as_path() == requested) {
+            return Some(dir);
+        }
+        let canonical = std::fs::canonicalize(requested).ok()?;
         self.dirs
             .iter()
-            .find(|d| d.as_path() == requested || Some(d.as_path()) == canonical.as_deref())
+            .find(|d| **d == canonical)
             .map(PathBuf::as_path)
     }
 
@@ -217,7 +229,8 @@ impl LogDirs {
 /// fsynced: `copy` becomes `<copy's log dir>/<live name>` and the live directory `current` is
 /// moved aside. Each rename is fsynced, in an order that start-up can finish from any crash
 /// point (see the module docs). Returns the new live directory and the old one's new name,
-/// which the caller removes. On failure the renames done are undone as far as possible.
+/// which the caller removes. A failure before the old directory is moved aside is undone;
+/// after it, the switch goes ahead under the `-swap` name.
 pub(crate) fn switch_dirs(copy: &Path, current: &Path) -> Result<(PathBuf, PathBuf), LogError> {
     let live = current
         .file_name()
@@ -241,9 +254,10 @@ pub(crate) fn switch_dirs(copy: &Path, current: &Path) -> Result<(PathBuf, PathB
         return Err(e);
     }
     if let Err(e) = rename_synced(&swap, &fin) {
-        undo(&aside, current);
-        undo(&swap, copy);
-        return Err(e);
+        // The old directory is aside and the copy complete: roll forward rather than back. The
+        // log lives on under the swap name, which start-up renames to the live one.
+        warn!(dir = %swap.display(), error = %e, "could not give a moved partition its name; it stays under this one until the next start");
+        return Ok((swap, aside));
     }
     Ok((fin, aside))
 }
@@ -376,8 +390,13 @@ mod tests {
             .map(|p| p.clone())
         );
         assert!(LogDirs::open(&[paths[0].clone(), paths[0].join("../a")]).is_err());
-        let requested = paths[1].to_string_lossy().into_owned();
+        let requested = dirs.dirs()[1].join("../b").to_string_lossy().into_owned();
         assert_eq!(dirs.resolve(&requested), Some(dirs.dirs()[1].as_path()));
         assert_eq!(dirs.resolve("/nowhere"), None);
+        assert_eq!(
+            dirs.resolve("b"),
+            None,
+            "relative paths are refused, as in Kafka"
+        );
     }
 }

@@ -384,8 +384,7 @@ impl Metadata {
         partition: &Arc<Partition>,
         log_dir: &Path,
     ) -> Result<(), MoveRefused> {
-        let current = self.log_dir_of(partition).unwrap_or_default();
-        self.relocations.request(partition, &current, log_dir)
+        self.relocations.request(partition, log_dir)
     }
 
     /// Caps the rate at which partition moves copy, all together (Kafka's

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
-use sluice_log::{LogCopy, LogError};
+use sluice_log::{LogCopy, LogError, PartitionLog};
 use tracing::{info, warn};
 
 use super::log_dirs::{self, remove_now};
@@ -33,6 +33,9 @@ use crate::rate::TokenBucket;
 const STEP_BYTES: u64 = 16 << 20;
 /// Least bytes one throttled step copies (a tenth of a second's worth otherwise).
 const MIN_THROTTLED_STEP: u64 = 64 << 10;
+/// Most bytes left to copy when the switch begins: what the switch copies and fsyncs while it
+/// holds the partition's lock.
+const SWITCH_MAX_BYTES: u64 = 4 << 20;
 
 /// Why a move was not started.
 #[derive(Debug, thiserror::Error)]
@@ -121,14 +124,12 @@ impl Relocations {
         })
     }
 
-    /// Moves `partition` (now in log directory `current`) to `log_dir`: starts a copy, keeps a
-    /// running one to the same place, or abandons one going elsewhere.
-    pub fn request(
-        &self,
-        partition: &Arc<Partition>,
-        current: &Path,
-        log_dir: &Path,
-    ) -> Result<(), MoveRefused> {
+    /// Moves `partition` to `log_dir`: keeps a running move to the same place, or abandons one
+    /// going elsewhere and starts anew. Whether the partition is there already is decided by the
+    /// mover under the partition's lock, so a switch completing meanwhile cannot mislead it.
+    pub fn request(&self, partition: &Arc<Partition>, log_dir: &Path) -> Result<(), MoveRefused> {
+        let future = log_dirs::future_dir(log_dir, &partition.topic, partition.index)
+            .ok_or(MoveRefused::NameTooLong)?;
         let key = (partition.topic.clone(), partition.index);
         let mut queue = self.shared.queue.lock();
         if queue.stop {
@@ -143,23 +144,19 @@ impl Relocations {
                 queue.cancelled.push(old);
             }
         }
-        if current != log_dir {
-            let future = log_dirs::future_dir(log_dir, &partition.topic, partition.index)
-                .ok_or(MoveRefused::NameTooLong)?;
-            info!(topic = %partition.topic, partition = partition.index, to = %log_dir.display(), "partition move requested");
-            queue.active.insert(
-                key,
-                Arc::new(Move {
-                    partition: Arc::clone(partition),
-                    log_dir: log_dir.to_owned(),
-                    future,
-                    copy: Mutex::new(None),
-                    cancelled: AtomicBool::new(false),
-                    copied_bytes: AtomicU64::new(0),
-                    caught_up_to: AtomicI64::new(0),
-                }),
-            );
-        }
+        info!(topic = %partition.topic, partition = partition.index, to = %log_dir.display(), "partition move requested");
+        queue.active.insert(
+            key,
+            Arc::new(Move {
+                partition: Arc::clone(partition),
+                log_dir: log_dir.to_owned(),
+                future,
+                copy: Mutex::new(None),
+                cancelled: AtomicBool::new(false),
+                copied_bytes: AtomicU64::new(0),
+                caught_up_to: AtomicI64::new(0),
+            }),
+        );
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -189,19 +186,22 @@ impl Relocations {
         self.shared.wake.notify_one();
     }
 
-    /// The moves in progress.
+    /// The moves in progress (not those whose partition turns out to be there already).
     pub fn status(&self) -> Vec<MoveStatus> {
         let moves: Vec<Arc<Move>> = self.shared.queue.lock().active.values().cloned().collect();
         moves
             .iter()
-            .map(|m| MoveStatus {
-                topic: m.partition.topic.clone(),
-                partition: m.partition.index,
-                log_dir: m.log_dir.clone(),
-                copied_bytes: m.copied_bytes.load(Ordering::Relaxed),
-                offset_lag: (m.partition.with_log(|l| l.log_end_offset())
-                    - m.caught_up_to.load(Ordering::Relaxed))
-                .max(0),
+            .filter_map(|m| {
+                let (arrived, end) = m
+                    .partition
+                    .with_log(|l| (m.is_in_place(l), l.log_end_offset()));
+                (!arrived).then(|| MoveStatus {
+                    topic: m.partition.topic.clone(),
+                    partition: m.partition.index,
+                    log_dir: m.log_dir.clone(),
+                    copied_bytes: m.copied_bytes.load(Ordering::Relaxed),
+                    offset_lag: (end - m.caught_up_to.load(Ordering::Relaxed)).max(0),
+                })
             })
             .collect()
     }
@@ -291,12 +291,22 @@ impl Move {
         self.cancelled.load(Ordering::Relaxed) || self.partition.is_retired()
     }
 
-    /// Removes the copy and lets retention and compaction run on the partition again.
+    /// True when the log already lives in the destination (checked under the log's lock).
+    fn is_in_place(&self, log: &PartitionLog) -> bool {
+        log.dir().parent() == Some(self.log_dir.as_path())
+    }
+
+    /// Drops an unfinished copy, if one was started.
     fn abandon(&self) {
         if self.copy.lock().take().is_some() {
-            remove_now(&self.future);
-            self.partition.with_log(|log| log.set_relocating(false));
+            self.discard_copy();
         }
+    }
+
+    /// Removes the copy's directory and lets compaction run on the partition again.
+    fn discard_copy(&self) {
+        remove_now(&self.future);
+        self.partition.with_log(|log| log.set_relocating(false));
     }
 
     /// Copies up to `budget` bytes; switches the partition once the copy has caught up.
@@ -311,9 +321,15 @@ impl Move {
             Some(copy) => copy,
             empty => {
                 let source = self.partition.with_log(|log| {
+                    if self.is_in_place(log) {
+                        return None;
+                    }
                     log.set_relocating(true);
-                    log.dir().to_owned()
+                    Some(log.dir().to_owned())
                 });
+                let Some(source) = source else {
+                    return Ok((0, Step::Done));
+                };
                 match LogCopy::start(&source, &self.future) {
                     Ok(copy) => empty.insert(copy),
                     Err(e) => {
@@ -327,14 +343,17 @@ impl Move {
         let copied = copy.copy_some(&files, budget)?;
         self.copied_bytes
             .store(copy.copied_bytes(&files), Ordering::Relaxed);
+        // Synced slice by slice, so that what the switch syncs under the lock stays small.
+        copy.sync()?;
         if copied >= budget {
             return Ok((copied, Step::Copying));
         }
         self.caught_up_to
             .store(files.log_end_offset(), Ordering::Relaxed);
-        // What was appended meanwhile is copied under the lock by the switch; syncing the bulk
-        // now keeps that short.
-        copy.sync()?;
+        let now = self.partition.with_log(|log| log.files());
+        if copy.remaining(&now) > SWITCH_MAX_BYTES {
+            return Ok((copied, Step::Copying));
+        }
         let Some(copy) = slot.take() else {
             return Ok((copied, Step::Copying));
         };
@@ -368,13 +387,11 @@ impl Move {
                 Ok(Step::Done)
             }
             Ok(false) => {
-                remove_now(&self.future);
-                self.partition.with_log(|log| log.set_relocating(false));
+                self.discard_copy();
                 Ok(Step::Done)
             }
             Err(e) => {
-                remove_now(&self.future);
-                self.partition.with_log(|log| log.set_relocating(false));
+                self.discard_copy();
                 Err(e)
             }
         }
@@ -382,142 +399,4 @@ impl Move {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-    use std::time::{Duration, Instant};
-
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-
-    use super::*;
-    use crate::meta::Metadata;
-
-    fn batch(i: i64) -> bytes::BytesMut {
-        let record = Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: 1_000,
-            key: None,
-            value: Some(bytes::Bytes::from(format!("{i:0>200}"))),
-            headers: Default::default(),
-        };
-        let mut buf = bytes::BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, [&record], &options).expect("encode");
-        buf
-    }
-
-    fn wait_until(what: &str, done: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !done() {
-            assert!(Instant::now() < deadline, "timed out waiting until {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn open(root: &Path) -> Metadata {
-        let dirs = [root.join("a"), root.join("b")];
-        let config = sluice_log::LogConfig {
-            segment_bytes: 64 << 10,
-            ..Default::default()
-        };
-        Metadata::open(&root.join("data"), &dirs, config).expect("open")
-    }
-
-    #[test]
-    fn a_partition_moves_while_appended_to_and_stays_moved() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let meta = open(root.path());
-        let (a, b) = (
-            meta.log_dirs().dirs()[0].clone(),
-            meta.log_dirs().dirs()[1].clone(),
-        );
-        let topic = meta
-            .create_topic("orders", 4, 1, BTreeMap::new(), false)
-            .expect("create");
-        let homes: Vec<PathBuf> = topic
-            .partitions
-            .iter()
-            .map(|p| meta.log_dir_of(p).expect("placed"))
-            .collect();
-        assert_eq!(homes, [&a, &b, &a, &b].map(|p| p.clone()), "spread evenly");
-        let p0 = Arc::clone(&topic.partitions[0]);
-        for i in 0..2_000 {
-            p0.append(batch(i), 0).expect("append");
-        }
-        meta.move_partition(&p0, &b).expect("move");
-        // Appends go on while the copy runs; the switch happens under them.
-        let mut i = 2_000;
-        while meta.log_dir_of(&p0).as_deref() != Some(b.as_path()) {
-            p0.append(batch(i), 0).expect("append during the move");
-            i += 1;
-            assert!(i < 2_000_000, "the move never finished");
-        }
-        for _ in 0..100 {
-            p0.append(batch(i), 0).expect("append after the move");
-            i += 1;
-        }
-        wait_until("the move is gone from the status", || {
-            meta.moves().is_empty()
-        });
-        assert!(!a.join("orders-0").exists(), "the old copy is removed");
-        let entries = std::fs::read_dir(&b).expect("list").count();
-        assert_eq!(entries, 3, "orders-0, -1, -3 and nothing else in b");
-        let end = p0.with_log(|l| l.log_end_offset());
-        assert_eq!(end, i);
-        drop((topic, p0));
-        meta.close().expect("close");
-        let meta = open(root.path());
-        let p0 = meta.partition("orders", 0).expect("partition");
-        assert_eq!(meta.log_dir_of(&p0), Some(b.clone()));
-        assert_eq!(p0.with_log(|l| l.log_end_offset()), end);
-        let (bytes, _, _) = p0.read(end - 1, 1 << 20).expect("read the last record");
-        assert!(bytes.len() > 200);
-    }
-
-    #[test]
-    fn moving_back_or_deleting_abandons_the_copy() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let meta = open(root.path());
-        let (a, b) = (
-            meta.log_dirs().dirs()[0].clone(),
-            meta.log_dirs().dirs()[1].clone(),
-        );
-        let topic = meta
-            .create_topic("t", 1, 1, BTreeMap::new(), false)
-            .expect("create");
-        let p = Arc::clone(&topic.partitions[0]);
-        for i in 0..200 {
-            p.append(batch(i), 0).expect("append");
-        }
-        // Asking twice for the same place is one move; asking for home cancels it.
-        meta.move_partition(&p, &b).expect("move");
-        meta.move_partition(&p, &b).expect("again");
-        assert!(meta.moves().len() <= 1);
-        meta.move_partition(&p, &a).expect("back home");
-        assert!(meta.moves().is_empty());
-        wait_until("the abandoned copy is removed", || {
-            std::fs::read_dir(&b).expect("list").count() == 0 && !p.with_log(|l| l.is_relocating())
-        });
-        assert_eq!(meta.log_dir_of(&p), Some(a.clone()));
-        // A topic deleted mid-move leaves nothing behind in either directory.
-        meta.move_partition(&p, &b).expect("move");
-        meta.delete_topic("t").expect("delete");
-        wait_until("the deleted partition's copy is removed", || {
-            std::fs::read_dir(&b).expect("list").count() == 0
-        });
-        assert_eq!(std::fs::read_dir(&a).expect("list").count(), 0);
-        assert!(meta.moves().is_empty());
-    }
-}
+mod tests;

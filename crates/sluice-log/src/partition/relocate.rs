@@ -7,12 +7,13 @@
 //! (producer state, aborted transactions, the cleaner's progress) has to be derived again.
 //!
 //! What makes copying without the lock safe: while a copy runs the log is marked relocating
-//! ([`PartitionLog::set_relocating`]), so retention and compaction leave it alone and closed
-//! segments do not change. The segment and index files then only grow (a failed append is cut
-//! back to where it began, never below a length listed earlier), and DeleteRecords only
-//! removes whole files. So the prefix of each file a [`LogFiles`] listing names — taken under
+//! ([`PartitionLog::set_relocating`]), so compaction leaves it alone and closed segments do
+//! not change. The segment and index files then only grow (a failed append is cut back to
+//! where it began, never below a length listed earlier), and retention and DeleteRecords only
+//! remove whole files. So the prefix of each file a [`LogFiles`] listing names — taken under
 //! the lock — is final, and [`LogCopy::copy_some`] may copy it at leisure. The few small
-//! files that are rewritten in place are copied whole at the switch, under the lock.
+//! files that are rewritten in place are copied whole at the switch, under the lock, and the
+//! copy's recovery point is the log end at the switch (everything below it is fsynced there).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -21,10 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::PartitionLog;
-use crate::index::{offset_index_path, time_index_path};
 use crate::producer_state::SNAPSHOT_FILE;
 use crate::recovery::{self, LOG_START_FILE, RECOVERY_POINT_FILE};
-use crate::segment::log_file_name;
 use crate::txn::ABORTED_INDEX_FILE;
 use crate::LogError;
 
@@ -36,6 +35,9 @@ enum FileKind {
     Growing,
     /// A small file that is rewritten in place or replaced: copied whole at the switch.
     Whole,
+    /// The recovery point, written without the lock by the flusher: not copied (a torn read
+    /// could give a value too high) but set to the log end at the switch.
+    RecoveryPoint,
 }
 
 /// One file of a log as listed under the partition lock.
@@ -153,6 +155,13 @@ impl LogCopy {
             .open(&dst_path)
             .map_err(|e| LogError::io(&dst_path, e))?;
         crate::fileio::copy_range(&src, &dst, from, to).map_err(|e| LogError::io(&src_path, e))?;
+        // Retention falls back to a segment's modification time when its records carry no
+        // timestamps; a move must not make old data look new.
+        if let Ok(modified) = src.metadata().and_then(|m| m.modified()) {
+            if let Err(e) = dst.set_modified(modified) {
+                tracing::debug!(file = %dst_path.display(), error = %e, "cannot keep the modification time of a moved file");
+            }
+        }
         self.copied.insert(
             name.to_owned(),
             Copied {
@@ -189,9 +198,15 @@ impl LogCopy {
                 self.copy_growing(&f.name, from, f.len)?;
             }
         }
-        for f in files.files.iter().filter(|f| f.kind == FileKind::Whole) {
+        for f in files.files.iter().filter(|f| f.kind != FileKind::Growing) {
             let src = self.source.join(&f.name);
             let dst = self.target.join(&f.name);
+            if f.kind == FileKind::RecoveryPoint {
+                std::fs::write(&dst, files.log_end_offset.to_be_bytes())
+                    .map_err(|e| LogError::io(&dst, e))?;
+                self.copied.insert(f.name.clone(), Copied::default());
+                continue;
+            }
             match std::fs::read(&src) {
                 Ok(bytes) => {
                     std::fs::write(&dst, bytes).map_err(|e| LogError::io(&dst, e))?;
@@ -257,15 +272,9 @@ pub(crate) fn reopen_in(path: &Path, dir: &Path, append: bool) -> Result<Reopene
     Ok(Reopened { name, file })
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 impl PartitionLog {
-    /// Marks the log as being copied elsewhere (or no longer): retention and compaction skip
-    /// it meanwhile, so its closed segments stay as they are (see the module docs).
+    /// Marks the log as being copied elsewhere (or no longer): compaction skips it meanwhile,
+    /// so its closed segments stay as they are (see the module docs).
     pub fn set_relocating(&mut self, relocating: bool) {
         self.relocating = relocating;
     }
@@ -284,33 +293,30 @@ impl PartitionLog {
     pub fn files(&self) -> LogFiles {
         let mut files = Vec::with_capacity(self.segments.len() * 3 + 4);
         for seg in &self.segments {
-            let log = PathBuf::from(log_file_name(seg.base_offset));
-            files.push(ListedFile {
-                name: file_name(&log),
-                len: seg.size(),
-                kind: FileKind::Growing,
-            });
-            files.push(ListedFile {
-                name: file_name(&offset_index_path(&log)),
-                len: seg.offset_index.file_len(),
-                kind: FileKind::Growing,
-            });
-            files.push(ListedFile {
-                name: file_name(&time_index_path(&log)),
-                len: seg.time_index.file_len(),
-                kind: FileKind::Growing,
-            });
+            for (path, len) in [
+                (seg.log_path(), seg.size()),
+                (seg.offset_index.path(), seg.offset_index.file_len()),
+                (seg.time_index.path(), seg.time_index.file_len()),
+            ] {
+                if let Some(name) = path.file_name() {
+                    files.push(ListedFile {
+                        name: name.to_string_lossy().into_owned(),
+                        len,
+                        kind: FileKind::Growing,
+                    });
+                }
+            }
         }
-        for name in [
-            ABORTED_INDEX_FILE,
-            LOG_START_FILE,
-            RECOVERY_POINT_FILE,
-            SNAPSHOT_FILE,
+        for (name, kind) in [
+            (ABORTED_INDEX_FILE, FileKind::Whole),
+            (LOG_START_FILE, FileKind::Whole),
+            (SNAPSHOT_FILE, FileKind::Whole),
+            (RECOVERY_POINT_FILE, FileKind::RecoveryPoint),
         ] {
             files.push(ListedFile {
                 name: name.to_owned(),
                 len: 0,
-                kind: FileKind::Whole,
+                kind,
             });
         }
         LogFiles {
