@@ -1,7 +1,10 @@
 //! A small Kafka-protocol admin client for the ACL APIs (DescribeAcls, CreateAcls, DeleteAcls),
 //! transaction administration (ListTransactions, DescribeTransactions, DescribeProducers,
 //! WriteTxnMarkers), SCRAM users (DescribeUserScramCredentials, AlterUserScramCredentials) and
-//! client quotas (DescribeClientQuotas, AlterClientQuotas).
+//! client quotas (DescribeClientQuotas, AlterClientQuotas), and the cluster's shape and
+//! replica movement for the rebalancer (Metadata, DescribeLogDirs, ListOffsets,
+//! Alter/ListPartitionReassignments, AlterReplicaLogDirs, ElectLeaders,
+//! IncrementalAlterConfigs).
 //!
 //! rdkafka 0.39 exposes none of them, so this speaks the wire protocol with `kafka-protocol`,
 //! over plaintext, TLS (with an optional client certificate) or SASL (PLAIN, SCRAM). It works
@@ -10,18 +13,28 @@
 //! maintain.
 
 mod acls;
+mod cluster;
 mod connection;
 mod error;
 mod quotas;
+mod reassign;
 mod sasl;
 mod scram;
 mod tls;
 mod transactions;
 
 pub use acls::{create_acls, delete_acls, describe_acls, exact_filter, ACL_API_VERSION};
+pub use cluster::{
+    cluster_metadata, describe_log_dirs, list_offsets, BrokerInfo, ClusterMetadata, LogDirInfo,
+    LogDirReplica, PartitionInfo, TopicInfo, EARLIEST, LATEST,
+};
 pub use connection::AdminConnection;
 pub use error::AdminError;
 pub use quotas::{alter_client_quotas, describe_client_quotas, QuotaEntityPart, QuotaEntry};
+pub use reassign::{
+    alter_configs, alter_partition_reassignments, alter_replica_log_dirs, elect_preferred_leaders,
+    list_partition_reassignments, ConfigResourceKind, OngoingReassignment, PartitionResults,
+};
 pub use sasl::SaslLogin;
 pub use scram::{
     alter_user_scram_credentials, describe_user_scram_credentials, ScramChange, ScramCredentialInfo,

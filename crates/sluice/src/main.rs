@@ -67,6 +67,10 @@ enum Command {
     Kss(cmd::kss::KssArgs),
     /// Obtain a client certificate from KSS and keep it renewed in a shared directory.
     Sidecar(cmd::sidecar::SidecarArgs),
+    /// Rebalance partitions across brokers and their disks (Cruise Control's job) on any
+    /// Kafka cluster: model, propose, execute, status, stop.
+    #[command(subcommand)]
+    Balance(cmd::balance::BalanceCommand),
     /// Measure end-to-end latency and throughput of any Kafka-protocol broker.
     Bench(sluice_bench::BenchArgs),
     /// Check a client configuration (properties file and/or -X overrides) for known mistakes.
@@ -86,6 +90,7 @@ impl Command {
             Command::Acl(command) => cmd::acl::run(command).await,
             Command::User(command) => cmd::user::run(command).await,
             Command::Quota(command) => cmd::quota::run(command).await,
+            Command::Balance(command) => cmd::balance::run(command).await,
             Command::Txn(command) => cmd::txn::run(command).await,
             Command::Kss(args) => cmd::kss::run(args).await,
             Command::Sidecar(args) => cmd::sidecar::run(args).await,

@@ -1,6 +1,7 @@
 //! One module per `sluice` subcommand.
 
 pub(crate) mod acl;
+pub(crate) mod balance;
 pub(crate) mod broker;
 pub(crate) mod consume;
 pub(crate) mod group;

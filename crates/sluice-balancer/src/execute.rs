@@ -1,0 +1,533 @@
+//! Applies a [`Proposal`] to a live cluster through the standard admin protocol: replica moves
+//! between brokers with AlterPartitionReassignments, moves between the log directories of a
+//! broker with AlterReplicaLogDirs, both in batches of at most `concurrency` partitions and
+//! tracked until done (ListPartitionReassignments, DescribeLogDirs); then preferred leader
+//! elections. With a throttle, the replication and log-dir copy rates are capped for the
+//! duration (`leader/follower.replication.throttled.rate` and `.replicas`,
+//! `replica.alter.log.dirs.io.max.bytes.per.second`) and the throttles are removed at the end,
+//! also when the execution fails or is stopped.
+//!
+//! Stopping ([`stop`], `sluice balance stop`) needs no state of its own: it cancels every
+//! reassignment in progress and sends every copy between log directories back to where its
+//! partition lives, as Cruise Control's `stop_proposal_execution` does. A running execution
+//! sees its batch cancelled and ends, reporting itself stopped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sluice_admin::{AdminConfig, AdminConnection, AdminError, ConfigResourceKind};
+
+use crate::proposal::{PartitionChange, Proposal};
+
+/// How to execute.
+#[derive(Debug, Clone)]
+pub struct ExecuteOptions {
+    /// Partitions moving at once.
+    pub concurrency: usize,
+    /// Bytes per second replication and log-dir copies may use, if capped.
+    pub throttle: Option<u64>,
+    /// How often progress is checked.
+    pub poll: Duration,
+    /// Longest wait for one batch.
+    pub batch_timeout: Duration,
+}
+
+impl Default for ExecuteOptions {
+    fn default() -> Self {
+        ExecuteOptions {
+            concurrency: 10,
+            throttle: None,
+            poll: Duration::from_millis(500),
+            batch_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Progress of an execution.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    /// What is being done.
+    pub phase: &'static str,
+    /// Partitions done in this phase.
+    pub done: usize,
+    /// Partitions in this phase.
+    pub total: usize,
+}
+
+/// What an execution did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExecutionReport {
+    /// Partitions moved to other brokers.
+    pub reassigned: usize,
+    /// Replicas moved between log directories.
+    pub dir_moves: usize,
+    /// Preferred leaders elected.
+    pub leaders_elected: usize,
+    /// Partitions that failed, with why.
+    pub failed: Vec<String>,
+    /// True if stopped before the end.
+    pub stopped: bool,
+    /// Throttles set and removed.
+    pub throttles: Vec<String>,
+}
+
+/// Why an execution could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// An admin request failed.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+}
+
+/// The brokers' addresses, by node id, with a connection factory.
+struct Cluster {
+    config: AdminConfig,
+    addresses: HashMap<i32, String>,
+    bootstrap: AdminConnection,
+}
+
+impl Cluster {
+    async fn open(config: &AdminConfig) -> Result<Self, AdminError> {
+        let mut bootstrap = AdminConnection::connect(config).await?;
+        let metadata = sluice_admin::cluster_metadata(&mut bootstrap).await?;
+        Ok(Cluster {
+            config: config.clone(),
+            addresses: metadata
+                .brokers
+                .iter()
+                .map(|b| (b.id, b.address()))
+                .collect(),
+            bootstrap,
+        })
+    }
+
+    /// A connection to change `name`'s configs: the broker itself for a broker resource
+    /// (brokers apply their own dynamic configs), any broker for a topic.
+    async fn for_resource(
+        &self,
+        kind: ConfigResourceKind,
+        name: &str,
+    ) -> Result<AdminConnection, AdminError> {
+        match (kind, name.parse::<i32>()) {
+            (ConfigResourceKind::Broker, Ok(id)) => self.broker(id).await,
+            _ => AdminConnection::connect(&self.config).await,
+        }
+    }
+
+    async fn broker(&self, id: i32) -> Result<AdminConnection, AdminError> {
+        let address =
+            self.addresses.get(&id).cloned().ok_or_else(|| {
+                AdminError::NotFound(format!("broker {id} is not in the cluster"))
+            })?;
+        AdminConnection::connect(&AdminConfig {
+            bootstrap: address,
+            ..self.config.clone()
+        })
+        .await
+    }
+}
+
+/// Executes `proposal`, calling `progress` as it goes.
+pub async fn execute(
+    config: &AdminConfig,
+    proposal: &Proposal,
+    options: &ExecuteOptions,
+    mut progress: impl FnMut(&Progress),
+) -> Result<ExecutionReport, ExecuteError> {
+    let mut cluster = Cluster::open(config).await?;
+    let mut report = ExecutionReport::default();
+    let throttled = set_throttles(&mut cluster, proposal, options, &mut report).await;
+    let outcome = run(&mut cluster, proposal, options, &mut report, &mut progress).await;
+    // Throttles go whatever happened.
+    let removed = remove_throttles(&mut cluster, throttled).await;
+    outcome?;
+    removed?;
+    Ok(report)
+}
+
+async fn run(
+    cluster: &mut Cluster,
+    proposal: &Proposal,
+    options: &ExecuteOptions,
+    report: &mut ExecutionReport,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<(), ExecuteError> {
+    let inter: Vec<&PartitionChange> = proposal
+        .changes
+        .iter()
+        .filter(|c| c.moves_brokers())
+        .collect();
+    for (i, batch) in inter.chunks(options.concurrency.max(1)).enumerate() {
+        progress(&Progress {
+            phase: "moving replicas between brokers",
+            done: i * options.concurrency.max(1),
+            total: inter.len(),
+        });
+        if !reassign_batch(cluster, batch, options, report).await? {
+            report.stopped = true;
+            return Ok(());
+        }
+    }
+    // Every replica into its proposed directory (new replicas too: they were created in the
+    // destination broker's default directory).
+    let mut dir_moves: BTreeMap<i32, Vec<(String, String, i32)>> = BTreeMap::new();
+    for c in &proposal.changes {
+        for a in c.after.iter().filter(|a| !a.log_dir.is_empty()) {
+            let same = c
+                .before
+                .iter()
+                .any(|b| b.broker == a.broker && b.log_dir == a.log_dir);
+            if !same {
+                dir_moves.entry(a.broker).or_default().push((
+                    a.log_dir.clone(),
+                    c.topic.clone(),
+                    c.partition,
+                ));
+            }
+        }
+    }
+    let total: usize = dir_moves.values().map(Vec::len).sum();
+    let mut done = 0;
+    for (broker, moves) in dir_moves {
+        let mut conn = cluster.broker(broker).await?;
+        for batch in moves.chunks(options.concurrency.max(1)) {
+            progress(&Progress {
+                phase: "moving replicas between log directories",
+                done,
+                total,
+            });
+            if !dir_batch(&mut conn, batch, options, report).await? {
+                report.stopped = true;
+                return Ok(());
+            }
+            done += batch.len();
+        }
+    }
+    let leaders: Vec<(String, i32)> = proposal
+        .changes
+        .iter()
+        .filter(|c| c.changes_leader())
+        .map(|c| (c.topic.clone(), c.partition))
+        .collect();
+    if !leaders.is_empty() {
+        progress(&Progress {
+            phase: "electing preferred leaders",
+            done: 0,
+            total: leaders.len(),
+        });
+        for (t, p, outcome) in
+            sluice_admin::elect_preferred_leaders(&mut cluster.bootstrap, &leaders).await?
+        {
+            match outcome {
+                Ok(()) => report.leaders_elected += 1,
+                Err(e) => report.failed.push(format!("{t}-{p}: leader election: {e}")),
+            }
+        }
+    }
+    progress(&Progress {
+        phase: "done",
+        done: 1,
+        total: 1,
+    });
+    Ok(())
+}
+
+/// Reassigns one batch and waits for it; false if it was cancelled from outside (stopped).
+async fn reassign_batch(
+    cluster: &mut Cluster,
+    batch: &[&PartitionChange],
+    options: &ExecuteOptions,
+    report: &mut ExecutionReport,
+) -> Result<bool, ExecuteError> {
+    let changes: Vec<(String, i32, Option<Vec<i32>>)> = batch
+        .iter()
+        .map(|c| {
+            (
+                c.topic.clone(),
+                c.partition,
+                Some(c.after.iter().map(|a| a.broker).collect()),
+            )
+        })
+        .collect();
+    let mut pending: BTreeSet<(String, i32)> = BTreeSet::new();
+    for (t, p, outcome) in
+        sluice_admin::alter_partition_reassignments(&mut cluster.bootstrap, &changes).await?
+    {
+        match outcome {
+            Ok(()) => {
+                pending.insert((t, p));
+            }
+            Err(e) => report.failed.push(format!("{t}-{p}: reassignment: {e}")),
+        }
+    }
+    let started = Instant::now();
+    while !pending.is_empty() {
+        tokio::time::sleep(options.poll).await;
+        let ongoing: BTreeSet<(String, i32)> =
+            sluice_admin::list_partition_reassignments(&mut cluster.bootstrap)
+                .await?
+                .into_iter()
+                .map(|(t, p, ..)| (t, p))
+                .collect();
+        let metadata = sluice_admin::cluster_metadata(&mut cluster.bootstrap).await?;
+        let finished: Vec<(String, i32)> = pending
+            .iter()
+            .filter(|key| !ongoing.contains(*key))
+            .cloned()
+            .collect();
+        for key in finished {
+            pending.remove(&key);
+            let target = batch
+                .iter()
+                .find(|c| c.topic == key.0 && c.partition == key.1)
+                .map(|c| c.after.iter().map(|a| a.broker).collect::<BTreeSet<_>>());
+            let now = metadata
+                .topics
+                .iter()
+                .find(|t| t.name == key.0)
+                .and_then(|t| t.partitions.iter().find(|p| p.index == key.1))
+                .map(|p| p.replicas.iter().copied().collect::<BTreeSet<_>>());
+            if target.is_some() && target == now {
+                report.reassigned += 1;
+            } else {
+                // Cancelled by `stop` (or by someone else): do not go on.
+                report
+                    .failed
+                    .push(format!("{}-{}: reassignment cancelled", key.0, key.1));
+                return Ok(false);
+            }
+        }
+        if started.elapsed() > options.batch_timeout {
+            for (t, p) in &pending {
+                report.failed.push(format!(
+                    "{t}-{p}: reassignment still running after the batch timeout"
+                ));
+            }
+            return Ok(true);
+        }
+    }
+    Ok(true)
+}
+
+/// Moves one batch between the log directories of the broker `conn` reaches and waits; false
+/// if a move was cancelled from outside.
+async fn dir_batch(
+    conn: &mut AdminConnection,
+    batch: &[(String, String, i32)],
+    options: &ExecuteOptions,
+    report: &mut ExecutionReport,
+) -> Result<bool, ExecuteError> {
+    let mut pending: BTreeMap<(String, i32), String> = BTreeMap::new();
+    for (t, p, outcome) in sluice_admin::alter_replica_log_dirs(conn, batch).await? {
+        match outcome {
+            Ok(()) => {
+                if let Some((path, ..)) = batch.iter().find(|(_, bt, bp)| *bt == t && *bp == p) {
+                    pending.insert((t, p), path.clone());
+                }
+            }
+            Err(e) => report.failed.push(format!("{t}-{p}: log dir move: {e}")),
+        }
+    }
+    let started = Instant::now();
+    while !pending.is_empty() {
+        tokio::time::sleep(options.poll).await;
+        let dirs = sluice_admin::describe_log_dirs(conn).await?;
+        let mut live: HashMap<(String, i32), String> = HashMap::new();
+        let mut future: BTreeSet<(String, i32)> = BTreeSet::new();
+        for d in &dirs {
+            for r in &d.replicas {
+                let key = (r.topic.clone(), r.partition);
+                if r.is_future {
+                    future.insert(key);
+                } else {
+                    live.insert(key, d.path.clone());
+                }
+            }
+        }
+        let settled: Vec<(String, i32)> = pending
+            .keys()
+            .filter(|k| !future.contains(*k))
+            .cloned()
+            .collect();
+        for key in settled {
+            let Some(target) = pending.remove(&key) else {
+                continue;
+            };
+            if live.get(&key) == Some(&target) {
+                report.dir_moves += 1;
+            } else {
+                report
+                    .failed
+                    .push(format!("{}-{}: log dir move cancelled", key.0, key.1));
+                return Ok(false);
+            }
+        }
+        if started.elapsed() > options.batch_timeout {
+            for (t, p) in pending.keys() {
+                report.failed.push(format!(
+                    "{t}-{p}: log dir move still running after the batch timeout"
+                ));
+            }
+            return Ok(true);
+        }
+    }
+    Ok(true)
+}
+
+/// A config set for the execution, removed at the end.
+type Throttle = (ConfigResourceKind, String, String);
+
+async fn set_throttles(
+    cluster: &mut Cluster,
+    proposal: &Proposal,
+    options: &ExecuteOptions,
+    report: &mut ExecutionReport,
+) -> Vec<Throttle> {
+    let Some(rate) = options.throttle else {
+        return Vec::new();
+    };
+    let mut wanted: Vec<(ConfigResourceKind, String, String, String)> = Vec::new();
+    let mut brokers: BTreeSet<i32> = BTreeSet::new();
+    let mut leaders: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut followers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut dir_brokers: BTreeSet<i32> = BTreeSet::new();
+    for c in &proposal.changes {
+        if c.moves_brokers() {
+            for b in &c.before {
+                brokers.insert(b.broker);
+                leaders
+                    .entry(&c.topic)
+                    .or_default()
+                    .push(format!("{}:{}", c.partition, b.broker));
+            }
+            for a in c
+                .after
+                .iter()
+                .filter(|a| c.before.iter().all(|b| b.broker != a.broker))
+            {
+                brokers.insert(a.broker);
+                followers
+                    .entry(&c.topic)
+                    .or_default()
+                    .push(format!("{}:{}", c.partition, a.broker));
+            }
+        }
+        for a in c.dir_moves() {
+            dir_brokers.insert(a.broker);
+        }
+    }
+    for b in &brokers {
+        for key in [
+            "leader.replication.throttled.rate",
+            "follower.replication.throttled.rate",
+        ] {
+            wanted.push((
+                ConfigResourceKind::Broker,
+                b.to_string(),
+                key.to_owned(),
+                rate.to_string(),
+            ));
+        }
+    }
+    for b in &dir_brokers {
+        wanted.push((
+            ConfigResourceKind::Broker,
+            b.to_string(),
+            "replica.alter.log.dirs.io.max.bytes.per.second".to_owned(),
+            rate.to_string(),
+        ));
+    }
+    for (topic, list) in leaders {
+        wanted.push((
+            ConfigResourceKind::Topic,
+            topic.to_owned(),
+            "leader.replication.throttled.replicas".to_owned(),
+            list.join(","),
+        ));
+    }
+    for (topic, list) in followers {
+        wanted.push((
+            ConfigResourceKind::Topic,
+            topic.to_owned(),
+            "follower.replication.throttled.replicas".to_owned(),
+            list.join(","),
+        ));
+    }
+    let mut set = Vec::new();
+    for (kind, name, key, value) in wanted {
+        let result = match cluster.for_resource(kind, &name).await {
+            Ok(mut conn) => {
+                sluice_admin::alter_configs(&mut conn, kind, &name, &[(key.clone(), Some(value))])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                report.throttles.push(format!("{kind:?} {name}: {key}"));
+                set.push((kind, name, key));
+            }
+            Err(e) => report.failed.push(format!("throttle {key} on {name}: {e}")),
+        }
+    }
+    set
+}
+
+async fn remove_throttles(
+    cluster: &mut Cluster,
+    throttles: Vec<Throttle>,
+) -> Result<(), AdminError> {
+    let mut first_error = None;
+    for (kind, name, key) in throttles {
+        let result = match cluster.for_resource(kind, &name).await {
+            Ok(mut conn) => {
+                sluice_admin::alter_configs(&mut conn, kind, &name, &[(key, None)]).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Stops every rebalancing move in the cluster: cancels reassignments in progress and sends
+/// copies between log directories back to where their partitions live. Returns how many of
+/// each were stopped.
+pub async fn stop(config: &AdminConfig) -> Result<(usize, usize), ExecuteError> {
+    let cluster = Cluster::open(config).await?;
+    let mut bootstrap = AdminConnection::connect(config).await?;
+    let ongoing = sluice_admin::list_partition_reassignments(&mut bootstrap).await?;
+    let cancel: Vec<(String, i32, Option<Vec<i32>>)> =
+        ongoing.into_iter().map(|(t, p, ..)| (t, p, None)).collect();
+    if !cancel.is_empty() {
+        sluice_admin::alter_partition_reassignments(&mut bootstrap, &cancel).await?;
+    }
+    let mut dir_moves = 0;
+    let mut ids: Vec<i32> = cluster.addresses.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let mut conn = cluster.broker(id).await?;
+        let dirs = sluice_admin::describe_log_dirs(&mut conn).await?;
+        let mut back = Vec::new();
+        for d in &dirs {
+            for r in d.replicas.iter().filter(|r| r.is_future) {
+                let live = dirs.iter().find(|x| {
+                    x.replicas
+                        .iter()
+                        .any(|y| !y.is_future && y.topic == r.topic && y.partition == r.partition)
+                });
+                if let Some(live) = live {
+                    back.push((live.path.clone(), r.topic.clone(), r.partition));
+                }
+            }
+        }
+        if !back.is_empty() {
+            dir_moves += back.len();
+            sluice_admin::alter_replica_log_dirs(&mut conn, &back).await?;
+        }
+    }
+    Ok((cancel.len(), dir_moves))
+}

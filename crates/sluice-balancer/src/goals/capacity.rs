@@ -1,0 +1,176 @@
+//! Hard capacity goals: no broker above `capacity_threshold` of a resource (or above
+//! `max_replicas_per_broker` replicas), and nothing at all on a broker being removed.
+
+use super::intra_broker::IntraBrokerGoal;
+use super::{GoalKind, GoalSettings, Metric, Violation};
+use crate::goals::Goal;
+use crate::search::{
+    apply_first, brokers_by, find_first, leads_from, moves_to, partitions_by, slack, EPS,
+};
+use crate::state::{Action, State};
+
+/// One capacity goal.
+#[derive(Debug, Clone)]
+pub struct CapacityGoal {
+    pub(crate) kind: GoalKind,
+    metric: Metric,
+    /// Limit per broker in the metric's units (infinite when the capacity is unknown).
+    limits: Vec<f64>,
+    /// For disk: the same limit per log directory, so that no move overfills one.
+    dirs: Option<IntraBrokerGoal>,
+}
+
+impl CapacityGoal {
+    pub(crate) fn new(
+        kind: GoalKind,
+        metric: Metric,
+        state: &State<'_>,
+        settings: &GoalSettings,
+    ) -> Self {
+        let limits = state
+            .model()
+            .brokers
+            .iter()
+            .map(|b| {
+                // A removed broker is drained by the replica count (exact), not by bytes.
+                if metric == Metric::Replicas {
+                    if b.excluded {
+                        0.0
+                    } else {
+                        f64::from(settings.max_replicas_per_broker)
+                    }
+                } else if b.excluded {
+                    f64::INFINITY
+                } else {
+                    metric
+                        .capacity(b)
+                        .map_or(f64::INFINITY, |c| c * settings.capacity_threshold)
+                }
+            })
+            .collect();
+        CapacityGoal {
+            kind,
+            metric,
+            limits,
+            dirs: (metric == Metric::Disk).then(|| IntraBrokerGoal::capacity(state, settings)),
+        }
+    }
+
+    fn value(&self, state: &State<'_>, b: u32) -> f64 {
+        self.metric.of(state.broker(b))
+    }
+
+    fn excess(&self, state: &State<'_>, b: u32) -> f64 {
+        (self.value(state, b) - self.limits[b as usize]).max(0.0)
+    }
+
+    fn satisfied(&self, state: &State<'_>, b: u32) -> bool {
+        self.excess(state, b) <= slack(self.limits[b as usize])
+    }
+
+    pub(crate) fn score(&self, state: &State<'_>) -> f64 {
+        (0..self.limits.len() as u32)
+            .filter(|&b| !self.satisfied(state, b))
+            .map(|b| {
+                let limit = self.limits[b as usize];
+                self.excess(state, b) / if limit > 0.0 { limit } else { 1.0 }
+            })
+            .sum::<f64>()
+            // An empty sum is -0.0; report 0.
+            + 0.0
+    }
+
+    pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
+        if let (Some(dirs), Action::Move { .. }) = (&self.dirs, action) {
+            if !dirs.accepts(state, action) {
+                return false;
+            }
+        }
+        state.effects(action).iter().all(|(b, added, removed)| {
+            let before = self.value(state, *b);
+            let after = before + self.metric.of(added) - self.metric.of(removed);
+            after <= self.limits[*b as usize] + slack(after) || after <= before + slack(before)
+        })
+    }
+
+    pub(crate) fn optimize(&self, state: &mut State<'_>, prior: &[Goal]) {
+        let over = brokers_over(state, |b| {
+            self.excess(state, b) - slack(self.limits[b as usize])
+        });
+        for b in over {
+            if self.metric.follows_leadership() {
+                let led: Vec<u32> = state
+                    .partitions_on(b)
+                    .filter(|&p| state.replicas(p).first().map(|r| r.broker) == Some(b))
+                    .collect();
+                for p in led {
+                    if self.satisfied(state, b) {
+                        break;
+                    }
+                    let leads = leads_from(state, p, |f| self.value(state, f));
+                    apply_first(state, prior, leads, |s, a| self.accepts(s, a));
+                }
+            }
+            // Largest first: fewest moves to get under the limit.
+            let metric = self.metric;
+            let candidates = partitions_by(state, b, |p| {
+                let leader = state.replicas(p).first().map(|r| r.broker) == Some(b);
+                -metric.of(&state.contribution(p, leader))
+            });
+            let rank = |state: &State<'_>| {
+                brokers_by(state, |d| {
+                    self.value(state, d) / self.limits[d as usize].max(EPS)
+                })
+            };
+            let mut dests = rank(state);
+            for p in candidates {
+                if self.satisfied(state, b) {
+                    break;
+                }
+                let found = find_first(state, prior, moves_to(state, p, b, &dests), |s, a| {
+                    self.accepts(s, a)
+                });
+                if let Some(action) = found {
+                    state.apply(&action);
+                    dests = rank(state);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn violations(&self, state: &State<'_>) -> Vec<Violation> {
+        let model = state.model();
+        (0..self.limits.len() as u32)
+            .filter(|&b| !self.satisfied(state, b))
+            .map(|b| {
+                let broker = &model.brokers[b as usize];
+                let (value, limit) = (self.value(state, b), self.limits[b as usize]);
+                let reason = if broker.excluded {
+                    format!(
+                        "broker {} is being removed but {value:.0} of its {:?} could not be moved elsewhere without breaking a higher-priority goal",
+                        broker.id, self.metric
+                    )
+                } else {
+                    format!(
+                        "broker {} has {value:.0} of {:?}, over its limit of {limit:.0}, and no other broker can take enough without breaking a higher-priority goal",
+                        broker.id, self.metric
+                    )
+                };
+                Violation {
+                    broker: Some(broker.id),
+                    reason,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Brokers with a positive `excess`, largest first.
+pub(crate) fn brokers_over(state: &State<'_>, mut excess: impl FnMut(u32) -> f64) -> Vec<u32> {
+    let mut over: Vec<(f64, u32)> = (0..state.model().brokers.len() as u32)
+        .map(|b| (excess(b), b))
+        .filter(|(e, _)| *e > 0.0)
+        .collect();
+    over.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    over.into_iter().map(|(_, b)| b).collect()
+}

@@ -1,0 +1,209 @@
+//! Soft distribution goals: every broker's replica count, leader count, disk, network or
+//! leader-bytes-in within `balance_threshold` of the average (utilization for resources whose
+//! capacities are known, so a bigger broker carries proportionally more).
+
+use super::capacity::brokers_over;
+use super::metric::Scale;
+use super::{Goal, GoalKind, GoalSettings, Metric};
+use crate::search::{
+    apply_first, brokers_by, find_first, leads_from, moves_to, partitions_by, slack,
+};
+use crate::state::{Action, State};
+
+/// One distribution goal with its band.
+#[derive(Debug, Clone)]
+pub struct DistributionGoal {
+    pub(crate) kind: GoalKind,
+    scale: Scale,
+    average: f64,
+    lower: f64,
+    upper: f64,
+}
+
+impl DistributionGoal {
+    pub(crate) fn new(
+        kind: GoalKind,
+        metric: Metric,
+        state: &State<'_>,
+        settings: &GoalSettings,
+    ) -> Self {
+        let scale = Scale::new(metric, state);
+        let average = scale.average(state);
+        let t = settings.balance_threshold.max(1.0);
+        let (mut lower, mut upper) = (average * (2.0 - t).max(0.0), average * t);
+        if metric.is_count() {
+            // Whole numbers: a band narrower than one replica could never be met.
+            (lower, upper) = (lower.floor(), upper.ceil());
+        }
+        DistributionGoal {
+            kind,
+            scale,
+            average,
+            lower,
+            upper,
+        }
+    }
+
+    fn eligible(state: &State<'_>, b: u32) -> bool {
+        !state.model().brokers[b as usize].excluded
+    }
+
+    fn outside(&self, v: f64) -> f64 {
+        (v - self.upper - slack(self.upper)).max(0.0)
+            + (self.lower - slack(self.lower) - v).max(0.0)
+    }
+
+    pub(crate) fn score(&self, state: &State<'_>) -> f64 {
+        let total: f64 = (0..state.model().brokers.len() as u32)
+            .filter(|&b| Self::eligible(state, b))
+            .map(|b| self.outside(self.scale.now(state, b)))
+            .sum();
+        if self.average > 0.0 {
+            total / self.average
+        } else {
+            total
+        }
+    }
+
+    pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
+        state.effects(action).iter().all(|(b, added, removed)| {
+            if !Self::eligible(state, *b) {
+                return true;
+            }
+            let before = self.scale.now(state, *b);
+            let after = self.scale.after(state, *b, added, removed);
+            !(after > self.upper + slack(self.upper) && after > before + slack(before))
+                && !(after < self.lower - slack(self.lower) && after < before - slack(before))
+        })
+    }
+
+    /// Keeps the band on both ends of an action: nothing pushed over the top or under the
+    /// bottom (the optimizing goal's own test, stricter than [`Self::accepts`]).
+    fn within(&self, state: &State<'_>, action: &Action) -> bool {
+        state.effects(action).iter().all(|(b, added, removed)| {
+            if !Self::eligible(state, *b) {
+                return true;
+            }
+            let before = self.scale.now(state, *b);
+            let after = self.scale.after(state, *b, added, removed);
+            if after > before {
+                after <= self.upper + slack(self.upper)
+            } else {
+                after >= self.lower - slack(self.lower)
+            }
+        })
+    }
+
+    fn contribution(&self, state: &State<'_>, p: u32, b: u32) -> f64 {
+        let leader = state.replicas(p).first().map(|r| r.broker) == Some(b);
+        self.scale.metric().of(&state.contribution(p, leader))
+    }
+
+    pub(crate) fn optimize(&self, state: &mut State<'_>, prior: &[Goal]) {
+        if self.average <= 0.0 {
+            return;
+        }
+        let over = brokers_over(state, |b| {
+            if Self::eligible(state, b) {
+                self.scale.now(state, b) - self.upper - slack(self.upper)
+            } else {
+                0.0
+            }
+        });
+        for b in over {
+            self.shed(state, prior, b);
+        }
+        let under = brokers_over(state, |b| {
+            if Self::eligible(state, b) {
+                self.lower - slack(self.lower) - self.scale.now(state, b)
+            } else {
+                0.0
+            }
+        });
+        for b in under {
+            self.fill(state, prior, b);
+        }
+    }
+
+    /// Moves load off `b` until it is within the band.
+    fn shed(&self, state: &mut State<'_>, prior: &[Goal], b: u32) {
+        let metric = self.scale.metric();
+        let done = |state: &State<'_>| self.scale.now(state, b) <= self.upper + slack(self.upper);
+        if metric.follows_leadership() {
+            let led: Vec<u32> = state
+                .partitions_on(b)
+                .filter(|&p| state.replicas(p).first().map(|r| r.broker) == Some(b))
+                .collect();
+            for p in led {
+                if done(state) {
+                    return;
+                }
+                let leads = leads_from(state, p, |f| self.scale.now(state, f));
+                apply_first(state, prior, leads, |s, a| self.within(s, a));
+            }
+        }
+        // Counts move the smallest replicas (fewest bytes); resources the largest first.
+        let candidates = partitions_by(state, b, |p| {
+            if metric.is_count() {
+                state.model().partitions[p as usize].load.disk_bytes
+            } else {
+                -self.contribution(state, p, b)
+            }
+        });
+        let rank = |state: &State<'_>| brokers_by(state, |d| self.scale.now(state, d));
+        let mut dests = rank(state);
+        for p in candidates {
+            if done(state) {
+                return;
+            }
+            if self.contribution(state, p, b) <= 0.0 {
+                continue;
+            }
+            let found = find_first(state, prior, moves_to(state, p, b, &dests), |s, a| {
+                self.within(s, a)
+            });
+            if let Some(action) = found {
+                state.apply(&action);
+                dests = rank(state);
+            }
+        }
+    }
+
+    /// Moves load onto `b` until it is within the band, from the most loaded brokers first.
+    fn fill(&self, state: &mut State<'_>, prior: &[Goal], b: u32) {
+        let metric = self.scale.metric();
+        let done = |state: &State<'_>| self.scale.now(state, b) >= self.lower - slack(self.lower);
+        let donors = brokers_by(state, |d| -self.scale.now(state, d));
+        for donor in donors {
+            if done(state) || self.scale.now(state, donor) <= self.average + slack(self.average) {
+                return;
+            }
+            let candidates = partitions_by(state, donor, |p| {
+                if metric.is_count() {
+                    state.model().partitions[p as usize].load.disk_bytes
+                } else {
+                    -self.contribution(state, p, donor)
+                }
+            });
+            for p in candidates {
+                if done(state) || self.scale.now(state, donor) <= self.average + slack(self.average)
+                {
+                    break;
+                }
+                let mut actions = Vec::with_capacity(2);
+                let leader = state.replicas(p).first().map(|r| r.broker);
+                if metric.follows_leadership()
+                    && leader == Some(donor)
+                    && state.slot_of(p, b).is_some()
+                {
+                    actions.push(Action::Lead {
+                        partition: p,
+                        to: b,
+                    });
+                }
+                actions.extend(moves_to(state, p, donor, &[b]));
+                apply_first(state, prior, actions, |s, a| self.within(s, a));
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Properties of proposals on generated clusters.
+
+use proptest::prelude::*;
+use sluice_balancer::model::generate::{generate, Spec};
+use sluice_balancer::{optimize, GoalKind, GoalSettings, OptimizationError};
+
+const ORDER: &[GoalKind] = &GoalKind::DEFAULT_ORDER;
+
+fn spec(seed: u64, brokers: u32, racks: u32, partitions: u32) -> Spec {
+    Spec {
+        brokers,
+        racks,
+        topics: 7,
+        partitions,
+        replication: 3.min(brokers),
+        log_dirs: 2,
+        seed,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn proposals_keep_higher_goals_and_apply_to_the_reported_balance(
+        seed in 0u64..10_000, brokers in 3u32..12, racks in 0u32..4, partitions in 10u32..400,
+    ) {
+        let model = generate(spec(seed, brokers, racks, partitions));
+        let settings = GoalSettings::default();
+        let proposal = match optimize(&model, ORDER, &settings) {
+            Ok(p) => p,
+            // A generated cluster may be impossible to make rack aware (e.g. 2 racks of
+            // unequal size); the error must then name the goal and why.
+            Err(OptimizationError::HardGoal { goal, violations }) => {
+                prop_assert!(goal.is_hard() && !violations.is_empty());
+                return Ok(());
+            }
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        };
+        for g in &proposal.goals {
+            if g.hard {
+                prop_assert!(g.after == 0.0, "hard goal {:?} violated: {}", g.goal, g.after);
+            }
+            // A lower-priority goal never undoes a higher one.
+            prop_assert!(g.after <= g.after_own_turn + 1e-6,
+                "{:?} went from {} to {} after lower goals", g.goal, g.after_own_turn, g.after);
+        }
+        // The proposal applied to the model gives the loads it reports.
+        let applied = proposal.apply_to(&model);
+        prop_assert!(applied.validate().is_ok());
+        let again = optimize(&applied, &[], &settings).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for (reported, actual) in proposal.brokers.iter().zip(&again.brokers) {
+            prop_assert!((reported.after.disk - actual.before.disk).abs() < 1e-3 * reported.after.disk.max(1.0));
+            prop_assert_eq!(reported.after.replicas, actual.before.replicas);
+            prop_assert_eq!(reported.after.leaders, actual.before.leaders);
+        }
+        // Deterministic for the same input.
+        let twice = optimize(&model, ORDER, &settings).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&twice.changes, &proposal.changes);
+    }
+}
+
+#[test]
+fn a_skewed_cluster_gets_balanced() {
+    let model = generate(spec(7, 12, 3, 3000));
+    let proposal = optimize(&model, ORDER, &GoalSettings::default()).expect("proposal");
+    let counts: Vec<f64> = proposal.brokers.iter().map(|b| b.after.replicas).collect();
+    let before: Vec<f64> = proposal.brokers.iter().map(|b| b.before.replicas).collect();
+    let spread = |v: &[f64]| {
+        v.iter().cloned().fold(f64::MIN, f64::max) - v.iter().cloned().fold(f64::MAX, f64::min)
+    };
+    assert!(
+        spread(&before) > 200.0,
+        "the generated cluster is skewed: {before:?}"
+    );
+    assert!(
+        spread(&counts) <= 0.25 * 750.0,
+        "replica counts balanced: {counts:?}"
+    );
+    assert!(proposal.summary.replica_moves > 0);
+    let replica_goal = proposal
+        .goals
+        .iter()
+        .find(|g| g.goal == GoalKind::ReplicaDistributionGoal)
+        .expect("goal");
+    assert_eq!(replica_goal.after, 0.0, "{proposal:#?}");
+}
+
+#[test]
+fn an_unsatisfiable_hard_goal_names_the_brokers() {
+    let mut model = generate(spec(3, 4, 0, 200));
+    for b in &mut model.brokers {
+        b.capacity.disk_bytes = Some(1.0);
+    }
+    match optimize(&model, ORDER, &GoalSettings::default()) {
+        Err(OptimizationError::HardGoal { goal, violations }) => {
+            assert_eq!(goal, GoalKind::DiskCapacityGoal);
+            assert!(violations.iter().all(|v| v.broker.is_some()));
+            assert!(
+                violations[0].reason.contains("over its limit"),
+                "{violations:?}"
+            );
+        }
+        other => panic!("expected a hard-goal failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_removed_broker_is_drained() {
+    // 9 brokers on 3 racks: the removed broker's rack keeps two others to take its replicas
+    // (with one, rack awareness would force all of them onto it).
+    let mut model = generate(spec(5, 9, 3, 600));
+    model.brokers[1].excluded = true;
+    let proposal = optimize(&model, ORDER, &GoalSettings::default()).expect("proposal");
+    let drained = &proposal.brokers[1];
+    assert!(drained.before.replicas > 0.0);
+    assert_eq!(drained.after.replicas, 0.0);
+}
+
+#[test]
+fn goals_parse_by_cruise_control_names() {
+    assert_eq!(
+        GoalKind::parse("RackAwareGoal"),
+        Some(GoalKind::RackAwareGoal)
+    );
+    assert_eq!(GoalKind::parse("rackaware"), Some(GoalKind::RackAwareGoal));
+    assert_eq!(GoalKind::parse("nonsense"), None);
+}
