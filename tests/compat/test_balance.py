@@ -43,7 +43,8 @@ def balance(sluice_bin: str, broker, *args: str, check: bool = True, timeout: fl
 def move_throttle_is_dynamic(broker) -> bool:
     """True while a dynamic replica.alter.log.dirs.io.max.bytes.per.second is set on broker 1."""
     node = ConfigResource(ResourceType.BROKER, "1")
-    configs = AdminClient({"bootstrap.servers": broker.bootstrap}).describe_configs([node])[node].result(30)
+    client = AdminClient({"bootstrap.servers": broker.bootstrap})  # kept alive until the answer
+    configs = client.describe_configs([node])[node].result(30)
     throttle = configs["replica.alter.log.dirs.io.max.bytes.per.second"]
     return throttle.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
 

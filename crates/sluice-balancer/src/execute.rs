@@ -139,11 +139,47 @@ pub async fn execute(
     let mut report = ExecutionReport::default();
     let throttled = set_throttles(&mut cluster, proposal, options, &mut report).await;
     let outcome = run(&mut cluster, proposal, options, &mut report, &mut progress).await;
-    // Throttles go whatever happened.
+    // Throttles go once nothing moves any more: removing them under a reassignment that still
+    // runs (after a timeout or an error) would let it use all the bandwidth.
+    if !throttled.is_empty() && moves_in_flight(&mut cluster).await.unwrap_or(true) {
+        report.failed.push(
+            "moves are still in progress, so the throttles stay; `sluice balance stop` cancels \
+             the moves, then run execute again or remove the throttles with IncrementalAlterConfigs"
+                .to_owned(),
+        );
+        outcome?;
+        return Ok(report);
+    }
     let removed = remove_throttles(&mut cluster, throttled).await;
     outcome?;
     removed?;
     Ok(report)
+}
+
+/// True while any reassignment or log-dir copy runs in the cluster.
+async fn moves_in_flight(cluster: &mut Cluster) -> Result<bool, AdminError> {
+    if !sluice_admin::list_partition_reassignments(&mut cluster.bootstrap)
+        .await?
+        .is_empty()
+    {
+        return Ok(true);
+    }
+    let mut ids: Vec<i32> = cluster.addresses.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let mut conn = cluster.broker(id).await?;
+        let dirs = sluice_admin::describe_log_dirs(&mut conn).await?;
+        if dirs.iter().any(|d| d.replicas.iter().any(|r| r.is_future)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// True if `failed` has an entry for the partition of `change`.
+fn went_wrong(failed: &[String], change: &PartitionChange) -> bool {
+    let prefix = format!("{}-{}:", change.topic, change.partition);
+    failed.iter().any(|f| f.starts_with(&prefix))
 }
 
 async fn run(
@@ -153,9 +189,36 @@ async fn run(
     report: &mut ExecutionReport,
     progress: &mut impl FnMut(&Progress),
 ) -> Result<(), ExecuteError> {
-    let inter: Vec<&PartitionChange> = proposal
+    // A proposal made for another assignment would undo what changed since: such partitions
+    // are left alone.
+    let metadata = sluice_admin::cluster_metadata(&mut cluster.bootstrap).await?;
+    let current: HashMap<(&str, i32), &[i32]> = metadata
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| ((t.name.as_str(), p.index), p.replicas.as_slice()))
+        })
+        .collect();
+    let changes: Vec<&PartitionChange> = proposal
         .changes
         .iter()
+        .filter(|c| {
+            let before: Vec<i32> = c.before.iter().map(|b| b.broker).collect();
+            let fresh = current.get(&(c.topic.as_str(), c.partition)) == Some(&before.as_slice());
+            if !fresh {
+                report.failed.push(format!(
+                    "{}-{}: its replicas changed since the proposal was made; skipped",
+                    c.topic, c.partition
+                ));
+            }
+            fresh
+        })
+        .collect();
+    let inter: Vec<&PartitionChange> = changes
+        .iter()
+        .copied()
         .filter(|c| c.moves_brokers())
         .collect();
     for (i, batch) in inter.chunks(options.concurrency.max(1)).enumerate() {
@@ -172,7 +235,7 @@ async fn run(
     // Every replica into its proposed directory (new replicas too: they were created in the
     // destination broker's default directory).
     let mut dir_moves: BTreeMap<i32, Vec<(String, String, i32)>> = BTreeMap::new();
-    for c in &proposal.changes {
+    for c in changes.iter().filter(|c| !went_wrong(&report.failed, c)) {
         for a in c.after.iter().filter(|a| !a.log_dir.is_empty()) {
             let same = c
                 .before
@@ -204,10 +267,9 @@ async fn run(
             done += batch.len();
         }
     }
-    let leaders: Vec<(String, i32)> = proposal
-        .changes
+    let leaders: Vec<(String, i32)> = changes
         .iter()
-        .filter(|c| c.changes_leader())
+        .filter(|c| c.changes_leader() && !went_wrong(&report.failed, c))
         .map(|c| (c.topic.clone(), c.partition))
         .collect();
     if !leaders.is_empty() {
@@ -250,6 +312,24 @@ async fn reassign_batch(
             )
         })
         .collect();
+    // New replicas are created straight in their proposed directory: a broker asked to place
+    // a replica it does not host yet records the directory (and answers REPLICA_NOT_AVAILABLE).
+    let mut preferred: BTreeMap<i32, Vec<(String, String, i32)>> = BTreeMap::new();
+    for c in batch {
+        for a in c.after.iter().filter(|a| !a.log_dir.is_empty()) {
+            if c.before.iter().all(|b| b.broker != a.broker) {
+                preferred.entry(a.broker).or_default().push((
+                    a.log_dir.clone(),
+                    c.topic.clone(),
+                    c.partition,
+                ));
+            }
+        }
+    }
+    for (broker, dirs) in preferred {
+        let mut conn = cluster.broker(broker).await?;
+        sluice_admin::alter_replica_log_dirs(&mut conn, &dirs).await?;
+    }
     let mut pending: BTreeSet<(String, i32)> = BTreeSet::new();
     for (t, p, outcome) in
         sluice_admin::alter_partition_reassignments(&mut cluster.bootstrap, &changes).await?
@@ -277,17 +357,26 @@ async fn reassign_batch(
             .cloned()
             .collect();
         for key in finished {
-            pending.remove(&key);
-            let target = batch
+            let change = batch
                 .iter()
-                .find(|c| c.topic == key.0 && c.partition == key.1)
-                .map(|c| c.after.iter().map(|a| a.broker).collect::<BTreeSet<_>>());
+                .find(|c| c.topic == key.0 && c.partition == key.1);
+            let set = |v: &[crate::proposal::Placement]| {
+                v.iter().map(|a| a.broker).collect::<BTreeSet<_>>()
+            };
+            let target = change.map(|c| set(&c.after));
+            let original = change.map(|c| set(&c.before));
             let now = metadata
                 .topics
                 .iter()
                 .find(|t| t.name == key.0)
                 .and_then(|t| t.partitions.iter().find(|p| p.index == key.1))
                 .map(|p| p.replicas.iter().copied().collect::<BTreeSet<_>>());
+            // A broker's metadata may lag the controller: anything but the target or the
+            // original set is a reassignment still settling; look again at the next poll.
+            if now != target && now != original {
+                continue;
+            }
+            pending.remove(&key);
             if target.is_some() && target == now {
                 report.reassigned += 1;
             } else {

@@ -61,6 +61,12 @@ pub fn optimize(
     model.validate()?;
     let started = Instant::now();
     let mut state = State::new(model);
+    // Removing a broker is a hard requirement whatever the goals: the replica capacity goal
+    // (which gives a removed broker a limit of 0) goes first if it was left out.
+    let mut goals = goals.to_vec();
+    if model.brokers.iter().any(|b| b.excluded) && !goals.contains(&GoalKind::ReplicaCapacityGoal) {
+        goals.insert(0, GoalKind::ReplicaCapacityGoal);
+    }
     let prepared: Vec<Goal> = goals
         .iter()
         .map(|&g| Goal::prepare(g, &state, settings))

@@ -3,6 +3,8 @@
 //! score and each broker's load before and after. Serializable for review, and applicable to
 //! the model it came from.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ClusterModel, Replica};
@@ -131,12 +133,9 @@ impl Proposal {
         let mut changes = Vec::new();
         for (p, partition) in model.partitions.iter().enumerate() {
             let now = state.replicas(p as u32);
-            // Elected when the optimizer chose another preferred replica, or when every
-            // partition is to be led by its preferred replica.
-            let new_preferred =
-                now.first().map(|r| r.broker) != partition.replicas.first().map(|r| r.broker);
-            let leader_changes = partition.leader != now.first().map(|r| r.broker)
-                && (new_preferred || state.elects_preferred());
+            // The model's loads assume every partition is led by its first replica, so the
+            // proposal elects it wherever another replica leads now.
+            let leader_changes = partition.leader != now.first().map(|r| r.broker);
             if now == partition.replicas.as_slice() && !leader_changes {
                 continue;
             }
@@ -190,24 +189,33 @@ impl Proposal {
     /// `model` with the proposal applied (replicas, directories and leaders).
     pub fn apply_to(&self, model: &ClusterModel) -> ClusterModel {
         let mut out = model.clone();
-        let broker_index = |id: i32| {
-            model
-                .brokers
-                .iter()
-                .position(|b| b.id == id)
-                .map(|i| i as u32)
-        };
+        let brokers: HashMap<i32, u32> = model
+            .brokers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id, i as u32))
+            .collect();
+        let broker_index = |id: i32| brokers.get(&id).copied();
+        let topics: HashMap<&str, u32> = model
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), i as u32))
+            .collect();
+        let partitions: HashMap<(u32, i32), usize> = model
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ((p.topic, p.index), i))
+            .collect();
         for change in &self.changes {
-            let Some(topic) = model.topics.iter().position(|t| *t == change.topic) else {
+            let Some(&topic) = topics.get(change.topic.as_str()) else {
                 continue;
             };
-            let Some(partition) = out
-                .partitions
-                .iter_mut()
-                .find(|p| p.topic == topic as u32 && p.index == change.partition)
-            else {
+            let Some(&at) = partitions.get(&(topic, change.partition)) else {
                 continue;
             };
+            let partition = &mut out.partitions[at];
             partition.replicas = change
                 .after
                 .iter()

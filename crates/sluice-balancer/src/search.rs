@@ -89,6 +89,16 @@ pub(crate) fn partitions_by(
     ps.into_iter().map(|(_, p)| p).collect()
 }
 
+/// Brokers with a positive `excess`, largest first.
+pub(crate) fn brokers_over(state: &State<'_>, mut excess: impl FnMut(u32) -> f64) -> Vec<u32> {
+    let mut over: Vec<(f64, u32)> = (0..state.model().brokers.len() as u32)
+        .map(|b| (excess(b), b))
+        .filter(|(e, _)| *e > 0.0)
+        .collect();
+    over.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    over.into_iter().map(|(_, b)| b).collect()
+}
+
 /// Smallest divisor, for loads that may be 0.
 pub(crate) const EPS: f64 = 1e-9;
 

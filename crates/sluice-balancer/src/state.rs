@@ -193,11 +193,6 @@ impl<'m> State<'m> {
         self.elect_preferred = true;
     }
 
-    /// True once [`State::elect_preferred_leaders`] was called.
-    pub fn elects_preferred(&self) -> bool {
-        self.elect_preferred
-    }
-
     /// The leader partition `p` will have: its first replica once preferred leaders are
     /// elected, else the leader it has now.
     pub fn leader_after(&self, p: u32) -> Option<u32> {
@@ -243,6 +238,11 @@ impl<'m> State<'m> {
         self.lists[b as usize]
             .iter()
             .map(|&k| self.owner[k as usize])
+    }
+
+    /// The broker of partition `p`'s first replica: the leader once the proposal is executed.
+    pub fn leader(&self, p: u32) -> Option<u32> {
+        self.replicas(p).first().map(|r| r.broker)
     }
 
     /// The slot of broker `b` among partition `p`'s replicas.
@@ -295,8 +295,13 @@ impl<'m> State<'m> {
         }
     }
 
-    /// Applies `action` (which must be valid: see [`State::is_valid`]).
+    /// Applies `action`; an invalid one (see [`State::is_valid`]) is ignored, so the
+    /// aggregates can never be corrupted.
     pub fn apply(&mut self, action: &Action) {
+        if !self.is_valid(action) {
+            debug_assert!(false, "invalid action {action:?}");
+            return;
+        }
         for (b, added, removed) in self.effects(action) {
             self.brokers[b as usize] += added;
             self.brokers[b as usize] -= removed;
@@ -402,13 +407,6 @@ impl<'m> State<'m> {
         self.lists[rb.broker as usize][pb as usize] = a;
         self.pos.swap(a as usize, b as usize);
         self.replicas.swap(a as usize, b as usize);
-    }
-
-    /// The assignment as per-partition replica lists.
-    pub fn assignment(&self) -> Vec<Vec<Replica>> {
-        (0..self.model.partitions.len() as u32)
-            .map(|p| self.replicas(p).to_vec())
-            .collect()
     }
 }
 

@@ -5,7 +5,8 @@ use super::intra_broker::IntraBrokerGoal;
 use super::{GoalKind, GoalSettings, Metric, Violation};
 use crate::goals::Goal;
 use crate::search::{
-    apply_first, brokers_by, find_first, leads_from, moves_to, partitions_by, slack, EPS,
+    apply_first, brokers_by, brokers_over, find_first, leads_from, moves_to, partitions_by, slack,
+    EPS,
 };
 use crate::state::{Action, State};
 
@@ -81,7 +82,7 @@ impl CapacityGoal {
     }
 
     pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
-        if let (Some(dirs), Action::Move { .. }) = (&self.dirs, action) {
+        if let (Some(dirs), Action::Move { .. } | Action::Dir { .. }) = (&self.dirs, action) {
             if !dirs.accepts(state, action) {
                 return false;
             }
@@ -93,7 +94,25 @@ impl CapacityGoal {
         })
     }
 
+    /// Why the goal cannot be met whatever moves: the limits of all brokers together are
+    /// below the cluster's total (checked before searching for moves that cannot exist).
+    pub(crate) fn infeasible(&self, state: &State<'_>) -> Option<String> {
+        let total: f64 = (0..self.limits.len() as u32)
+            .map(|b| self.value(state, b))
+            .sum();
+        let room: f64 = self.limits.iter().sum();
+        (total > room + slack(room)).then(|| {
+            format!(
+                "the cluster holds {total:.0} of {:?} but all brokers together may hold only {room:.0}",
+                self.metric
+            )
+        })
+    }
+
     pub(crate) fn optimize(&self, state: &mut State<'_>, prior: &[Goal]) {
+        if self.infeasible(state).is_some() {
+            return;
+        }
         let over = brokers_over(state, |b| {
             self.excess(state, b) - slack(self.limits[b as usize])
         });
@@ -101,7 +120,7 @@ impl CapacityGoal {
             if self.metric.follows_leadership() {
                 let led: Vec<u32> = state
                     .partitions_on(b)
-                    .filter(|&p| state.replicas(p).first().map(|r| r.broker) == Some(b))
+                    .filter(|&p| state.leader(p) == Some(b))
                     .collect();
                 for p in led {
                     if self.satisfied(state, b) {
@@ -114,12 +133,31 @@ impl CapacityGoal {
             // Largest first: fewest moves to get under the limit.
             let metric = self.metric;
             let candidates = partitions_by(state, b, |p| {
-                let leader = state.replicas(p).first().map(|r| r.broker) == Some(b);
+                let leader = state.leader(p) == Some(b);
                 -metric.of(&state.contribution(p, leader))
             });
+            // By utilization; a broker of unknown capacity by its load over the mean known
+            // limit, so that unknown capacities do not all rank as empty.
+            let known: Vec<f64> = self
+                .limits
+                .iter()
+                .copied()
+                .filter(|l| l.is_finite() && *l > 0.0)
+                .collect();
+            let typical = if known.is_empty() {
+                1.0
+            } else {
+                known.iter().sum::<f64>() / known.len() as f64
+            };
             let rank = |state: &State<'_>| {
                 brokers_by(state, |d| {
-                    self.value(state, d) / self.limits[d as usize].max(EPS)
+                    let limit = self.limits[d as usize];
+                    self.value(state, d)
+                        / if limit.is_finite() {
+                            limit.max(EPS)
+                        } else {
+                            typical
+                        }
                 })
             };
             let mut dests = rank(state);
@@ -140,7 +178,12 @@ impl CapacityGoal {
 
     pub(crate) fn violations(&self, state: &State<'_>) -> Vec<Violation> {
         let model = state.model();
-        (0..self.limits.len() as u32)
+        // The cluster-wide shortfall first, then each broker over its limit.
+        let overall = self.infeasible(state).map(|reason| Violation {
+            broker: None,
+            reason,
+        });
+        overall.into_iter().chain((0..self.limits.len() as u32)
             .filter(|&b| !self.satisfied(state, b))
             .map(|b| {
                 let broker = &model.brokers[b as usize];
@@ -161,16 +204,7 @@ impl CapacityGoal {
                     reason,
                 }
             })
+            )
             .collect()
     }
-}
-
-/// Brokers with a positive `excess`, largest first.
-pub(crate) fn brokers_over(state: &State<'_>, mut excess: impl FnMut(u32) -> f64) -> Vec<u32> {
-    let mut over: Vec<(f64, u32)> = (0..state.model().brokers.len() as u32)
-        .map(|b| (excess(b), b))
-        .filter(|(e, _)| *e > 0.0)
-        .collect();
-    over.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-    over.into_iter().map(|(_, b)| b).collect()
 }

@@ -2,11 +2,10 @@
 //! leader-bytes-in within `balance_threshold` of the average (utilization for resources whose
 //! capacities are known, so a bigger broker carries proportionally more).
 
-use super::capacity::brokers_over;
 use super::metric::Scale;
 use super::{Goal, GoalKind, GoalSettings, Metric};
 use crate::search::{
-    apply_first, brokers_by, find_first, leads_from, moves_to, partitions_by, slack,
+    apply_first, brokers_by, brokers_over, find_first, leads_from, moves_to, partitions_by, slack,
 };
 use crate::state::{Action, State};
 
@@ -95,7 +94,7 @@ impl DistributionGoal {
     }
 
     fn contribution(&self, state: &State<'_>, p: u32, b: u32) -> f64 {
-        let leader = state.replicas(p).first().map(|r| r.broker) == Some(b);
+        let leader = state.leader(p) == Some(b);
         self.scale.metric().of(&state.contribution(p, leader))
     }
 
@@ -132,7 +131,7 @@ impl DistributionGoal {
         if metric.follows_leadership() {
             let led: Vec<u32> = state
                 .partitions_on(b)
-                .filter(|&p| state.replicas(p).first().map(|r| r.broker) == Some(b))
+                .filter(|&p| state.leader(p) == Some(b))
                 .collect();
             for p in led {
                 if done(state) {
@@ -191,7 +190,7 @@ impl DistributionGoal {
                     break;
                 }
                 let mut actions = Vec::with_capacity(2);
-                let leader = state.replicas(p).first().map(|r| r.broker);
+                let leader = state.leader(p);
                 if metric.follows_leadership()
                     && leader == Some(donor)
                     && state.slot_of(p, b).is_some()

@@ -52,6 +52,7 @@ impl IntraBrokerGoal {
                     .iter()
                     .map(|d| {
                         d.capacity_bytes
+                            .filter(|c| *c > 0.0)
                             .map_or(f64::INFINITY, |c| c * settings.capacity_threshold)
                     })
                     .collect()
@@ -155,16 +156,27 @@ impl IntraBrokerGoal {
         Some([(from, from_dir, -disk, -moved), (to, to_dir, disk, moved)])
     }
 
-    /// Accepts unless a directory ends up further outside its band than before.
+    /// Accepts unless a directory ends up further outside its band than before. A move
+    /// between brokers shifts the band of every directory of both, so all of them are checked.
     pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
         let Some(changes) = Self::changes(state, action) else {
             return true;
         };
-        changes.iter().all(|&(b, d, added, total)| {
-            let before = state.dir_disk(b, d);
-            let was = self.outside(before, self.band(state, b, d, 0.0));
-            let will = self.outside(before + added, self.band(state, b, d, total));
-            will <= was + slack(was)
+        changes.iter().all(|&(b, changed, _, total)| {
+            (0..self.dirs(b)).all(|d| {
+                let added: f64 = changes
+                    .iter()
+                    .filter(|c| c.0 == b && c.1 == d)
+                    .map(|c| c.2)
+                    .sum();
+                if added == 0.0 && (total == 0.0 || self.is_capacity()) && d != changed {
+                    return true;
+                }
+                let before = state.dir_disk(b, d);
+                let was = self.outside(before, self.band(state, b, d, 0.0));
+                let will = self.outside(before + added, self.band(state, b, d, total));
+                will <= was + slack(was)
+            })
         })
     }
 

@@ -126,10 +126,16 @@ pub fn generate(spec: Spec) -> ClusterModel {
         }
         let weight = weights[topic as usize] * (0.5 + rng.unit());
         let bytes_in = 2e6 * weight;
+        // One partition in ten is led by another replica than its preferred one.
+        let leader = if rng.below(10) == 0 {
+            replicas[rng.below(replicas.len() as u64) as usize].broker
+        } else {
+            replicas[0].broker
+        };
         partitions.push(Partition {
             topic: topic as u32,
             index,
-            leader: Some(replicas[0].broker),
+            leader: Some(leader),
             replicas,
             load: Load {
                 disk_bytes: bytes_in * 3_600.0 * (1.0 + 10.0 * rng.unit()),

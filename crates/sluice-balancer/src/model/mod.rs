@@ -158,6 +158,9 @@ impl ClusterModel {
         if u32::try_from(self.brokers.len()).is_err() {
             return invalid("too many brokers".to_owned());
         }
+        if self.topics.iter().collect::<HashSet<_>>().len() != self.topics.len() {
+            return invalid("a topic is listed twice".to_owned());
+        }
         let mut ids = HashSet::new();
         for b in &self.brokers {
             if !ids.insert(b.id) {
@@ -167,6 +170,7 @@ impl ClusterModel {
                 return invalid(format!("broker {} needs 1 to 65535 log directories", b.id));
             }
         }
+        let mut partitions = HashSet::new();
         for p in &self.partitions {
             let Some(topic) = self.topics.get(p.topic as usize) else {
                 return invalid(format!("partition {} names topic #{}", p.index, p.topic));
@@ -192,6 +196,17 @@ impl ClusterModel {
                     ));
                 }
             }
+            if let Some(leader) = p.leader {
+                if !p.replicas.iter().any(|r| r.broker == leader) {
+                    return invalid(format!(
+                        "{topic}-{} is led by broker #{leader}, which holds no replica of it",
+                        p.index
+                    ));
+                }
+            }
+            if !partitions.insert((p.topic, p.index)) {
+                return invalid(format!("{topic}-{} is listed twice", p.index));
+            }
             let load = &p.load;
             if ![load.disk_bytes, load.bytes_in, load.bytes_out]
                 .iter()
@@ -213,15 +228,5 @@ impl ClusterModel {
             .get(p.topic as usize)
             .map_or("?", String::as_str);
         format!("{topic}-{}", p.index)
-    }
-
-    /// How many distinct racks the brokers that may hold replicas are on (0: none set).
-    pub fn rack_count(&self) -> usize {
-        self.brokers
-            .iter()
-            .filter(|b| !b.excluded)
-            .filter_map(|b| b.rack.as_deref())
-            .collect::<HashSet<_>>()
-            .len()
     }
 }

@@ -10,6 +10,7 @@ fn rebuilt(model: &ClusterModel, state: &State<'_>) -> ClusterModel {
     let mut out = model.clone();
     for (p, partition) in out.partitions.iter_mut().enumerate() {
         partition.replicas = state.replicas(p as u32).to_vec();
+        partition.leader = partition.replicas.first().map(|r| r.broker);
     }
     out
 }
