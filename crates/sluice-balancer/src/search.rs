@@ -12,10 +12,27 @@ pub(crate) fn find_first(
     candidates: impl IntoIterator<Item = Action>,
     mut wanted: impl FnMut(&State<'_>, &Action) -> bool,
 ) -> Option<Action> {
-    candidates
-        .into_iter()
-        .find(|action| wanted(state, action) && all_accept(prior, state, action))
+    let mut refused = 0;
+    for action in candidates {
+        if !wanted(state, &action) {
+            continue;
+        }
+        if all_accept(prior, state, &action) {
+            return Some(action);
+        }
+        refused += 1;
+        if refused == MAX_REFUSED {
+            return None;
+        }
+    }
+    None
 }
+
+/// Most candidates the optimizing goal wants but a higher goal refuses before giving up on a
+/// replica. Candidates come best first, so a replica refused this often is one the higher goals
+/// pin where it is; trying every broker would cost brokers × goals checks per stuck replica
+/// (hours on the largest clusters) for rare gains.
+const MAX_REFUSED: usize = 24;
 
 /// Applies the first acceptable action of `candidates` (see [`find_first`]); returns whether
 /// one was applied.

@@ -49,6 +49,10 @@ impl SubAssign for BrokerLoad {
     }
 }
 
+/// What an action does to broker loads: `(broker, added, removed)` twice (see
+/// [`State::effects`]).
+pub type Effects = [(u32, BrokerLoad, BrokerLoad); 2];
+
 /// One change to the assignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -270,7 +274,7 @@ impl<'m> State<'m> {
     }
 
     /// The load changes `action` makes: `(broker, added)` and `(broker, removed)` pairs.
-    pub fn effects(&self, action: &Action) -> [(u32, BrokerLoad, BrokerLoad); 2] {
+    pub fn effects(&self, action: &Action) -> Effects {
         let none = BrokerLoad::default();
         match *action {
             Action::Move {

@@ -8,7 +8,7 @@ use crate::search::{
     apply_first, brokers_by, brokers_over, find_first, leads_from, moves_to, partitions_by, slack,
     EPS,
 };
-use crate::state::{Action, State};
+use crate::state::{Action, Effects, State};
 
 /// One capacity goal.
 #[derive(Debug, Clone)]
@@ -82,12 +82,22 @@ impl CapacityGoal {
     }
 
     pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
+        self.accepts_effects(state, action, &state.effects(action))
+    }
+
+    /// [`Self::accepts`] with the action's effects computed once for all goals.
+    pub(crate) fn accepts_effects(
+        &self,
+        state: &State<'_>,
+        action: &Action,
+        effects: &Effects,
+    ) -> bool {
         if let (Some(dirs), Action::Move { .. } | Action::Dir { .. }) = (&self.dirs, action) {
             if !dirs.accepts(state, action) {
                 return false;
             }
         }
-        state.effects(action).iter().all(|(b, added, removed)| {
+        effects.iter().all(|(b, added, removed)| {
             let before = self.value(state, *b);
             let after = before + self.metric.of(added) - self.metric.of(removed);
             after <= self.limits[*b as usize] + slack(after) || after <= before + slack(before)

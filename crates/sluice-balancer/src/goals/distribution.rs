@@ -2,12 +2,14 @@
 //! leader-bytes-in within `balance_threshold` of the average (utilization for resources whose
 //! capacities are known, so a bigger broker carries proportionally more).
 
+use std::collections::HashMap;
+
 use super::metric::Scale;
 use super::{Goal, GoalKind, GoalSettings, Metric};
 use crate::search::{
-    apply_first, brokers_by, brokers_over, find_first, leads_from, moves_to, partitions_by, slack,
+    apply_first, brokers_by, brokers_over, find_first, leads_from, moves_to, slack,
 };
-use crate::state::{Action, State};
+use crate::state::{Action, Effects, State};
 
 /// One distribution goal with its band.
 #[derive(Debug, Clone)]
@@ -64,8 +66,10 @@ impl DistributionGoal {
         }
     }
 
-    pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
-        state.effects(action).iter().all(|(b, added, removed)| {
+    /// Accepts unless a broker ends up further outside the band than before (`effects` are
+    /// the action's, computed once for all goals).
+    pub(crate) fn accepts_effects(&self, state: &State<'_>, effects: &Effects) -> bool {
+        effects.iter().all(|(b, added, removed)| {
             if !Self::eligible(state, *b) {
                 return true;
             }
@@ -119,8 +123,9 @@ impl DistributionGoal {
                 0.0
             }
         });
+        let mut cache = HashMap::new();
         for b in under {
-            self.fill(state, prior, b);
+            self.fill(state, prior, b, &mut cache);
         }
     }
 
@@ -141,21 +146,14 @@ impl DistributionGoal {
                 apply_first(state, prior, leads, |s, a| self.within(s, a));
             }
         }
-        // Counts move the smallest replicas (fewest bytes); resources the largest first.
-        let candidates = partitions_by(state, b, |p| {
-            if metric.is_count() {
-                state.model().partitions[p as usize].load.disk_bytes
-            } else {
-                -self.contribution(state, p, b)
-            }
-        });
+        let candidates = self.candidates(state, b);
         let rank = |state: &State<'_>| brokers_by(state, |d| self.scale.now(state, d));
         let mut dests = rank(state);
         for p in candidates {
             if done(state) {
                 return;
             }
-            if self.contribution(state, p, b) <= 0.0 {
+            if state.slot_of(p, b).is_none() {
                 continue;
             }
             let found = find_first(state, prior, moves_to(state, p, b, &dests), |s, a| {
@@ -168,31 +166,63 @@ impl DistributionGoal {
         }
     }
 
+    /// The partitions worth moving off `donor`, best first: for counts the smallest replicas
+    /// (fewest bytes), for resources the largest contributions. Replicas that add nothing to
+    /// the metric (e.g. followers for leader counts) are left out.
+    fn candidates(&self, state: &State<'_>, donor: u32) -> Vec<u32> {
+        let metric = self.scale.metric();
+        let mut ps: Vec<(f64, u32)> = state
+            .partitions_on(donor)
+            .filter_map(|p| {
+                let c = self.contribution(state, p, donor);
+                (c > 0.0).then(|| {
+                    let key = if metric.is_count() {
+                        state.model().partitions[p as usize].load.disk_bytes
+                    } else {
+                        -c
+                    };
+                    (key, p)
+                })
+            })
+            .collect();
+        ps.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        ps.into_iter().map(|(_, p)| p).collect()
+    }
+
     /// Moves load onto `b` until it is within the band, from the most loaded brokers first.
-    fn fill(&self, state: &mut State<'_>, prior: &[Goal], b: u32) {
+    /// `cache` keeps each donor's candidates for the whole pass: sorting them again for every
+    /// receiving broker would cost donors × replicas per receiver. A partition that has left
+    /// a donor since is skipped.
+    fn fill(
+        &self,
+        state: &mut State<'_>,
+        prior: &[Goal],
+        b: u32,
+        cache: &mut HashMap<u32, Vec<u32>>,
+    ) {
         let metric = self.scale.metric();
         let done = |state: &State<'_>| self.scale.now(state, b) >= self.lower - slack(self.lower);
         let donors = brokers_by(state, |d| -self.scale.now(state, d));
         for donor in donors {
-            if done(state) || self.scale.now(state, donor) <= self.average + slack(self.average) {
+            let spent = |state: &State<'_>| {
+                self.scale.now(state, donor) <= self.average + slack(self.average)
+            };
+            if done(state) || spent(state) {
                 return;
             }
-            let candidates = partitions_by(state, donor, |p| {
-                if metric.is_count() {
-                    state.model().partitions[p as usize].load.disk_bytes
-                } else {
-                    -self.contribution(state, p, donor)
-                }
-            });
-            for p in candidates {
-                if done(state) || self.scale.now(state, donor) <= self.average + slack(self.average)
-                {
+            let candidates = cache
+                .entry(donor)
+                .or_insert_with(|| self.candidates(state, donor));
+            for &p in candidates.iter() {
+                if done(state) || spent(state) {
                     break;
                 }
+                if state.slot_of(p, donor).is_none() {
+                    continue;
+                }
                 let mut actions = Vec::with_capacity(2);
-                let leader = state.leader(p);
                 if metric.follows_leadership()
-                    && leader == Some(donor)
+                    && state.leader(p) == Some(donor)
                     && state.slot_of(p, b).is_some()
                 {
                     actions.push(Action::Lead {

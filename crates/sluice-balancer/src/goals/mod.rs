@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use metric::Metric;
 
-use crate::state::{Action, State};
+use crate::state::{Action, Effects, State};
 
 /// Every goal, by Cruise Control's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -242,12 +242,12 @@ impl Goal {
         }
     }
 
-    /// True if `action` leaves this goal no worse off.
-    pub fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
+    /// True if `action` (whose load `effects` are given) leaves this goal no worse off.
+    pub fn accepts(&self, state: &State<'_>, action: &Action, effects: &Effects) -> bool {
         match self {
             Goal::Rack(g) => g.accepts(state, action),
-            Goal::Capacity(g) => g.accepts(state, action),
-            Goal::Distribution(g) => g.accepts(state, action),
+            Goal::Capacity(g) => g.accepts_effects(state, action, effects),
+            Goal::Distribution(g) => g.accepts_effects(state, effects),
             Goal::Topic(g) => g.accepts(state, action),
             Goal::IntraBroker(g) => g.accepts(state, action),
             Goal::PreferredLeader => true,
@@ -294,7 +294,11 @@ pub fn all_accept(goals: &[Goal], state: &State<'_>, action: &Action) -> bool {
         }
         Action::Dir { .. } => false,
     };
-    !onto_excluded && state.is_valid(action) && goals.iter().all(|g| g.accepts(state, action))
+    if onto_excluded || !state.is_valid(action) {
+        return false;
+    }
+    let effects = state.effects(action);
+    goals.iter().all(|g| g.accepts(state, action, &effects))
 }
 
 /// The least used log directory of broker `b` (relative to its size when known).
