@@ -171,6 +171,12 @@ def test_leaders_and_a_removed_broker_on_one_node(sluice_bin, broker, admin, top
     out = balance(sluice_bin, broker, "leaders").stdout.decode()
     assert "every partition is led by its preferred replica" in out
     # Draining the only broker is impossible, and the error says which broker and why.
-    refused = balance(sluice_bin, broker, "propose", "--sample-secs", "0", "--remove-broker", "1", check=False)
-    assert refused.returncode != 0
-    assert b"broker 1 is being removed" in refused.stderr, refused.stderr.decode()
+    for args in (("propose", "--remove-broker", "1"), ("broker", "remove", "1", "--dry-run")):
+        refused = balance(sluice_bin, broker, *args, "--sample-secs", "0", check=False)
+        assert refused.returncode != 0
+        assert b"broker 1 is being removed" in refused.stderr, refused.stderr.decode()
+    # Adding the broker that holds everything already moves nothing; an unknown id is refused.
+    added = balance(sluice_bin, broker, "broker", "add", "1", "--dry-run", "--sample-secs", "0").stdout.decode()
+    assert "0 partitions change" in added, added
+    unknown = balance(sluice_bin, broker, "broker", "add", "9", "--sample-secs", "0", check=False)
+    assert unknown.returncode != 0 and b"broker 9 is not in the cluster" in unknown.stderr

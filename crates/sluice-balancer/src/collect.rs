@@ -108,6 +108,7 @@ pub async fn collect(
             capacity,
             log_dirs,
             excluded: false,
+            added: false,
         });
         connections.insert(info.id, conn);
     }

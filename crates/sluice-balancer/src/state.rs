@@ -144,6 +144,8 @@ pub struct State<'m> {
     topic_counts: TopicCounts,
     /// Replicas per topic, all brokers together.
     topic_totals: Vec<u32>,
+    /// Some brokers were just added: replicas move only onto them.
+    only_onto_added: bool,
     /// Set once preferred leaders are to be elected: every partition is then led by its
     /// first replica.
     elect_preferred: bool,
@@ -169,6 +171,7 @@ impl<'m> State<'m> {
             topic_counts: TopicCounts::new(model.topics.len(), model.brokers.len()),
             topic_totals: vec![0; model.topics.len()],
             elect_preferred: false,
+            only_onto_added: model.brokers.iter().any(|b| b.added),
         };
         for (p, partition) in model.partitions.iter().enumerate() {
             state.base.push(state.replicas.len() as u32);
@@ -190,6 +193,13 @@ impl<'m> State<'m> {
         }
         state.base.push(state.replicas.len() as u32);
         state
+    }
+
+    /// True if broker `b` may receive replicas: not being removed, and — while brokers are
+    /// being added — one of those.
+    pub fn may_receive(&self, b: u32) -> bool {
+        let broker = &self.model.brokers[b as usize];
+        !broker.excluded && (!self.only_onto_added || broker.added)
     }
 
     /// Elects every partition's preferred replica (when the proposal is executed).

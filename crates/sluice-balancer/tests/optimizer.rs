@@ -137,3 +137,30 @@ fn goals_parse_by_cruise_control_names() {
     assert_eq!(GoalKind::parse("rackaware"), Some(GoalKind::RackAwareGoal));
     assert_eq!(GoalKind::parse("nonsense"), None);
 }
+
+#[test]
+fn added_brokers_receive_replicas_and_no_other_broker_does() {
+    let mut model = generate(spec(11, 6, 3, 900));
+    for id in [7, 8, 9] {
+        let mut broker = model.brokers[0].clone();
+        broker.id = id;
+        broker.rack = Some(format!("rack-{}", id % 3));
+        broker.added = true;
+        model.brokers.push(broker);
+    }
+    let proposal = optimize(&model, ORDER, &GoalSettings::default()).expect("proposal");
+    for change in &proposal.changes {
+        for a in &change.after {
+            if change.before.iter().all(|b| b.broker != a.broker) {
+                assert!(
+                    a.broker >= 7,
+                    "{change:?} moves a replica onto an old broker"
+                );
+            }
+        }
+    }
+    for added in &proposal.brokers[6..] {
+        assert_eq!(added.before.replicas, 0.0);
+        assert!(added.after.replicas > 100.0, "{added:?}");
+    }
+}

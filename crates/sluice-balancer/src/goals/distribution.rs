@@ -75,8 +75,11 @@ impl DistributionGoal {
             }
             let before = self.scale.now(state, *b);
             let after = self.scale.after(state, *b, added, removed);
-            !(after > self.upper + slack(self.upper) && after > before + slack(before))
-                && !(after < self.lower - slack(self.lower) && after < before - slack(before))
+            let worse_above =
+                after > self.upper + slack(self.upper) && after > before + slack(before);
+            let worse_below =
+                after < self.lower - slack(self.lower) && after < before - slack(before);
+            !worse_above && !worse_below
         })
     }
 

@@ -286,15 +286,14 @@ fn preferred_leader_score(state: &State<'_>) -> f64 {
 }
 
 /// True if every goal in `goals` accepts `action`, which must also be valid and must not put
-/// anything on a broker being removed.
+/// anything on a broker being removed (nor, while brokers are being added, on any other).
 pub fn all_accept(goals: &[Goal], state: &State<'_>, action: &Action) -> bool {
-    let onto_excluded = match *action {
-        Action::Move { to, .. } | Action::Lead { to, .. } => {
-            state.model().brokers[to as usize].excluded
-        }
+    let refused_destination = match *action {
+        Action::Move { to, .. } => !state.may_receive(to),
+        Action::Lead { to, .. } => state.model().brokers[to as usize].excluded,
         Action::Dir { .. } => false,
     };
-    if onto_excluded || !state.is_valid(action) {
+    if refused_destination || !state.is_valid(action) {
         return false;
     }
     let effects = state.effects(action);

@@ -71,6 +71,10 @@ impl RackAware {
             .count() as f64
     }
 
+    /// Accepts a move to another rack only if that rack holds fewer of the partition's
+    /// replicas than the one it leaves: the spread over racks never gets worse, so no rack is
+    /// emptied of a partition it held (with fewer racks than replicas, the cap alone would allow
+    /// A,B,C,A to become A,A,B,B).
     pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
         match *action {
             Action::Move {
@@ -80,11 +84,7 @@ impl RackAware {
                 ..
             } => {
                 let (rf, rt) = (self.rack_of[from as usize], self.rack_of[to as usize]);
-                rf == rt
-                    || self.on_rack(state, partition, rt) + 1
-                        <= self
-                            .max_per_rack(state.replicas(partition).len())
-                            .max(self.on_rack(state, partition, rt))
+                rf == rt || self.on_rack(state, partition, rt) < self.on_rack(state, partition, rf)
             }
             Action::Lead { .. } | Action::Dir { .. } => true,
         }

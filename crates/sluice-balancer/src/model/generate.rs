@@ -87,6 +87,7 @@ pub fn generate(spec: Spec) -> ClusterModel {
                 })
                 .collect(),
             excluded: false,
+            added: false,
         })
         .collect();
     let topics: Vec<String> = (0..spec.topics.max(1))

@@ -51,6 +51,10 @@ pub struct Broker {
     /// Being removed (`sluice balance broker remove`): every replica must leave it.
     #[serde(default)]
     pub excluded: bool,
+    /// Just added (`sluice balance broker add`): while any broker is, replicas move only onto
+    /// added brokers, as Cruise Control's `add_broker` does.
+    #[serde(default)]
+    pub added: bool,
 }
 
 /// One replica: the broker holding it and the log directory (index into the broker's).

@@ -59,6 +59,53 @@ pub(crate) struct GoalArgs {
     max_replicas_per_broker: u32,
 }
 
+/// How a proposal is executed.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ExecArgs {
+    /// Partitions moving at once.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+    /// Cap replication and log-dir copies at this many bytes per second while executing.
+    #[arg(long, value_name = "BYTES")]
+    throttle: Option<u64>,
+}
+
+/// `sluice balance broker` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum BrokerCommand {
+    /// Move replicas onto newly added brokers (and onto no other broker), as Cruise Control's
+    /// add_broker does.
+    Add {
+        /// The new brokers' node ids.
+        #[arg(value_delimiter = ',', required = true)]
+        ids: Vec<i32>,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        goals: GoalArgs,
+        #[command(flatten)]
+        exec: ExecArgs,
+        /// Only print the proposal.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Drain brokers: move every replica off them.
+    Remove {
+        /// The brokers' node ids.
+        #[arg(value_delimiter = ',', required = true)]
+        ids: Vec<i32>,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        goals: GoalArgs,
+        #[command(flatten)]
+        exec: ExecArgs,
+        /// Only print the proposal.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
 /// The `sluice balance` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum BalanceCommand {
@@ -95,13 +142,12 @@ pub(crate) enum BalanceCommand {
         /// Drain these brokers (when proposing now).
         #[arg(long, value_delimiter = ',', value_name = "ID,...")]
         remove_broker: Vec<i32>,
-        /// Partitions moving at once.
-        #[arg(long, default_value_t = 10)]
-        concurrency: usize,
-        /// Cap replication and log-dir copies at this many bytes per second while executing.
-        #[arg(long, value_name = "BYTES")]
-        throttle: Option<u64>,
+        #[command(flatten)]
+        exec: ExecArgs,
     },
+    /// Add brokers (move replicas onto them) or remove them (drain).
+    #[command(subcommand)]
+    Broker(BrokerCommand),
     /// Show the moves in progress: reassignments and copies between log directories.
     Status {
         #[command(flatten)]
@@ -216,25 +262,63 @@ fn write_json(path: Option<&PathBuf>, json: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Brokers a proposal treats specially.
+#[derive(Debug, Default)]
+struct Changes<'a> {
+    remove: &'a [i32],
+    add: &'a [i32],
+}
+
 async fn propose(
     model: &ModelArgs,
     goals: &GoalArgs,
-    remove: &[i32],
+    changes: Changes<'_>,
 ) -> anyhow::Result<(ClusterModel, Proposal)> {
     let mut cluster = load_model(model).await?;
-    for id in remove {
-        let broker = cluster
-            .brokers
-            .iter_mut()
-            .find(|b| b.id == *id)
-            .with_context(|| format!("broker {id} is not in the cluster"))?;
-        broker.excluded = true;
+    for (ids, removing) in [(changes.remove, true), (changes.add, false)] {
+        for id in ids {
+            let broker = cluster
+                .brokers
+                .iter_mut()
+                .find(|b| b.id == *id)
+                .with_context(|| format!("broker {id} is not in the cluster"))?;
+            if removing {
+                broker.excluded = true;
+            } else {
+                broker.added = true;
+            }
+        }
     }
     let kinds = goals.goals()?;
     let settings = goals.settings();
     let proposal =
         tokio::task::block_in_place(|| sluice_balancer::optimize(&cluster, &kinds, &settings))?;
     Ok((cluster, proposal))
+}
+
+/// Executes `proposal` with a progress bar and prints what happened.
+async fn execute(client: &ClientArgs, proposal: &Proposal, exec: &ExecArgs) -> anyhow::Result<()> {
+    let options = ExecuteOptions {
+        concurrency: exec.concurrency,
+        throttle: exec.throttle,
+        ..ExecuteOptions::default()
+    };
+    let started = Instant::now();
+    let report = sluice_balancer::execute::execute(
+        &admin_config(client)?,
+        proposal,
+        &options,
+        |p: &Progress| eprint!("\r{}", render::progress_bar(p)),
+    )
+    .await?;
+    eprintln!();
+    print!("{}", render::report(&report, started.elapsed()));
+    anyhow::ensure!(
+        report.failed.is_empty(),
+        "{} moves failed",
+        report.failed.len()
+    );
+    Ok(())
 }
 
 /// Runs a `sluice balance` subcommand.
@@ -251,7 +335,11 @@ pub(crate) async fn run(command: BalanceCommand) -> anyhow::Result<()> {
             remove_broker,
             output,
         } => {
-            let (cluster, proposal) = propose(&model, &goals, &remove_broker).await?;
+            let changes = Changes {
+                remove: &remove_broker,
+                ..Changes::default()
+            };
+            let (cluster, proposal) = propose(&model, &goals, changes).await?;
             print!("{}", render::proposal(&cluster, &proposal));
             if let Some(path) = output {
                 write_json(Some(&path), &serde_json::to_string_pretty(&proposal)?)?;
@@ -264,8 +352,7 @@ pub(crate) async fn run(command: BalanceCommand) -> anyhow::Result<()> {
             goals,
             proposal,
             remove_broker,
-            concurrency,
-            throttle,
+            exec,
         } => {
             let proposal = match proposal {
                 Some(path) => {
@@ -275,32 +362,58 @@ pub(crate) async fn run(command: BalanceCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("{} is not a proposal", path.display()))?
                 }
                 None => {
-                    let (cluster, proposal) = propose(&model, &goals, &remove_broker).await?;
+                    let changes = Changes {
+                        remove: &remove_broker,
+                        ..Changes::default()
+                    };
+                    let (cluster, proposal) = propose(&model, &goals, changes).await?;
                     print!("{}", render::proposal(&cluster, &proposal));
                     proposal
                 }
             };
-            let options = ExecuteOptions {
-                concurrency,
-                throttle,
-                ..ExecuteOptions::default()
+            execute(&model.client, &proposal, &exec).await
+        }
+        BalanceCommand::Broker(command) => {
+            let (model, goals, exec, dry_run, changes) = match &command {
+                BrokerCommand::Add {
+                    ids,
+                    model,
+                    goals,
+                    exec,
+                    dry_run,
+                } => (
+                    model,
+                    goals,
+                    exec,
+                    *dry_run,
+                    Changes {
+                        add: ids,
+                        remove: &[],
+                    },
+                ),
+                BrokerCommand::Remove {
+                    ids,
+                    model,
+                    goals,
+                    exec,
+                    dry_run,
+                } => (
+                    model,
+                    goals,
+                    exec,
+                    *dry_run,
+                    Changes {
+                        remove: ids,
+                        add: &[],
+                    },
+                ),
             };
-            let started = Instant::now();
-            let report = sluice_balancer::execute::execute(
-                &admin_config(&model.client)?,
-                &proposal,
-                &options,
-                |p: &Progress| eprint!("\r{}", render::progress_bar(p)),
-            )
-            .await?;
-            eprintln!();
-            print!("{}", render::report(&report, started.elapsed()));
-            anyhow::ensure!(
-                report.failed.is_empty(),
-                "{} moves failed",
-                report.failed.len()
-            );
-            Ok(())
+            let (cluster, proposal) = propose(model, goals, changes).await?;
+            print!("{}", render::proposal(&cluster, &proposal));
+            if dry_run {
+                return Ok(());
+            }
+            execute(&model.client, &proposal, exec).await
         }
         BalanceCommand::Status { client } => {
             let config = admin_config(&client)?;
