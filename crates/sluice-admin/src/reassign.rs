@@ -31,6 +31,15 @@ fn topic_name(name: &str) -> TopicName {
 /// Per partition: `Ok` or the error the broker gave.
 pub type PartitionResults = Vec<(String, i32, Result<(), String>)>;
 
+/// A partition's error code as a result (`tolerated` codes count as success).
+fn outcome(code: i16, tolerated: &[i16]) -> Result<(), String> {
+    if code == 0 || tolerated.contains(&code) {
+        Ok(())
+    } else {
+        Err(error_name(code))
+    }
+}
+
 /// Starts (`Some(replicas)`) or cancels (`None`) reassignments.
 pub async fn alter_partition_reassignments(
     conn: &mut AdminConnection,
@@ -66,12 +75,11 @@ pub async fn alter_partition_reassignments(
         .iter()
         .flat_map(|t| {
             t.partitions.iter().map(|p| {
-                let outcome = if p.error_code == 0 {
-                    Ok(())
-                } else {
-                    Err(error_name(p.error_code))
-                };
-                (t.name.0.to_string(), p.partition_index, outcome)
+                (
+                    t.name.0.to_string(),
+                    p.partition_index,
+                    outcome(p.error_code, &[]),
+                )
             })
         })
         .collect())
@@ -144,12 +152,11 @@ pub async fn alter_replica_log_dirs(
         .iter()
         .flat_map(|t| {
             t.partitions.iter().map(|p| {
-                let outcome = if p.error_code == 0 {
-                    Ok(())
-                } else {
-                    Err(error_name(p.error_code))
-                };
-                (t.topic_name.0.to_string(), p.partition_index, outcome)
+                (
+                    t.topic_name.0.to_string(),
+                    p.partition_index,
+                    outcome(p.error_code, &[]),
+                )
             })
         })
         .collect())
@@ -183,12 +190,11 @@ pub async fn elect_preferred_leaders(
         .iter()
         .flat_map(|t| {
             t.partition_result.iter().map(|p| {
-                let outcome = if p.error_code == 0 || p.error_code == ELECTION_NOT_NEEDED {
-                    Ok(())
-                } else {
-                    Err(error_name(p.error_code))
-                };
-                (t.topic.0.to_string(), p.partition_id, outcome)
+                (
+                    t.topic.0.to_string(),
+                    p.partition_id,
+                    outcome(p.error_code, &[ELECTION_NOT_NEEDED]),
+                )
             })
         })
         .collect())

@@ -116,6 +116,58 @@ pub(crate) fn brokers_over(state: &State<'_>, mut excess: impl FnMut(u32) -> f64
     over.into_iter().map(|(_, b)| b).collect()
 }
 
+/// Moves leadership of the partitions `from` leads to their followers (ranked by `rank`,
+/// lowest first) until `done`: the cheap way to shed leader load, tried before replica moves.
+pub(crate) fn shed_leadership(
+    state: &mut State<'_>,
+    prior: &[Goal],
+    from: u32,
+    rank: impl Fn(&State<'_>, u32) -> f64,
+    mut wanted: impl FnMut(&State<'_>, &Action) -> bool,
+    done: impl Fn(&State<'_>) -> bool,
+) {
+    let led: Vec<u32> = state
+        .partitions_on(from)
+        .filter(|&p| state.leader(p) == Some(from))
+        .collect();
+    for p in led {
+        if done(state) {
+            return;
+        }
+        let leads = leads_from(state, p, |f| rank(state, f));
+        apply_first(state, prior, leads, &mut wanted);
+    }
+}
+
+/// Moves the replicas of `candidates` (best first) off broker `from` until `done`, each to
+/// the first destination in `rank`'s order (re-ranked after every move) that `wanted` and
+/// every goal in `prior` accept.
+pub(crate) fn shed_replicas(
+    state: &mut State<'_>,
+    prior: &[Goal],
+    from: u32,
+    candidates: &[u32],
+    rank: impl Fn(&State<'_>) -> Vec<u32>,
+    mut wanted: impl FnMut(&State<'_>, &Action) -> bool,
+    done: impl Fn(&State<'_>) -> bool,
+) {
+    let mut dests = rank(state);
+    for &p in candidates {
+        if done(state) {
+            return;
+        }
+        if state.slot_of(p, from).is_none() {
+            continue;
+        }
+        if let Some(action) =
+            find_first(state, prior, moves_to(state, p, from, &dests), &mut wanted)
+        {
+            state.apply(&action);
+            dests = rank(state);
+        }
+    }
+}
+
 /// Smallest divisor, for loads that may be 0.
 pub(crate) const EPS: f64 = 1e-9;
 

@@ -5,8 +5,7 @@ use super::intra_broker::IntraBrokerGoal;
 use super::{GoalKind, GoalSettings, Metric, Violation};
 use crate::goals::Goal;
 use crate::search::{
-    apply_first, brokers_by, brokers_over, find_first, leads_from, moves_to, partitions_by, slack,
-    EPS,
+    brokers_by, brokers_over, partitions_by, shed_leadership, shed_replicas, slack, EPS,
 };
 use crate::state::{Action, Effects, State};
 
@@ -126,19 +125,33 @@ impl CapacityGoal {
         let over = brokers_over(state, |b| {
             self.excess(state, b) - slack(self.limits[b as usize])
         });
-        for b in over {
-            if self.metric.follows_leadership() {
-                let led: Vec<u32> = state
-                    .partitions_on(b)
-                    .filter(|&p| state.leader(p) == Some(b))
-                    .collect();
-                for p in led {
-                    if self.satisfied(state, b) {
-                        break;
-                    }
-                    let leads = leads_from(state, p, |f| self.value(state, f));
-                    apply_first(state, prior, leads, |s, a| self.accepts(s, a));
+        // By utilization; a broker of unknown capacity by its load over the mean known limit,
+        // so that unknown capacities do not all rank as empty.
+        let known: Vec<f64> = self
+            .limits
+            .iter()
+            .copied()
+            .filter(|l| l.is_finite() && *l > 0.0)
+            .collect();
+        let typical = if known.is_empty() {
+            1.0
+        } else {
+            known.iter().sum::<f64>() / known.len() as f64
+        };
+        let utilization = |state: &State<'_>, d: u32| {
+            let limit = self.limits[d as usize];
+            self.value(state, d)
+                / if limit.is_finite() {
+                    limit.max(EPS)
+                } else {
+                    typical
                 }
+        };
+        for b in over {
+            let done = |state: &State<'_>| self.satisfied(state, b);
+            let accepts = |s: &State<'_>, a: &Action| self.accepts(s, a);
+            if self.metric.follows_leadership() {
+                shed_leadership(state, prior, b, utilization, accepts, done);
             }
             // Largest first: fewest moves to get under the limit.
             let metric = self.metric;
@@ -146,43 +159,8 @@ impl CapacityGoal {
                 let leader = state.leader(p) == Some(b);
                 -metric.of(&state.contribution(p, leader))
             });
-            // By utilization; a broker of unknown capacity by its load over the mean known
-            // limit, so that unknown capacities do not all rank as empty.
-            let known: Vec<f64> = self
-                .limits
-                .iter()
-                .copied()
-                .filter(|l| l.is_finite() && *l > 0.0)
-                .collect();
-            let typical = if known.is_empty() {
-                1.0
-            } else {
-                known.iter().sum::<f64>() / known.len() as f64
-            };
-            let rank = |state: &State<'_>| {
-                brokers_by(state, |d| {
-                    let limit = self.limits[d as usize];
-                    self.value(state, d)
-                        / if limit.is_finite() {
-                            limit.max(EPS)
-                        } else {
-                            typical
-                        }
-                })
-            };
-            let mut dests = rank(state);
-            for p in candidates {
-                if self.satisfied(state, b) {
-                    break;
-                }
-                let found = find_first(state, prior, moves_to(state, p, b, &dests), |s, a| {
-                    self.accepts(s, a)
-                });
-                if let Some(action) = found {
-                    state.apply(&action);
-                    dests = rank(state);
-                }
-            }
+            let rank = |state: &State<'_>| brokers_by(state, |d| utilization(state, d));
+            shed_replicas(state, prior, b, &candidates, rank, accepts, done);
         }
     }
 

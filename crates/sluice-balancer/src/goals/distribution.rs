@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::metric::Scale;
 use super::{Goal, GoalKind, GoalSettings, Metric};
 use crate::search::{
-    apply_first, brokers_by, brokers_over, find_first, leads_from, moves_to, slack,
+    apply_first, brokers_by, brokers_over, moves_to, shed_leadership, shed_replicas, slack,
 };
 use crate::state::{Action, Effects, State};
 
@@ -132,41 +132,18 @@ impl DistributionGoal {
         }
     }
 
-    /// Moves load off `b` until it is within the band.
+    /// Moves load off `b` until it is within the band: leadership first where it counts,
+    /// then replicas to the least loaded brokers.
     fn shed(&self, state: &mut State<'_>, prior: &[Goal], b: u32) {
-        let metric = self.scale.metric();
         let done = |state: &State<'_>| self.scale.now(state, b) <= self.upper + slack(self.upper);
-        if metric.follows_leadership() {
-            let led: Vec<u32> = state
-                .partitions_on(b)
-                .filter(|&p| state.leader(p) == Some(b))
-                .collect();
-            for p in led {
-                if done(state) {
-                    return;
-                }
-                let leads = leads_from(state, p, |f| self.scale.now(state, f));
-                apply_first(state, prior, leads, |s, a| self.within(s, a));
-            }
+        let within = |s: &State<'_>, a: &Action| self.within(s, a);
+        if self.scale.metric().follows_leadership() {
+            let rank = |state: &State<'_>, f: u32| self.scale.now(state, f);
+            shed_leadership(state, prior, b, rank, within, done);
         }
         let candidates = self.candidates(state, b);
         let rank = |state: &State<'_>| brokers_by(state, |d| self.scale.now(state, d));
-        let mut dests = rank(state);
-        for p in candidates {
-            if done(state) {
-                return;
-            }
-            if state.slot_of(p, b).is_none() {
-                continue;
-            }
-            let found = find_first(state, prior, moves_to(state, p, b, &dests), |s, a| {
-                self.within(s, a)
-            });
-            if let Some(action) = found {
-                state.apply(&action);
-                dests = rank(state);
-            }
-        }
+        shed_replicas(state, prior, b, &candidates, rank, within, done);
     }
 
     /// The partitions worth moving off `donor`, best first: for counts the smallest replicas

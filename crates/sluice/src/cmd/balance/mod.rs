@@ -70,40 +70,31 @@ pub(crate) struct ExecArgs {
     throttle: Option<u64>,
 }
 
+/// What `broker add` and `broker remove` take.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct BrokerArgs {
+    /// The brokers' node ids.
+    #[arg(value_delimiter = ',', required = true)]
+    ids: Vec<i32>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    goals: GoalArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
+    /// Only print the proposal.
+    #[arg(long)]
+    dry_run: bool,
+}
+
 /// `sluice balance broker` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum BrokerCommand {
     /// Move replicas onto newly added brokers (and onto no other broker), as Cruise Control's
     /// add_broker does.
-    Add {
-        /// The new brokers' node ids.
-        #[arg(value_delimiter = ',', required = true)]
-        ids: Vec<i32>,
-        #[command(flatten)]
-        model: ModelArgs,
-        #[command(flatten)]
-        goals: GoalArgs,
-        #[command(flatten)]
-        exec: ExecArgs,
-        /// Only print the proposal.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Add(BrokerArgs),
     /// Drain brokers: move every replica off them.
-    Remove {
-        /// The brokers' node ids.
-        #[arg(value_delimiter = ',', required = true)]
-        ids: Vec<i32>,
-        #[command(flatten)]
-        model: ModelArgs,
-        #[command(flatten)]
-        goals: GoalArgs,
-        #[command(flatten)]
-        exec: ExecArgs,
-        /// Only print the proposal.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Remove(BrokerArgs),
 }
 
 /// The `sluice balance` subcommands.
@@ -374,46 +365,28 @@ pub(crate) async fn run(command: BalanceCommand) -> anyhow::Result<()> {
             execute(&model.client, &proposal, &exec).await
         }
         BalanceCommand::Broker(command) => {
-            let (model, goals, exec, dry_run, changes) = match &command {
-                BrokerCommand::Add {
-                    ids,
-                    model,
-                    goals,
-                    exec,
-                    dry_run,
-                } => (
-                    model,
-                    goals,
-                    exec,
-                    *dry_run,
+            let (args, changes) = match &command {
+                BrokerCommand::Add(args) => (
+                    args,
                     Changes {
-                        add: ids,
+                        add: &args.ids,
                         remove: &[],
                     },
                 ),
-                BrokerCommand::Remove {
-                    ids,
-                    model,
-                    goals,
-                    exec,
-                    dry_run,
-                } => (
-                    model,
-                    goals,
-                    exec,
-                    *dry_run,
+                BrokerCommand::Remove(args) => (
+                    args,
                     Changes {
-                        remove: ids,
+                        remove: &args.ids,
                         add: &[],
                     },
                 ),
             };
-            let (cluster, proposal) = propose(model, goals, changes).await?;
+            let (cluster, proposal) = propose(&args.model, &args.goals, changes).await?;
             print!("{}", render::proposal(&cluster, &proposal));
-            if dry_run {
+            if args.dry_run {
                 return Ok(());
             }
-            execute(&model.client, &proposal, exec).await
+            execute(&args.model.client, &proposal, &args.exec).await
         }
         BalanceCommand::Status { client } => {
             let config = admin_config(&client)?;
