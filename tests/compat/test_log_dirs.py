@@ -93,6 +93,18 @@ def test_refusals_use_kafkas_error_codes(broker, admin, topic_name):
     other = [d for d in disks(broker) if d != placement(admin)[0][(long_topic, 0)]][0]
     (err,) = admin.alter_replica_log_dirs({(long_topic, 0, 1): other}).values()
     assert err is InvalidTopicError
+    # A partition that does not exist yet: REPLICA_NOT_AVAILABLE, and the directory is
+    # remembered, as Kafka does: the partition is created there (here in the directory the
+    # default placement — fewest partitions, then configured order — would not pick).
+    live, _ = placement(admin)
+    order = disks(broker)
+    default = min(order, key=lambda d: (sum(1 for v in live.values() if v == d), order.index(d)))
+    wanted = next(d for d in order if d != default)
+    later = f"{topic_name}-later"
+    (err,) = admin.alter_replica_log_dirs({(later, 0, 1): wanted}).values()
+    assert err is ReplicaNotAvailableError
+    admin.create_topics([NewTopic(later, 1, 1)])
+    assert placement(admin)[0][(later, 0)] == wanted
 
 
 @pytest.mark.broker_args("--log-dirs", ",".join(DISKS),

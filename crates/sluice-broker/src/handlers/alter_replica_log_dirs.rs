@@ -3,7 +3,8 @@
 //! Per partition, in Kafka's order of checks: INVALID_TOPIC_EXCEPTION when the copy's directory
 //! name would be too long, LOG_DIR_NOT_FOUND for a path that is not one of `log_dirs` (absolute,
 //! as DescribeLogDirs reports it), REPLICA_NOT_AVAILABLE for a partition this broker does not
-//! host, KAFKA_STORAGE_ERROR while shutting down, else NONE: the move is under way (or there
+//! host (the directory is remembered: the partition is created there if it comes, as in Kafka),
+//! KAFKA_STORAGE_ERROR while shutting down, else NONE: the move is under way (or there
 //! is nothing to move). A partition named twice is answered once; the last directory wins.
 
 use std::collections::HashMap;
@@ -50,7 +51,11 @@ pub async fn handle(
                         .or_insert_with(|| metadata.log_dirs().resolve(path));
                     match (log_dir, metadata.partition(topic.name.0.as_str(), index)) {
                         (None, _) => Some(ResponseError::LogDirNotFound),
-                        (Some(_), None) => Some(ResponseError::ReplicaNotAvailable),
+                        (Some(log_dir), None) => {
+                            // Kafka's answer, after remembering where to create it.
+                            metadata.prefer_log_dir(topic.name.0.as_str(), index, log_dir);
+                            Some(ResponseError::ReplicaNotAvailable)
+                        }
                         (Some(log_dir), Some(partition)) => {
                             match metadata.move_partition(&partition, log_dir) {
                                 Ok(()) => None,

@@ -39,6 +39,9 @@ pub use store::{read_json, sync_dir, write_atomic, write_json, write_private};
 const MAX_TOPIC_NAME_LEN: usize = 249;
 /// Sanity cap on partitions per topic for one broker.
 const MAX_PARTITIONS: i32 = 10_000;
+/// Most directory preferences kept for partitions that do not exist yet (AlterReplicaLogDirs
+/// before creation); more are answered but not remembered.
+const MAX_PREFERRED_DIRS: usize = 100_000;
 /// The dynamic broker config that throttles partition moves between log directories.
 const MOVE_THROTTLE: &str = "replica.alter.log.dirs.io.max.bytes.per.second";
 
@@ -139,6 +142,9 @@ pub struct Metadata {
     relocations: Relocations,
     /// The move throttle set at start-up (0: none), below the dynamic one.
     startup_move_throttle: std::sync::atomic::AtomicU64,
+    /// Log directories asked for partitions not created yet: where they will be created (as
+    /// Kafka records them; not persisted, as in Kafka).
+    preferred_dirs: parking_lot::Mutex<HashMap<(String, i32), PathBuf>>,
     /// Startup log defaults overlaid by the dynamic broker configs; swapped whole on a change.
     defaults: parking_lot::RwLock<Arc<BrokerDefaults>>,
     default_partitions: AtomicI32,
@@ -294,6 +300,7 @@ impl Metadata {
             log_dirs,
             relocations,
             startup_move_throttle: std::sync::atomic::AtomicU64::new(0),
+            preferred_dirs: parking_lot::Mutex::new(HashMap::new()),
             defaults: parking_lot::RwLock::new(Arc::new(defaults)),
             default_partitions: AtomicI32::new(1),
             catalogue: parking_lot::RwLock::new(catalogue),
@@ -405,6 +412,15 @@ impl Metadata {
         self.relocations.set_throttle(dynamic.or(startup));
     }
 
+    /// Records that `topic`-`partition`, which does not exist yet, is to be created in
+    /// `log_dir` (AlterReplicaLogDirs before a reassignment creates the replica).
+    pub fn prefer_log_dir(&self, topic: &str, partition: i32, log_dir: &Path) {
+        let mut preferred = self.preferred_dirs.lock();
+        if preferred.len() < MAX_PREFERRED_DIRS {
+            preferred.insert((topic.to_owned(), partition), log_dir.to_owned());
+        }
+    }
+
     /// The partition moves in progress.
     pub fn moves(&self) -> Vec<MoveStatus> {
         self.relocations.status()
@@ -437,7 +453,14 @@ impl Metadata {
         for p in from..to {
             // A directory left by a crash between its creation and the catalogue write is stale.
             self.log_dirs.remove_everywhere(name, p);
-            let log_dir = self.log_dirs.choose(&mut counts).to_owned();
+            let preferred = self.preferred_dirs.lock().remove(&(name.to_owned(), p));
+            let log_dir = match preferred {
+                Some(dir) => {
+                    *counts.entry(dir.clone()).or_default() += 1;
+                    dir
+                }
+                None => self.log_dirs.choose(&mut counts).to_owned(),
+            };
             match open_partition(&log_dir, name, p, config) {
                 Ok(part) => opened.push(part),
                 Err(e) => {

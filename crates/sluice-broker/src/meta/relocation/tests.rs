@@ -137,3 +137,20 @@ fn moving_back_or_deleting_abandons_the_copy() {
     assert_eq!(std::fs::read_dir(&a).expect("list").count(), 0);
     assert!(meta.moves().is_empty());
 }
+
+#[test]
+fn a_partition_asked_for_before_it_exists_is_created_there() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let meta = open(root.path());
+    let b = meta.log_dirs().dirs()[1].clone();
+    // Without a preference both partitions would start in the first (emptiest, then first)
+    // directory and the second.
+    meta.prefer_log_dir("later", 0, &b);
+    meta.prefer_log_dir("later", 1, &b);
+    let topic = meta
+        .create_topic("later", 2, 1, BTreeMap::new(), false)
+        .expect("create");
+    for p in &topic.partitions {
+        assert_eq!(meta.log_dir_of(p), Some(b.clone()));
+    }
+}
