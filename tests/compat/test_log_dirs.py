@@ -54,6 +54,15 @@ def placement(admin) -> tuple[dict[tuple[str, int], str], dict[tuple[str, int], 
     return live, future
 
 
+def placement_of(broker):
+    """`placement` through a fresh admin client (after a restart the fixture's is stale)."""
+    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20_000)
+    try:
+        return placement(client)
+    finally:
+        client.close()
+
+
 @pytest.mark.broker_args("--log-dirs", ",".join(DISKS))
 def test_new_partitions_spread_over_the_directories(broker, admin, topic_name):
     admin.create_topics([NewTopic(topic_name, 4, 1)])
@@ -153,11 +162,7 @@ def test_live_partitions_move_between_directories_losing_nothing(broker, admin, 
     assert not [e for d in (d1, d2) for e in Path(d).iterdir() if e.name.endswith(("-future", "-swap", "-delete"))]
 
     broker.restart()
-    admin2 = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20_000)
-    try:
-        live, future = placement(admin2)
-    finally:
-        admin2.close()
+    live, future = placement_of(broker)
     assert (live[(topic_name, 0)], live[(topic_name, 1)], future) == (d2, d1, {})
     reader = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"{topic_name}-after",
                        "auto.offset.reset": "earliest"})
@@ -187,11 +192,7 @@ def test_a_move_stopped_by_shutdown_leaves_the_partition_where_it_was(broker, ad
     # 3 MB at 200 kB/s: the copy is far from done when the broker is killed.
     broker.kill9()
     broker.start()
-    admin2 = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=20_000)
-    try:
-        live, future = placement(admin2)
-    finally:
-        admin2.close()
+    live, future = placement_of(broker)
     assert (live[(topic_name, 0)], future) == (d1, {})
     assert not [e for e in Path(d2).iterdir() if e.name.startswith(topic_name)], \
         "the unfinished copy is removed at start-up"

@@ -259,6 +259,11 @@ impl<'m> State<'m> {
         self.replicas(p).first().map(|r| r.broker)
     }
 
+    /// Partition `p`'s replica on broker `b`, if it has one there.
+    pub fn replica_on(&self, p: u32, b: u32) -> Option<Replica> {
+        self.replicas(p).iter().copied().find(|r| r.broker == b)
+    }
+
     /// The slot of broker `b` among partition `p`'s replicas.
     pub fn slot_of(&self, p: u32, b: u32) -> Option<usize> {
         self.replicas(p).iter().position(|r| r.broker == b)

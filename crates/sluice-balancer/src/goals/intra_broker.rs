@@ -136,8 +136,7 @@ impl IntraBrokerGoal {
                 to,
                 to_dir,
             } => {
-                let slot = state.slot_of(partition, from)?;
-                let from_dir = state.replicas(partition)[slot].log_dir;
+                let from_dir = state.replica_on(partition, from)?.log_dir;
                 (partition, from, from_dir, to, to_dir)
             }
             Action::Dir {
@@ -145,8 +144,7 @@ impl IntraBrokerGoal {
                 broker,
                 to_dir,
             } => {
-                let slot = state.slot_of(partition, broker)?;
-                let from_dir = state.replicas(partition)[slot].log_dir;
+                let from_dir = state.replica_on(partition, broker)?.log_dir;
                 (partition, broker, from_dir, broker, to_dir)
             }
             Action::Lead { .. } => return None,
