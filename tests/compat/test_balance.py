@@ -1,7 +1,8 @@
 """`sluice balance` end to end on Sluice's broker with two log directories: a broker whose
 partitions all sit on one disk is rebalanced across both while a producer and a consumer keep
 running, losing nothing; the model round-trips through JSON for offline proposals; `stop`
-cancels a running execution; throttles are set during execution and removed afterwards.
+cancels a running execution; throttles are set during execution and put back as they were
+afterwards (an operator's own value restored, one the execution added removed).
 
 Only moves between the log directories of one broker can be executed here (Sluice is a single
 node); moves between brokers are covered by the optimizer's property tests and by the request
@@ -15,7 +16,8 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                  ResourceType)
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import NoError
@@ -40,13 +42,27 @@ def balance(sluice_bin: str, broker, *args: str, check: bool = True, timeout: fl
     return result
 
 
-def move_throttle_is_dynamic(broker) -> bool:
-    """True while a dynamic replica.alter.log.dirs.io.max.bytes.per.second is set on broker 1."""
+MOVE_THROTTLE = "replica.alter.log.dirs.io.max.bytes.per.second"
+
+
+def move_throttle(broker) -> str | None:
+    """The dynamic replica.alter.log.dirs.io.max.bytes.per.second of broker 1, if one is set."""
     node = ConfigResource(ResourceType.BROKER, "1")
     client = AdminClient({"bootstrap.servers": broker.bootstrap})  # kept alive until the answer
-    configs = client.describe_configs([node])[node].result(30)
-    throttle = configs["replica.alter.log.dirs.io.max.bytes.per.second"]
-    return throttle.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    throttle = client.describe_configs([node])[node].result(30)[MOVE_THROTTLE]
+    return throttle.value if throttle.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value else None
+
+
+def move_throttle_is_dynamic(broker) -> bool:
+    return move_throttle(broker) is not None
+
+
+def set_move_throttle(broker, value: str) -> None:
+    """Sets the throttle as an operator would, before the rebalancer runs."""
+    node = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[
+        ConfigEntry(MOVE_THROTTLE, value, incremental_operation=AlterConfigOpType.SET)])
+    client = AdminClient({"bootstrap.servers": broker.bootstrap})
+    client.incremental_alter_configs([node])[node].result(30)
 
 
 def dir_sizes(admin, topic: str) -> dict[str, int]:
@@ -78,6 +94,8 @@ def test_a_skewed_broker_is_rebalanced_across_its_disks_while_clients_run(sluice
     sizes = dir_sizes(admin, topic_name)
     assert sizes[first] > 8_000_000 and sum(sizes.values()) == sizes[first], sizes
 
+    # An operator's own throttle, which the execution replaces while it runs and then puts back.
+    set_move_throttle(broker, "900000000")
     traffic = Traffic(broker.bootstrap, topic_name, 6)
     traffic.start()
     time.sleep(1)
@@ -85,7 +103,7 @@ def test_a_skewed_broker_is_rebalanced_across_its_disks_while_clients_run(sluice
     out = result.stdout.decode()
     assert "IntraBrokerDiskUsageDistributionGoal" in out, out
     assert "log-dir moves" in out and "done in" in out, out
-    assert "throttles set and removed" in out, out
+    assert "throttles set and put back" in out, out
     time.sleep(1)
     traffic.finish()
     assert not traffic.errors, traffic.errors
@@ -102,8 +120,8 @@ def test_a_skewed_broker_is_rebalanced_across_its_disks_while_clients_run(sluice
         assert [o for o, _ in consumed] == list(range(len(consumed))), f"partition {p}: gaps or duplicates"
         assert consumed[-len(acked):] == acked, f"partition {p}: acknowledged messages missing"
         assert len(consumed) == 1500 + len(acked)
-    # No throttle is left behind, and a second proposal has nothing left to do.
-    assert not move_throttle_is_dynamic(broker)
+    # The operator's throttle is back, and a second proposal has nothing left to do.
+    assert move_throttle(broker) == "900000000"
     again = balance(sluice_bin, broker, "propose", "--sample-secs", "0").stdout.decode()
     assert "0 partitions change" in again, again
     status = balance(sluice_bin, broker, "status").stdout.decode()

@@ -3,7 +3,7 @@
 //! WriteTxnMarkers), SCRAM users (DescribeUserScramCredentials, AlterUserScramCredentials) and
 //! client quotas (DescribeClientQuotas, AlterClientQuotas), and the cluster's shape and
 //! replica movement for the rebalancer (Metadata, DescribeLogDirs, ListOffsets,
-//! Alter/ListPartitionReassignments, AlterReplicaLogDirs, ElectLeaders,
+//! Alter/ListPartitionReassignments, AlterReplicaLogDirs, ElectLeaders, DescribeConfigs,
 //! IncrementalAlterConfigs).
 //!
 //! rdkafka 0.39 exposes none of them, so this speaks the wire protocol with `kafka-protocol`,
@@ -14,6 +14,7 @@
 
 mod acls;
 mod cluster;
+mod configs;
 mod connection;
 mod error;
 mod quotas;
@@ -28,12 +29,13 @@ pub use cluster::{
     cluster_metadata, describe_log_dirs, list_offsets, BrokerInfo, ClusterMetadata, LogDirInfo,
     LogDirReplica, PartitionInfo, TopicInfo, EARLIEST, LATEST,
 };
+pub use configs::{alter_configs, describe_configs, ConfigResourceKind, ConfigValue};
 pub use connection::AdminConnection;
 pub use error::AdminError;
 pub use quotas::{alter_client_quotas, describe_client_quotas, QuotaEntityPart, QuotaEntry};
 pub use reassign::{
-    alter_configs, alter_partition_reassignments, alter_replica_log_dirs, elect_preferred_leaders,
-    list_partition_reassignments, ConfigResourceKind, OngoingReassignment, PartitionResults,
+    alter_partition_reassignments, alter_replica_log_dirs, elect_preferred_leaders,
+    list_partition_reassignments, OngoingReassignment, PartitionResults,
 };
 pub use sasl::SaslLogin;
 pub use scram::{

@@ -1,6 +1,6 @@
 //! Moving replicas: AlterPartitionReassignments / ListPartitionReassignments (between
 //! brokers), AlterReplicaLogDirs (between directories of one broker), ElectLeaders
-//! (preferred leaders) and IncrementalAlterConfigs (throttles).
+//! (preferred leaders). Throttles are configs (see `configs.rs`).
 
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
@@ -9,12 +9,9 @@ use kafka_protocol::messages::alter_replica_log_dirs_request::{
     AlterReplicaLogDir, AlterReplicaLogDirTopic,
 };
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, BrokerId, ElectLeadersRequest,
-    IncrementalAlterConfigsRequest, ListPartitionReassignmentsRequest, TopicName,
+    ListPartitionReassignmentsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -198,48 +195,4 @@ pub async fn elect_preferred_leaders(
             })
         })
         .collect())
-}
-
-/// Kafka's config resource types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigResourceKind {
-    /// A topic.
-    Topic,
-    /// A broker (by node id; `""` for the cluster-wide default).
-    Broker,
-}
-
-/// Sets (`Some`) or deletes (`None`) configs of one resource with IncrementalAlterConfigs.
-pub async fn alter_configs(
-    conn: &mut AdminConnection,
-    kind: ConfigResourceKind,
-    name: &str,
-    configs: &[(String, Option<String>)],
-) -> Result<(), AdminError> {
-    let resource_type = match kind {
-        ConfigResourceKind::Topic => 2,
-        ConfigResourceKind::Broker => 4,
-    };
-    let configs = configs
-        .iter()
-        .map(|(key, value)| {
-            AlterableConfig::default()
-                .with_name(StrBytes::from_string(key.clone()))
-                .with_config_operation(if value.is_some() { 0 } else { 1 })
-                .with_value(value.clone().map(StrBytes::from_string))
-        })
-        .collect();
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(StrBytes::from_string(name.to_owned()))
-            .with_configs(configs),
-    ]);
-    let response = conn.request(&request, 1).await?;
-    for r in &response.responses {
-        check(r.error_code, r.error_message.as_ref(), || {
-            format!("IncrementalAlterConfigs of {name}")
-        })?;
-    }
-    Ok(())
 }

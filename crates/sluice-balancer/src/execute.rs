@@ -4,8 +4,8 @@
 //! tracked until done (ListPartitionReassignments, DescribeLogDirs); then preferred leader
 //! elections. With a throttle, the replication and log-dir copy rates are capped for the
 //! duration (`leader/follower.replication.throttled.rate` and `.replicas`,
-//! `replica.alter.log.dirs.io.max.bytes.per.second`) and the throttles are removed at the end,
-//! also when the execution fails or is stopped.
+//! `replica.alter.log.dirs.io.max.bytes.per.second`) and put back as they were at the end (see
+//! [`throttle`]), also when the execution fails or is stopped.
 //!
 //! Stopping ([`stop`], `sluice balance stop`) needs no state of its own: it cancels every
 //! reassignment in progress and sends every copy between log directories back to where its
@@ -19,6 +19,8 @@ use serde::Serialize;
 use sluice_admin::{AdminConfig, AdminConnection, AdminError, ConfigResourceKind};
 
 use crate::proposal::{PartitionChange, Proposal};
+
+mod throttle;
 
 /// How to execute.
 #[derive(Debug, Clone)]
@@ -68,7 +70,7 @@ pub struct ExecutionReport {
     pub failed: Vec<String>,
     /// True if stopped before the end.
     pub stopped: bool,
-    /// Throttles set and removed.
+    /// Throttles set for the execution (and put back as they were after it).
     pub throttles: Vec<String>,
 }
 
@@ -137,22 +139,22 @@ pub async fn execute(
 ) -> Result<ExecutionReport, ExecuteError> {
     let mut cluster = Cluster::open(config).await?;
     let mut report = ExecutionReport::default();
-    let throttled = set_throttles(&mut cluster, proposal, options, &mut report).await;
+    let throttled = throttle::set(&mut cluster, proposal, options, &mut report).await;
     let outcome = run(&mut cluster, proposal, options, &mut report, &mut progress).await;
     // Throttles go once nothing moves any more: removing them under a reassignment that still
     // runs (after a timeout or an error) would let it use all the bandwidth.
     if !throttled.is_empty() && moves_in_flight(&mut cluster).await.unwrap_or(true) {
         report.failed.push(
             "moves are still in progress, so the throttles stay; `sluice balance stop` cancels \
-             the moves, then run execute again or remove the throttles with IncrementalAlterConfigs"
+             the moves, then run execute again or put the throttles back with IncrementalAlterConfigs"
                 .to_owned(),
         );
         outcome?;
         return Ok(report);
     }
-    let removed = remove_throttles(&mut cluster, throttled).await;
+    let restored = throttle::restore(&mut cluster, throttled).await;
     outcome?;
-    removed?;
+    restored?;
     Ok(report)
 }
 
@@ -462,124 +464,6 @@ async fn dir_batch(
         }
     }
     Ok(true)
-}
-
-/// A config set for the execution, removed at the end.
-type Throttle = (ConfigResourceKind, String, String);
-
-async fn set_throttles(
-    cluster: &mut Cluster,
-    proposal: &Proposal,
-    options: &ExecuteOptions,
-    report: &mut ExecutionReport,
-) -> Vec<Throttle> {
-    let Some(rate) = options.throttle else {
-        return Vec::new();
-    };
-    let mut wanted: Vec<(ConfigResourceKind, String, String, String)> = Vec::new();
-    let mut brokers: BTreeSet<i32> = BTreeSet::new();
-    let mut leaders: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut followers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut dir_brokers: BTreeSet<i32> = BTreeSet::new();
-    for c in &proposal.changes {
-        if c.moves_brokers() {
-            for b in &c.before {
-                brokers.insert(b.broker);
-                leaders
-                    .entry(&c.topic)
-                    .or_default()
-                    .push(format!("{}:{}", c.partition, b.broker));
-            }
-            for a in c
-                .after
-                .iter()
-                .filter(|a| c.before.iter().all(|b| b.broker != a.broker))
-            {
-                brokers.insert(a.broker);
-                followers
-                    .entry(&c.topic)
-                    .or_default()
-                    .push(format!("{}:{}", c.partition, a.broker));
-            }
-        }
-        for a in c.dir_moves() {
-            dir_brokers.insert(a.broker);
-        }
-    }
-    for b in &brokers {
-        for key in [
-            "leader.replication.throttled.rate",
-            "follower.replication.throttled.rate",
-        ] {
-            wanted.push((
-                ConfigResourceKind::Broker,
-                b.to_string(),
-                key.to_owned(),
-                rate.to_string(),
-            ));
-        }
-    }
-    for b in &dir_brokers {
-        wanted.push((
-            ConfigResourceKind::Broker,
-            b.to_string(),
-            "replica.alter.log.dirs.io.max.bytes.per.second".to_owned(),
-            rate.to_string(),
-        ));
-    }
-    for (topic, list) in leaders {
-        wanted.push((
-            ConfigResourceKind::Topic,
-            topic.to_owned(),
-            "leader.replication.throttled.replicas".to_owned(),
-            list.join(","),
-        ));
-    }
-    for (topic, list) in followers {
-        wanted.push((
-            ConfigResourceKind::Topic,
-            topic.to_owned(),
-            "follower.replication.throttled.replicas".to_owned(),
-            list.join(","),
-        ));
-    }
-    let mut set = Vec::new();
-    for (kind, name, key, value) in wanted {
-        let result = match cluster.for_resource(kind, &name).await {
-            Ok(mut conn) => {
-                sluice_admin::alter_configs(&mut conn, kind, &name, &[(key.clone(), Some(value))])
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                report.throttles.push(format!("{kind:?} {name}: {key}"));
-                set.push((kind, name, key));
-            }
-            Err(e) => report.failed.push(format!("throttle {key} on {name}: {e}")),
-        }
-    }
-    set
-}
-
-async fn remove_throttles(
-    cluster: &mut Cluster,
-    throttles: Vec<Throttle>,
-) -> Result<(), AdminError> {
-    let mut first_error = None;
-    for (kind, name, key) in throttles {
-        let result = match cluster.for_resource(kind, &name).await {
-            Ok(mut conn) => {
-                sluice_admin::alter_configs(&mut conn, kind, &name, &[(key, None)]).await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            first_error.get_or_insert(e);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// Stops every rebalancing move in the cluster: cancels reassignments in progress and sends

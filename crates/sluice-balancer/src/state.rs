@@ -74,6 +74,20 @@ pub enum Action {
         /// Broker index of the new leader.
         to: u32,
     },
+    /// Exchanges two replicas: `partition`'s on `from` goes to `to` and `other`'s on `to` comes
+    /// to `from`, each into the log directory the other leaves and keeping its place in its
+    /// partition's list (a leader stays leader). Replica counts do not change, which makes a
+    /// swap the way to even a resource once the count goals refuse every single move.
+    Swap {
+        /// Partition of the replica leaving `from`.
+        partition: u32,
+        /// Broker index `partition`'s replica leaves.
+        from: u32,
+        /// Partition of the replica leaving `to`.
+        other: u32,
+        /// Broker index `other`'s replica leaves.
+        to: u32,
+    },
     /// Moves the replica of `partition` on `broker` to another of its log directories.
     Dir {
         /// Partition index.
@@ -310,6 +324,16 @@ impl<'m> State<'m> {
                 );
                 [(from, follow, lead), (to, lead, follow)]
             }
+            Action::Swap {
+                partition,
+                from,
+                other,
+                to,
+            } => {
+                let out = self.contribution(partition, self.leader(partition) == Some(from));
+                let back = self.contribution(other, self.leader(other) == Some(to));
+                [(from, back, out), (to, out, back)]
+            }
             Action::Dir { broker, .. } => [(broker, none, none), (broker, none, none)],
         }
     }
@@ -331,26 +355,20 @@ impl<'m> State<'m> {
                 from,
                 to,
                 to_dir,
+            } => self.move_replica(partition, from, to, to_dir),
+            Action::Swap {
+                partition,
+                from,
+                other,
+                to,
             } => {
-                let Some(slot) = self.slot_of(partition, from) else {
+                let (Some(out), Some(back)) =
+                    (self.replica_on(partition, from), self.replica_on(other, to))
+                else {
                     return;
                 };
-                let k = self.base[partition as usize] + slot as u32;
-                let old = self.replicas[k as usize];
-                let disk = self.model.partitions[partition as usize].load.disk_bytes;
-                self.dirs[from as usize][usize::from(old.log_dir)] -= disk;
-                self.dirs[to as usize][usize::from(to_dir)] += disk;
-                self.unlist(k, from);
-                self.replicas[k as usize] = Replica {
-                    broker: to,
-                    log_dir: to_dir,
-                };
-                let list = &mut self.lists[to as usize];
-                self.pos[k as usize] = list.len() as u32;
-                list.push(k);
-                let topic = self.model.partitions[partition as usize].topic;
-                self.topic_counts.add(topic, from, -1);
-                self.topic_counts.add(topic, to, 1);
+                self.move_replica(partition, from, to, back.log_dir);
+                self.move_replica(other, to, from, out.log_dir);
             }
             Action::Lead { partition, to } => {
                 let Some(slot) = self.slot_of(partition, to) else {
@@ -393,6 +411,19 @@ impl<'m> State<'m> {
                     && usize::from(to_dir) < self.dirs[to as usize].len()
             }
             Action::Lead { partition, to } => self.slot_of(partition, to).is_some_and(|s| s > 0),
+            Action::Swap {
+                partition,
+                from,
+                other,
+                to,
+            } => {
+                partition != other
+                    && from != to
+                    && self.slot_of(partition, from).is_some()
+                    && self.slot_of(partition, to).is_none()
+                    && self.slot_of(other, to).is_some()
+                    && self.slot_of(other, from).is_none()
+            }
             Action::Dir {
                 partition,
                 broker,
@@ -404,6 +435,31 @@ impl<'m> State<'m> {
                         .is_some_and(|s| self.replicas(partition)[s].log_dir != to_dir)
             }
         }
+    }
+
+    /// Moves `partition`'s replica on `from` to directory `to_dir` of `to`, in the same slot,
+    /// keeping every aggregate but the broker loads (which [`State::apply`] updates from the
+    /// action's effects).
+    fn move_replica(&mut self, partition: u32, from: u32, to: u32, to_dir: u16) {
+        let Some(slot) = self.slot_of(partition, from) else {
+            return;
+        };
+        let k = self.base[partition as usize] + slot as u32;
+        let old = self.replicas[k as usize];
+        let disk = self.model.partitions[partition as usize].load.disk_bytes;
+        self.dirs[from as usize][usize::from(old.log_dir)] -= disk;
+        self.dirs[to as usize][usize::from(to_dir)] += disk;
+        self.unlist(k, from);
+        self.replicas[k as usize] = Replica {
+            broker: to,
+            log_dir: to_dir,
+        };
+        let list = &mut self.lists[to as usize];
+        self.pos[k as usize] = list.len() as u32;
+        list.push(k);
+        let topic = self.model.partitions[partition as usize].topic;
+        self.topic_counts.add(topic, from, -1);
+        self.topic_counts.add(topic, to, 1);
     }
 
     fn unlist(&mut self, k: u32, broker: u32) {

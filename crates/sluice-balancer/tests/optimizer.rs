@@ -2,6 +2,9 @@
 
 use proptest::prelude::*;
 use sluice_balancer::model::generate::{generate, Spec};
+use sluice_balancer::model::{
+    Broker, ClusterModel, Load, LogDir, Partition, Replica, MODEL_VERSION,
+};
 use sluice_balancer::{optimize, GoalKind, GoalSettings, OptimizationError};
 
 const ORDER: &[GoalKind] = &GoalKind::DEFAULT_ORDER;
@@ -163,4 +166,60 @@ fn added_brokers_receive_replicas_and_no_other_broker_does() {
         assert_eq!(added.before.replicas, 0.0);
         assert!(added.after.replicas > 100.0, "{added:?}");
     }
+}
+
+/// Two brokers with two replicas each, one holding the large ones. With a balance threshold of
+/// 1.0 the replica counts may not change at all, so no single move is accepted: only swapping
+/// a large replica for a small one evens the disks.
+#[test]
+fn pinned_replica_counts_leave_swaps_to_even_the_disks() {
+    let broker = |id| Broker {
+        id,
+        rack: None,
+        capacity: Default::default(),
+        log_dirs: vec![LogDir {
+            path: "/data".to_owned(),
+            capacity_bytes: None,
+        }],
+        excluded: false,
+        added: false,
+    };
+    let partition = |index, broker, disk_bytes| Partition {
+        topic: 0,
+        index,
+        replicas: vec![Replica { broker, log_dir: 0 }],
+        leader: Some(broker),
+        load: Load {
+            disk_bytes,
+            ..Load::default()
+        },
+    };
+    let model = ClusterModel {
+        version: MODEL_VERSION,
+        brokers: vec![broker(1), broker(2)],
+        topics: vec!["t".to_owned()],
+        partitions: vec![
+            partition(0, 0, 10.0),
+            partition(1, 0, 10.0),
+            partition(2, 1, 1.0),
+            partition(3, 1, 1.0),
+        ],
+    };
+    model.validate().expect("valid");
+    let settings = GoalSettings {
+        balance_threshold: 1.0,
+        ..GoalSettings::default()
+    };
+    let order = [
+        GoalKind::ReplicaDistributionGoal,
+        GoalKind::DiskUsageDistributionGoal,
+    ];
+    let proposal = optimize(&model, &order, &settings).expect("proposal");
+    let after: Vec<(f64, f64)> = proposal
+        .brokers
+        .iter()
+        .map(|b| (b.after.replicas, b.after.disk))
+        .collect();
+    assert_eq!(after, [(2.0, 11.0), (2.0, 11.0)], "{proposal:#?}");
+    assert_eq!(proposal.summary.replica_moves, 2);
 }

@@ -91,7 +91,9 @@ impl CapacityGoal {
         action: &Action,
         effects: &Effects,
     ) -> bool {
-        if let (Some(dirs), Action::Move { .. } | Action::Dir { .. }) = (&self.dirs, action) {
+        if let (Some(dirs), Action::Move { .. } | Action::Swap { .. } | Action::Dir { .. }) =
+            (&self.dirs, action)
+        {
             if !dirs.accepts(state, action) {
                 return false;
             }

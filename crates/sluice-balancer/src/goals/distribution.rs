@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use super::metric::Scale;
 use super::{Goal, GoalKind, GoalSettings, Metric};
 use crate::search::{
-    apply_first, brokers_by, brokers_over, moves_to, shed_leadership, shed_replicas, slack,
+    apply_first, brokers_by, brokers_over, find_first, moves_to, shed_leadership, shed_replicas,
+    slack,
 };
 use crate::state::{Action, Effects, State};
 
@@ -144,6 +145,111 @@ impl DistributionGoal {
         let candidates = self.candidates(state, b);
         let rank = |state: &State<'_>| brokers_by(state, |d| self.scale.now(state, d));
         shed_replicas(state, prior, b, &candidates, rank, within, done);
+        if !done(state) {
+            let lows = self.least_loaded(state, b);
+            self.exchange(state, prior, &[b], &lows, done);
+        }
+    }
+
+    /// Up to [`SWAP_PARTNERS`] brokers under the average, least loaded first, other than `b`.
+    fn least_loaded(&self, state: &State<'_>, b: u32) -> Vec<u32> {
+        brokers_by(state, |d| self.scale.now(state, d))
+            .into_iter()
+            .filter(|&d| d != b && self.scale.now(state, d) < self.average)
+            .take(SWAP_PARTNERS)
+            .collect()
+    }
+
+    /// Up to [`SWAP_PARTNERS`] brokers over the average, most loaded first, other than `b`.
+    fn most_loaded(&self, state: &State<'_>, b: u32) -> Vec<u32> {
+        brokers_by(state, |d| -self.scale.now(state, d))
+            .into_iter()
+            .filter(|&d| d != b && self.scale.now(state, d) > self.average)
+            .take(SWAP_PARTNERS)
+            .collect()
+    }
+
+    /// Swaps heavy replicas of the `highs` for light ones of the `lows` until `done`: what is
+    /// left once every single move is refused, mostly by the replica-count goals above this
+    /// one, which a swap leaves as they are. For each heavy replica (heaviest first) the light
+    /// ones tried are those that bring the difference within the room both brokers have, the
+    /// largest difference first, a few per low broker; the swap itself must keep both brokers
+    /// within the band and be accepted by every higher goal.
+    fn exchange(
+        &self,
+        state: &mut State<'_>,
+        prior: &[Goal],
+        highs: &[u32],
+        lows: &[u32],
+        done: impl Fn(&State<'_>) -> bool,
+    ) {
+        if self.scale.metric() == Metric::Replicas || lows.is_empty() {
+            return;
+        }
+        // Each low broker's replicas by contribution, lightest first. Replicas leave and arrive
+        // as swaps are made; one that has left is skipped, one that has arrived is not offered.
+        let light: Vec<(u32, Vec<(f64, u32)>)> = lows
+            .iter()
+            .map(|&low| {
+                let mut ps: Vec<(f64, u32)> = state
+                    .partitions_on(low)
+                    .map(|q| (self.contribution(state, q, low), q))
+                    .collect();
+                ps.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+                (low, ps)
+            })
+            .collect();
+        let within = |s: &State<'_>, a: &Action| self.within(s, a);
+        for &high in highs {
+            let mut fruitless = 0;
+            for p in self.candidates(state, high) {
+                if done(state) {
+                    return;
+                }
+                if fruitless == MAX_FRUITLESS {
+                    break;
+                }
+                if state.slot_of(p, high).is_none() {
+                    continue;
+                }
+                let view: &State<'_> = state;
+                let heavy = self.contribution(view, p, high);
+                let swaps = light.iter().flat_map(|(low, ps)| {
+                    // What `low` may gain and `high` may lose, in the metric's own units.
+                    let gain = self.upper + slack(self.upper) - self.scale.now(view, *low);
+                    let loss = self.scale.now(view, high) - self.lower + slack(self.lower);
+                    let room = self
+                        .scale
+                        .unscaled(*low, gain)
+                        .min(self.scale.unscaled(high, loss))
+                        .max(0.0);
+                    // Lightest q with heavy - q <= room, upwards: the largest fitting difference.
+                    let first = ps.partition_point(|&(c, _)| c < heavy - room);
+                    ps[first..]
+                        .iter()
+                        .take_while(move |&&(c, _)| c < heavy)
+                        .filter(move |&&(_, q)| {
+                            view.slot_of(q, *low).is_some()
+                                && view.slot_of(q, high).is_none()
+                                && view.slot_of(p, *low).is_none()
+                        })
+                        .take(SWAP_TRIES)
+                        .map(move |&(_, q)| Action::Swap {
+                            partition: p,
+                            from: high,
+                            other: q,
+                            to: *low,
+                        })
+                });
+                match find_first(view, prior, swaps, within) {
+                    Some(action) => {
+                        state.apply(&action);
+                        fruitless = 0;
+                    }
+                    None => fruitless += 1,
+                }
+            }
+        }
     }
 
     /// The partitions worth moving off `donor`, best first: for counts the smallest replicas
@@ -214,5 +320,20 @@ impl DistributionGoal {
                 apply_first(state, prior, actions, |s, a| self.within(s, a));
             }
         }
+        if !done(state) {
+            let highs = self.most_loaded(state, b);
+            self.exchange(state, prior, &highs, &[b], done);
+        }
     }
 }
+
+/// Brokers a broker outside the band may swap replicas with.
+const SWAP_PARTNERS: usize = 8;
+
+/// Light replicas of one partner tried per heavy replica.
+const SWAP_TRIES: usize = 4;
+
+/// Heavy replicas in a row for which no swap was found before giving up on a broker: they
+/// come heaviest first, so past this many the rest would rarely find a partner either, and
+/// trying them all costs replicas × partners × goals checks on the largest clusters.
+const MAX_FRUITLESS: usize = 256;

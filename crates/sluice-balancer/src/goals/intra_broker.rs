@@ -147,6 +147,22 @@ impl IntraBrokerGoal {
                 let from_dir = state.replica_on(partition, broker)?.log_dir;
                 (partition, broker, from_dir, broker, to_dir)
             }
+            Action::Swap {
+                partition,
+                from,
+                other,
+                to,
+            } => {
+                // Each replica takes the other's directory: one net change on each broker.
+                let out_dir = state.replica_on(partition, from)?.log_dir;
+                let back_dir = state.replica_on(other, to)?.log_dir;
+                let disk = |p: u32| state.model().partitions[p as usize].load.disk_bytes;
+                let delta = disk(partition) - disk(other);
+                return Some([
+                    (from, out_dir, -delta, -delta),
+                    (to, back_dir, delta, delta),
+                ]);
+            }
             Action::Lead { .. } => return None,
         };
         let disk = state.model().partitions[partition as usize].load.disk_bytes;

@@ -103,6 +103,11 @@ impl Scale {
         self.metric.of(load) / self.divisors[b as usize]
     }
 
+    /// The metric's own amount that makes `scaled` on broker `b`.
+    pub(crate) fn unscaled(&self, b: u32, scaled: f64) -> f64 {
+        scaled * self.divisors[b as usize]
+    }
+
     /// Broker `b`'s scaled value now.
     pub(crate) fn now(&self, state: &State<'_>, b: u32) -> f64 {
         self.value(b, state.broker(b))

@@ -290,6 +290,7 @@ fn preferred_leader_score(state: &State<'_>) -> f64 {
 pub fn all_accept(goals: &[Goal], state: &State<'_>, action: &Action) -> bool {
     let refused_destination = match *action {
         Action::Move { to, .. } => !state.may_receive(to),
+        Action::Swap { from, to, .. } => !state.may_receive(from) || !state.may_receive(to),
         Action::Lead { to, .. } => state.model().brokers[to as usize].excluded,
         Action::Dir { .. } => false,
     };

@@ -82,12 +82,24 @@ impl RackAware {
                 from,
                 to,
                 ..
+            } => self.move_keeps_spread(state, partition, from, to),
+            // Two partitions, each spread on its own.
+            Action::Swap {
+                partition,
+                from,
+                other,
+                to,
             } => {
-                let (rf, rt) = (self.rack_of[from as usize], self.rack_of[to as usize]);
-                rf == rt || self.on_rack(state, partition, rt) < self.on_rack(state, partition, rf)
+                self.move_keeps_spread(state, partition, from, to)
+                    && self.move_keeps_spread(state, other, to, from)
             }
             Action::Lead { .. } | Action::Dir { .. } => true,
         }
+    }
+
+    fn move_keeps_spread(&self, state: &State<'_>, p: u32, from: u32, to: u32) -> bool {
+        let (rf, rt) = (self.rack_of[from as usize], self.rack_of[to as usize]);
+        rf == rt || self.on_rack(state, p, rt) < self.on_rack(state, p, rf)
     }
 
     pub(crate) fn optimize(&self, state: &mut State<'_>, prior: &[Goal]) {

@@ -62,15 +62,29 @@ impl TopicDistribution {
     }
 
     pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
-        let Action::Move {
-            partition,
-            from,
-            to,
-            ..
-        } = *action
-        else {
-            return true;
-        };
+        match *action {
+            Action::Move {
+                partition,
+                from,
+                to,
+                ..
+            } => self.move_accepted(state, partition, from, to),
+            Action::Swap {
+                partition,
+                from,
+                other,
+                to,
+            } => {
+                // Within one topic a swap changes no count.
+                Self::topic(state, partition) == Self::topic(state, other)
+                    || (self.move_accepted(state, partition, from, to)
+                        && self.move_accepted(state, other, to, from))
+            }
+            Action::Lead { .. } | Action::Dir { .. } => true,
+        }
+    }
+
+    fn move_accepted(&self, state: &State<'_>, partition: u32, from: u32, to: u32) -> bool {
         let t = Self::topic(state, partition);
         let model = state.model();
         let to_ok = model.brokers[to as usize].excluded

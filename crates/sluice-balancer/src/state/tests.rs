@@ -22,13 +22,14 @@ fn close(a: f64, b: f64, scale: f64) -> bool {
 
 proptest! {
     #[test]
-    fn aggregates_follow_any_actions(seed in 0u64..1000, steps in proptest::collection::vec((0u32..60, 0u32..6, 0u32..6, 0u16..2, 0u8..3), 1..80)) {
+    fn aggregates_follow_any_actions(seed in 0u64..1000, steps in proptest::collection::vec((0u32..60, 0u32..6, 0u32..6, 0u16..2, 0u8..4, 0u32..60), 1..80)) {
         let model = generate(Spec { brokers: 6, partitions: 60, seed, ..Spec::default() });
         let mut state = State::new(&model);
-        for (p, a, b, d, kind) in steps {
+        for (p, a, b, d, kind, q) in steps {
             let action = match kind {
                 0 => Action::Move { partition: p, from: a, to: b, to_dir: d },
                 1 => Action::Lead { partition: p, to: b },
+                2 => Action::Swap { partition: p, from: a, other: q, to: b },
                 _ => Action::Dir { partition: p, broker: a, to_dir: d },
             };
             if state.is_valid(&action) {

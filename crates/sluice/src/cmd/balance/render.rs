@@ -111,7 +111,11 @@ pub(super) fn report(r: &ExecutionReport, took: Duration) -> String {
         r.leaders_elected
     );
     if !r.throttles.is_empty() {
-        let _ = writeln!(out, "throttles set and removed: {}", r.throttles.join(", "));
+        let _ = writeln!(
+            out,
+            "throttles set and put back: {}",
+            r.throttles.join(", ")
+        );
     }
     for f in &r.failed {
         let _ = writeln!(out, "failed: {f}");
