@@ -5,7 +5,7 @@
 //! elections. With a throttle, the replication and log-dir copy rates are capped for the
 //! duration (`leader/follower.replication.throttled.rate` and `.replicas`,
 //! `replica.alter.log.dirs.io.max.bytes.per.second`) and put back as they were at the end (see
-//! [`throttle`]), also when the execution fails or is stopped.
+//! `execute/throttle.rs`), also when the execution fails or is stopped.
 //!
 //! Stopping ([`stop`], `sluice balance stop`) needs no state of its own: it cancels every
 //! reassignment in progress and sends every copy between log directories back to where its
