@@ -157,6 +157,38 @@ def test_the_model_round_trips_for_offline_proposals(sluice_bin, broker, admin, 
     assert unknown.returncode != 0 and b"unknown goal" in unknown.stderr
 
 
+def test_measured_cpu_is_shared_among_the_replicas_by_their_traffic(sluice_bin, broker, admin, topic_name,
+                                                                      tmp_path):
+    admin.create_topics([NewTopic(topic_name, 3, 1)])
+    prefill(broker.bootstrap, topic_name, 3, 300)
+    usage = tmp_path / "cpu.json"
+    usage.write_text('{"1": 1.5}')
+    capacity = tmp_path / "capacity.json"
+    capacity.write_text('{"default": {"cpu_cores": 4}}')
+    model = tmp_path / "model.json"
+    traffic = Traffic(broker.bootstrap, topic_name, 3)
+    traffic.start()
+    try:
+        balance(sluice_bin, broker, "model", "--sample-secs", "2", "--cpu-usage", str(usage),
+                "--capacity", str(capacity), "-o", str(model))
+    finally:
+        traffic.finish()
+    assert not traffic.errors, traffic.errors
+    data = json.loads(model.read_text())
+    assert data["brokers"][0]["capacity"]["cpu_cores"] == 4
+    ours = [p["load"] for p in data["partitions"] if data["topics"][p["topic"]] == topic_name]
+    assert all(load["bytes_in"] > 0 and load["cpu_leader"] > 0 for load in ours), ours
+    # One broker leading everything: its 1.5 busy cores are all the leaders' CPU.
+    total = sum(p["load"]["cpu_leader"] for p in data["partitions"])
+    assert abs(total - 1.5) < 1e-6, total
+    propose = balance(sluice_bin, broker, "propose", "--model", str(model)).stdout.decode()
+    assert "CpuCapacityGoal" in propose and "CPU CORES" in propose, propose
+    # A measurement that cannot be right is refused, naming the broker.
+    usage.write_text('{"1": -2}')
+    bad = balance(sluice_bin, broker, "model", "--sample-secs", "0", "--cpu-usage", str(usage), check=False)
+    assert bad.returncode != 0 and b"broker 1" in bad.stderr, bad.stderr
+
+
 @pytest.mark.broker_args("--log-dirs", ",".join(DISKS))
 def test_stop_cancels_a_running_execution(sluice_bin, broker, admin, topic_name):
     skew(broker, admin, topic_name, 4)

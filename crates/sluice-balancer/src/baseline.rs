@@ -20,6 +20,8 @@ pub struct Balance {
     pub disk_spread: f64,
     /// Largest disk utilization over the mean.
     pub disk_peak: f64,
+    /// The same spread for CPU utilization.
+    pub cpu_spread: f64,
     /// Partitions with more replicas on one rack than rack awareness allows.
     pub rack_violations: f64,
 }
@@ -55,6 +57,14 @@ pub fn balance(state: &State<'_>) -> Balance {
         leader_spread: spread(&|b| state.broker(b).leaders).0,
         disk_spread,
         disk_peak,
+        cpu_spread: spread(&|b| {
+            let used = state.broker(b).cpu;
+            model.brokers[b as usize]
+                .capacity
+                .cpu_cores
+                .map_or(used, |c| used / c)
+        })
+        .0,
         rack_violations: Goal::prepare(GoalKind::RackAwareGoal, state, &GoalSettings::default())
             .score(state),
     }

@@ -2,7 +2,8 @@
 //! no broker plug-in, no metrics topic: Metadata for brokers, racks, replicas and leaders;
 //! DescribeLogDirs on every broker for replica sizes, log directories and disk sizes; and two
 //! rounds of ListOffsets, `sample` apart, for the bytes produced per second (offset growth
-//! times the partition's average bytes per offset).
+//! times the partition's average bytes per offset). CPU, which the protocol does not expose,
+//! comes from a measurement of each broker's busy cores if one is given (see [`cpu`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -11,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use sluice_admin::{AdminConfig, AdminConnection, AdminError, ClusterMetadata};
 
 use crate::model::{
-    Broker, Capacity, ClusterModel, Load, LogDir, ModelSettings, Partition, Replica, MODEL_VERSION,
+    cpu, Broker, Capacity, ClusterModel, Load, LogDir, ModelSettings, Partition, Replica,
+    MODEL_VERSION,
 };
 
 /// Capacities the protocol cannot tell: per broker node id, with a default.
@@ -37,6 +39,8 @@ pub struct CollectOptions {
     pub settings: ModelSettings,
     /// Leave out internal topics (`__consumer_offsets`, …).
     pub skip_internal: bool,
+    /// Cores each broker keeps busy, by node id, measured elsewhere (e.g. Prometheus).
+    pub cpu_usage: BTreeMap<i32, f64>,
 }
 
 /// Why a model could not be collected.
@@ -243,16 +247,18 @@ fn build(
                     disk_bytes: disk,
                     bytes_in,
                     bytes_out: bytes_in * options.settings.consumer_fanout,
+                    ..Load::default()
                 },
             });
         }
     }
-    let model = ClusterModel {
+    let mut model = ClusterModel {
         version: MODEL_VERSION,
         brokers,
         topics,
         partitions,
     };
+    cpu::assign(&mut model, &options.cpu_usage);
     model
         .validate()
         .map_err(|e| CollectError::Inconsistent(e.to_string()))?;

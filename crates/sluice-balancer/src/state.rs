@@ -25,6 +25,8 @@ pub struct BrokerLoad {
     pub network_out: f64,
     /// Bytes per second produced to its leaders.
     pub leader_bytes_in: f64,
+    /// CPU cores busy.
+    pub cpu: f64,
 }
 
 impl AddAssign for BrokerLoad {
@@ -35,6 +37,7 @@ impl AddAssign for BrokerLoad {
         self.network_in += o.network_in;
         self.network_out += o.network_out;
         self.leader_bytes_in += o.leader_bytes_in;
+        self.cpu += o.cpu;
     }
 }
 
@@ -46,6 +49,7 @@ impl SubAssign for BrokerLoad {
         self.network_in -= o.network_in;
         self.network_out -= o.network_out;
         self.leader_bytes_in -= o.leader_bytes_in;
+        self.cpu -= o.cpu;
     }
 }
 
@@ -299,6 +303,11 @@ impl<'m> State<'m> {
                 0.0
             },
             leader_bytes_in: if leader { load.bytes_in } else { 0.0 },
+            cpu: if leader {
+                load.cpu_leader
+            } else {
+                load.cpu_follower
+            },
         }
     }
 

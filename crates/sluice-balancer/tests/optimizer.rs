@@ -223,3 +223,40 @@ fn pinned_replica_counts_leave_swaps_to_even_the_disks() {
     assert_eq!(after, [(2.0, 11.0), (2.0, 11.0)], "{proposal:#?}");
     assert_eq!(proposal.summary.replica_moves, 2);
 }
+
+/// A broker with fewer cores than its share of the cluster's CPU: the CPU capacity goal moves
+/// load (leadership first) off it until it is under the threshold.
+#[test]
+fn a_broker_short_of_cores_is_relieved() {
+    let mut model = generate(spec(9, 6, 3, 600));
+    let busy = |model: &ClusterModel, b: u32| -> f64 {
+        model
+            .partitions
+            .iter()
+            .flat_map(|p| p.replicas.iter().map(move |r| (p, r)))
+            .filter(|(_, r)| r.broker == b)
+            .map(|(p, r)| {
+                if p.leader == Some(r.broker) {
+                    p.load.cpu_leader
+                } else {
+                    p.load.cpu_follower
+                }
+            })
+            .sum()
+    };
+    let before = busy(&model, 0);
+    assert!(before > 0.0, "generated clusters carry CPU load");
+    // 80 % of these cores is well under what broker 0 carries now.
+    model.brokers[0].capacity.cpu_cores = Some(before / 2.0);
+    let proposal = optimize(&model, ORDER, &GoalSettings::default()).expect("proposal");
+    let cpu = proposal
+        .goals
+        .iter()
+        .find(|g| g.goal == GoalKind::CpuCapacityGoal)
+        .expect("goal");
+    assert!(cpu.before > 0.0 && cpu.after == 0.0, "{cpu:?}");
+    let after = proposal.brokers[0].after.cpu;
+    assert!(after <= 0.8 * before / 2.0 + 1e-9, "{after} of {before}");
+    let applied = proposal.apply_to(&model);
+    assert!((busy(&applied, 0) - after).abs() < 1e-6 * after.max(1.0));
+}

@@ -145,10 +145,15 @@ impl DistributionGoal {
         let candidates = self.candidates(state, b);
         let rank = |state: &State<'_>| brokers_by(state, |d| self.scale.now(state, d));
         shed_replicas(state, prior, b, &candidates, rank, within, done);
-        if !done(state) {
+        if self.swaps_help() && !done(state) {
             let lows = self.least_loaded(state, b);
             self.exchange(state, prior, &[b], &lows, done);
         }
+    }
+
+    /// True unless the metric is the replica count, which a swap never changes.
+    fn swaps_help(&self) -> bool {
+        self.scale.metric() != Metric::Replicas
     }
 
     /// Up to [`SWAP_PARTNERS`] brokers under the average, least loaded first, other than `b`.
@@ -183,7 +188,7 @@ impl DistributionGoal {
         lows: &[u32],
         done: impl Fn(&State<'_>) -> bool,
     ) {
-        if self.scale.metric() == Metric::Replicas || lows.is_empty() {
+        if lows.is_empty() {
             return;
         }
         // Each low broker's replicas by contribution, lightest first. Replicas leave and arrive
@@ -320,7 +325,7 @@ impl DistributionGoal {
                 apply_first(state, prior, actions, |s, a| self.within(s, a));
             }
         }
-        if !done(state) {
+        if self.swaps_help() && !done(state) {
             let highs = self.most_loaded(state, b);
             self.exchange(state, prior, &highs, &[b], done);
         }

@@ -20,6 +20,8 @@ pub enum Metric {
     NetworkOut,
     /// Bytes per second produced to the broker's leaders.
     LeaderBytesIn,
+    /// CPU cores busy.
+    Cpu,
 }
 
 impl Metric {
@@ -32,6 +34,7 @@ impl Metric {
             Metric::NetworkIn => load.network_in,
             Metric::NetworkOut => load.network_out,
             Metric::LeaderBytesIn => load.leader_bytes_in,
+            Metric::Cpu => load.cpu,
         }
     }
 
@@ -42,6 +45,7 @@ impl Metric {
             Metric::Disk => c.disk_bytes,
             Metric::NetworkIn => c.network_in,
             Metric::NetworkOut => c.network_out,
+            Metric::Cpu => c.cpu_cores,
             Metric::Replicas | Metric::Leaders | Metric::LeaderBytesIn => None,
         }
         .filter(|c| *c > 0.0)
@@ -51,7 +55,7 @@ impl Metric {
     pub fn follows_leadership(self) -> bool {
         matches!(
             self,
-            Metric::Leaders | Metric::NetworkOut | Metric::LeaderBytesIn
+            Metric::Leaders | Metric::NetworkOut | Metric::LeaderBytesIn | Metric::Cpu
         )
     }
 

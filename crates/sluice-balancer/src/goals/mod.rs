@@ -30,6 +30,8 @@ pub enum GoalKind {
     NetworkInboundCapacityGoal,
     /// Hard: outbound bytes under `capacity_threshold` of each broker's network.
     NetworkOutboundCapacityGoal,
+    /// Hard: CPU use under `capacity_threshold` of each broker's cores.
+    CpuCapacityGoal,
     /// Soft: replica counts within `balance_threshold` of the average.
     ReplicaDistributionGoal,
     /// Soft: disk utilization within `balance_threshold` of the average.
@@ -38,6 +40,8 @@ pub enum GoalKind {
     NetworkInboundUsageDistributionGoal,
     /// Soft: outbound network utilization within `balance_threshold` of the average.
     NetworkOutboundUsageDistributionGoal,
+    /// Soft: CPU utilization within `balance_threshold` of the average.
+    CpuUsageDistributionGoal,
     /// Soft: each topic's replicas spread evenly over the brokers.
     TopicReplicaDistributionGoal,
     /// Soft: leader counts within `balance_threshold` of the average.
@@ -54,17 +58,19 @@ pub enum GoalKind {
 
 impl GoalKind {
     /// Cruise Control's default priority order, highest first.
-    pub const DEFAULT_ORDER: [GoalKind; 15] = [
+    pub const DEFAULT_ORDER: [GoalKind; 17] = [
         GoalKind::RackAwareGoal,
         GoalKind::ReplicaCapacityGoal,
         GoalKind::DiskCapacityGoal,
         GoalKind::NetworkInboundCapacityGoal,
         GoalKind::NetworkOutboundCapacityGoal,
+        GoalKind::CpuCapacityGoal,
         GoalKind::IntraBrokerDiskCapacityGoal,
         GoalKind::ReplicaDistributionGoal,
         GoalKind::DiskUsageDistributionGoal,
         GoalKind::NetworkInboundUsageDistributionGoal,
         GoalKind::NetworkOutboundUsageDistributionGoal,
+        GoalKind::CpuUsageDistributionGoal,
         GoalKind::TopicReplicaDistributionGoal,
         GoalKind::LeaderReplicaDistributionGoal,
         GoalKind::LeaderBytesInDistributionGoal,
@@ -81,6 +87,7 @@ impl GoalKind {
                 | GoalKind::DiskCapacityGoal
                 | GoalKind::NetworkInboundCapacityGoal
                 | GoalKind::NetworkOutboundCapacityGoal
+                | GoalKind::CpuCapacityGoal
                 | GoalKind::IntraBrokerDiskCapacityGoal
         )
     }
@@ -181,6 +188,18 @@ impl Goal {
             K::NetworkOutboundCapacityGoal => Goal::Capacity(capacity::CapacityGoal::new(
                 kind,
                 Metric::NetworkOut,
+                state,
+                settings,
+            )),
+            K::CpuCapacityGoal => Goal::Capacity(capacity::CapacityGoal::new(
+                kind,
+                Metric::Cpu,
+                state,
+                settings,
+            )),
+            K::CpuUsageDistributionGoal => Goal::Distribution(distribution::DistributionGoal::new(
+                kind,
+                Metric::Cpu,
                 state,
                 settings,
             )),

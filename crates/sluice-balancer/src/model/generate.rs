@@ -79,6 +79,7 @@ pub fn generate(spec: Spec) -> ClusterModel {
                 disk_bytes: Some(4e12),
                 network_in: Some(250e6),
                 network_out: Some(500e6),
+                cpu_cores: Some(8.0),
             },
             log_dirs: (0..spec.log_dirs.max(1))
                 .map(|d| LogDir {
@@ -142,10 +143,12 @@ pub fn generate(spec: Spec) -> ClusterModel {
                 disk_bytes: bytes_in * 3_600.0 * (1.0 + 10.0 * rng.unit()),
                 bytes_in,
                 bytes_out: bytes_in * (1.0 + rng.below(3) as f64),
+                ..Load::default()
             },
         });
     }
-    // Scale the loads so the cluster is 40 % full on disk and 30 % busy on the network.
+    // Scale the loads so the cluster is 40 % full on disk, 30 % busy on the network and 35 %
+    // on CPU.
     let replicas = f64::from(replication);
     let total = |f: fn(&Load) -> f64| partitions.iter().map(|p| f(&p.load)).sum::<f64>();
     let brokers_f = f64::from(spec.brokers.max(1));
@@ -157,10 +160,12 @@ pub fn generate(spec: Spec) -> ClusterModel {
         p.load.bytes_out *= net_scale;
     }
     partitions.sort_by_key(|p| (p.topic, p.index));
-    ClusterModel {
+    let mut model = ClusterModel {
         version: MODEL_VERSION,
         brokers,
         topics,
         partitions,
-    }
+    };
+    super::cpu::assign_total(&mut model, 0.35 * 8.0 * brokers_f);
+    model
 }

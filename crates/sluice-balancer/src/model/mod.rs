@@ -4,6 +4,7 @@
 //! and loaded from JSON, so that a production cluster's shape can be balanced offline and
 //! attached to a bug report.
 
+pub mod cpu;
 pub mod generate;
 
 use std::collections::HashSet;
@@ -23,6 +24,8 @@ pub struct Capacity {
     pub network_in: Option<f64>,
     /// Bytes per second the broker can send.
     pub network_out: Option<f64>,
+    /// CPU cores.
+    pub cpu_cores: Option<f64>,
 }
 
 /// One log directory of a broker.
@@ -76,6 +79,12 @@ pub struct Load {
     pub bytes_in: f64,
     /// Bytes per second consumers read from the leader.
     pub bytes_out: f64,
+    /// CPU cores the leader replica keeps busy (see [`cpu`]; 0 when not measured).
+    #[serde(default)]
+    pub cpu_leader: f64,
+    /// CPU cores a follower replica keeps busy.
+    #[serde(default)]
+    pub cpu_follower: f64,
 }
 
 /// One partition: its replicas, the first being the preferred leader (the leader once a
@@ -212,9 +221,15 @@ impl ClusterModel {
                 return invalid(format!("{topic}-{} is listed twice", p.index));
             }
             let load = &p.load;
-            if ![load.disk_bytes, load.bytes_in, load.bytes_out]
-                .iter()
-                .all(|v| v.is_finite() && *v >= 0.0)
+            if ![
+                load.disk_bytes,
+                load.bytes_in,
+                load.bytes_out,
+                load.cpu_leader,
+                load.cpu_follower,
+            ]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0)
             {
                 return invalid(format!(
                     "{topic}-{} has a negative or unknown load",

@@ -43,7 +43,7 @@ proptest! {
         for b in 0..6u32 {
             let (x, y) = (state.broker(b), fresh.broker(b));
             for (u, v) in [(x.replicas, y.replicas), (x.leaders, y.leaders), (x.disk, y.disk),
-                           (x.network_in, y.network_in), (x.network_out, y.network_out),
+                           (x.network_in, y.network_in), (x.network_out, y.network_out), (x.cpu, y.cpu),
                            (x.leader_bytes_in, y.leader_bytes_in)] {
                 prop_assert!(close(u, v, scale), "broker {b}: {x:?} vs {y:?}");
             }

@@ -4,6 +4,7 @@
 
 mod render;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -30,9 +31,14 @@ pub(crate) struct ModelArgs {
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     sample_secs: u64,
     /// Broker capacities as JSON: {"default": {"disk_bytes": …, "network_in": …,
-    /// "network_out": …}, "brokers": {"1": {…}}} [default: disk from DescribeLogDirs].
+    /// "network_out": …, "cpu_cores": …}, "brokers": {"1": {…}}} [default: disk from
+    /// DescribeLogDirs].
     #[arg(long, value_name = "FILE")]
     capacity: Option<PathBuf>,
+    /// Cores each broker keeps busy, measured elsewhere, as JSON by node id: {"1": 2.5, …}
+    /// (e.g. Prometheus' rate(process_cpu_seconds_total[5m])) [default: CPU not modelled].
+    #[arg(long, value_name = "FILE")]
+    cpu_usage: Option<PathBuf>,
     /// Times consumers read what is produced (for outbound network estimates).
     #[arg(long, default_value_t = 1.0)]
     consumer_fanout: f64,
@@ -213,15 +219,11 @@ async fn load_model(args: &ModelArgs) -> anyhow::Result<ClusterModel> {
         return ClusterModel::from_json(&text)
             .with_context(|| format!("the model {} is unusable", path.display()));
     }
-    let capacity = match &args.capacity {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the capacity file {}", path.display()))?;
-            serde_json::from_str::<CapacityFile>(&text)
-                .with_context(|| format!("the capacity file {} is invalid", path.display()))?
-        }
-        None => CapacityFile::default(),
-    };
+    let capacity: CapacityFile = read_json(args.capacity.as_ref(), "capacity file")?;
+    let cpu_usage: BTreeMap<i32, f64> = read_json(args.cpu_usage.as_ref(), "CPU usage file")?;
+    if let Some((id, cores)) = cpu_usage.iter().find(|(_, c)| !c.is_finite() || **c < 0.0) {
+        anyhow::bail!("the CPU usage file gives broker {id} {cores} cores busy; give 0 or more");
+    }
     let options = CollectOptions {
         sample: Duration::from_secs(args.sample_secs),
         capacity,
@@ -229,6 +231,7 @@ async fn load_model(args: &ModelArgs) -> anyhow::Result<ClusterModel> {
             consumer_fanout: args.consumer_fanout,
         },
         skip_internal: !args.include_internal,
+        cpu_usage,
     };
     if args.sample_secs > 0 {
         eprintln!(
@@ -239,6 +242,19 @@ async fn load_model(args: &ModelArgs) -> anyhow::Result<ClusterModel> {
     sluice_balancer::collect::collect(&admin_config(&args.client)?, &options)
         .await
         .with_context(|| args.client.unreachable_hint())
+}
+
+/// The JSON file at `path` (`what` names it in errors), or the default without one.
+fn read_json<T: serde::de::DeserializeOwned + Default>(
+    path: Option<&PathBuf>,
+    what: &str,
+) -> anyhow::Result<T> {
+    let Some(path) = path else {
+        return Ok(T::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("the {what} {} is invalid", path.display()))
 }
 
 fn write_json(path: Option<&PathBuf>, json: &str) -> anyhow::Result<()> {

@@ -60,14 +60,14 @@ pub(super) fn proposal(model: &ClusterModel, p: &Proposal) -> String {
     );
     let _ = writeln!(
         out,
-        "{:>8} {:>17} {:>15} {:>21} {:>21}",
-        "BROKER", "REPLICAS", "LEADERS", "DISK GB", "IN MB/s"
+        "{:>8} {:>17} {:>15} {:>21} {:>21} {:>13}",
+        "BROKER", "REPLICAS", "LEADERS", "DISK GB", "IN MB/s", "CPU CORES"
     );
     for b in &p.brokers {
         let excluded = model.brokers.iter().any(|m| m.id == b.broker && m.excluded);
         let _ = writeln!(
             out,
-            "{:>8} {:>7.0} → {:<7.0} {:>6.0} → {:<6.0} {:>9.1} → {:<9.1} {:>9.1} → {:<9.1}{}",
+            "{:>8} {:>7.0} → {:<7.0} {:>6.0} → {:<6.0} {:>9.1} → {:<9.1} {:>9.1} → {:<9.1} {:>5.1} → {:<5.1}{}",
             b.broker,
             b.before.replicas,
             b.after.replicas,
@@ -77,6 +77,8 @@ pub(super) fn proposal(model: &ClusterModel, p: &Proposal) -> String {
             b.after.disk / GB,
             b.before.network_in / MB,
             b.after.network_in / MB,
+            b.before.cpu,
+            b.after.cpu,
             if excluded { "  (removed)" } else { "" }
         );
     }
