@@ -1,6 +1,6 @@
 //! Applies a [`Proposal`] to a live cluster through the standard admin protocol: replica moves
 //! between brokers with AlterPartitionReassignments, moves between the log directories of a
-//! broker with AlterReplicaLogDirs, both in batches of at most `concurrency` partitions and
+//! broker with AlterReplicaLogDirs, both with at most `concurrency` partitions moving at once and
 //! tracked until done (ListPartitionReassignments, DescribeLogDirs); then preferred leader
 //! elections. With a throttle, the replication and log-dir copy rates are capped for the
 //! duration (`leader/follower.replication.throttled.rate` and `.replicas`,
@@ -10,17 +10,23 @@
 //! Stopping ([`stop`], `sluice balance stop`) needs no state of its own: it cancels every
 //! reassignment in progress and sends every copy between log directories back to where its
 //! partition lives, as Cruise Control's `stop_proposal_execution` does. A running execution
-//! sees its batch cancelled and ends, reporting itself stopped.
+//! sees its moves cancelled and ends, reporting itself stopped.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use serde::Serialize;
 use sluice_admin::{AdminConfig, AdminConnection, AdminError, ConfigResourceKind};
 
 use crate::proposal::{PartitionChange, Proposal};
 
+mod dirs;
+mod reassign;
 mod throttle;
+mod window;
+
+use dirs::DirMoves;
+use reassign::Reassignments;
 
 /// How to execute.
 #[derive(Debug, Clone)]
@@ -31,8 +37,8 @@ pub struct ExecuteOptions {
     pub throttle: Option<u64>,
     /// How often progress is checked.
     pub poll: Duration,
-    /// Longest wait for one batch.
-    pub batch_timeout: Duration,
+    /// Longest wait for one move.
+    pub move_timeout: Duration,
 }
 
 impl Default for ExecuteOptions {
@@ -41,7 +47,7 @@ impl Default for ExecuteOptions {
             concurrency: 10,
             throttle: None,
             poll: Duration::from_millis(500),
-            batch_timeout: Duration::from_secs(3600),
+            move_timeout: Duration::from_secs(3600),
         }
     }
 }
@@ -223,16 +229,11 @@ async fn run(
         .copied()
         .filter(|c| c.moves_brokers())
         .collect();
-    for (i, batch) in inter.chunks(options.concurrency.max(1)).enumerate() {
-        progress(&Progress {
-            phase: "moving replicas between brokers",
-            done: i * options.concurrency.max(1),
-            total: inter.len(),
-        });
-        if !reassign_batch(cluster, batch, options, report).await? {
-            report.stopped = true;
-            return Ok(());
-        }
+    let mut reassignments = Reassignments::new(cluster);
+    let phase = "moving replicas between brokers";
+    if !window::run(&mut reassignments, inter, phase, options, report, progress).await? {
+        report.stopped = true;
+        return Ok(());
     }
     // Every replica into its proposed directory (new replicas too: they were created in the
     // destination broker's default directory).
@@ -252,21 +253,12 @@ async fn run(
             }
         }
     }
-    let total: usize = dir_moves.values().map(Vec::len).sum();
-    let mut done = 0;
     for (broker, moves) in dir_moves {
-        let mut conn = cluster.broker(broker).await?;
-        for batch in moves.chunks(options.concurrency.max(1)) {
-            progress(&Progress {
-                phase: "moving replicas between log directories",
-                done,
-                total,
-            });
-            if !dir_batch(&mut conn, batch, options, report).await? {
-                report.stopped = true;
-                return Ok(());
-            }
-            done += batch.len();
+        let mut on_broker = DirMoves::new(cluster.broker(broker).await?);
+        let phase = "moving replicas between log directories";
+        if !window::run(&mut on_broker, moves, phase, options, report, progress).await? {
+            report.stopped = true;
+            return Ok(());
         }
     }
     let leaders: Vec<(String, i32)> = changes
@@ -295,175 +287,6 @@ async fn run(
         total: 1,
     });
     Ok(())
-}
-
-/// Reassigns one batch and waits for it; false if it was cancelled from outside (stopped).
-async fn reassign_batch(
-    cluster: &mut Cluster,
-    batch: &[&PartitionChange],
-    options: &ExecuteOptions,
-    report: &mut ExecutionReport,
-) -> Result<bool, ExecuteError> {
-    let changes: Vec<(String, i32, Option<Vec<i32>>)> = batch
-        .iter()
-        .map(|c| {
-            (
-                c.topic.clone(),
-                c.partition,
-                Some(c.after.iter().map(|a| a.broker).collect()),
-            )
-        })
-        .collect();
-    // New replicas are created straight in their proposed directory: a broker asked to place
-    // a replica it does not host yet records the directory (and answers REPLICA_NOT_AVAILABLE).
-    let mut preferred: BTreeMap<i32, Vec<(String, String, i32)>> = BTreeMap::new();
-    for c in batch {
-        for a in c.after.iter().filter(|a| !a.log_dir.is_empty()) {
-            if c.before.iter().all(|b| b.broker != a.broker) {
-                preferred.entry(a.broker).or_default().push((
-                    a.log_dir.clone(),
-                    c.topic.clone(),
-                    c.partition,
-                ));
-            }
-        }
-    }
-    for (broker, dirs) in preferred {
-        let mut conn = cluster.broker(broker).await?;
-        sluice_admin::alter_replica_log_dirs(&mut conn, &dirs).await?;
-    }
-    let mut pending: BTreeSet<(String, i32)> = BTreeSet::new();
-    for (t, p, outcome) in
-        sluice_admin::alter_partition_reassignments(&mut cluster.bootstrap, &changes).await?
-    {
-        match outcome {
-            Ok(()) => {
-                pending.insert((t, p));
-            }
-            Err(e) => report.failed.push(format!("{t}-{p}: reassignment: {e}")),
-        }
-    }
-    let started = Instant::now();
-    while !pending.is_empty() {
-        tokio::time::sleep(options.poll).await;
-        let ongoing: BTreeSet<(String, i32)> =
-            sluice_admin::list_partition_reassignments(&mut cluster.bootstrap)
-                .await?
-                .into_iter()
-                .map(|(t, p, ..)| (t, p))
-                .collect();
-        let metadata = sluice_admin::cluster_metadata(&mut cluster.bootstrap).await?;
-        let finished: Vec<(String, i32)> = pending
-            .iter()
-            .filter(|key| !ongoing.contains(*key))
-            .cloned()
-            .collect();
-        for key in finished {
-            let change = batch
-                .iter()
-                .find(|c| c.topic == key.0 && c.partition == key.1);
-            let set = |v: &[crate::proposal::Placement]| {
-                v.iter().map(|a| a.broker).collect::<BTreeSet<_>>()
-            };
-            let target = change.map(|c| set(&c.after));
-            let original = change.map(|c| set(&c.before));
-            let now = metadata
-                .topics
-                .iter()
-                .find(|t| t.name == key.0)
-                .and_then(|t| t.partitions.iter().find(|p| p.index == key.1))
-                .map(|p| p.replicas.iter().copied().collect::<BTreeSet<_>>());
-            // A broker's metadata may lag the controller: anything but the target or the
-            // original set is a reassignment still settling; look again at the next poll.
-            if now != target && now != original {
-                continue;
-            }
-            pending.remove(&key);
-            if target.is_some() && target == now {
-                report.reassigned += 1;
-            } else {
-                // Cancelled by `stop` (or by someone else): do not go on.
-                report
-                    .failed
-                    .push(format!("{}-{}: reassignment cancelled", key.0, key.1));
-                return Ok(false);
-            }
-        }
-        if started.elapsed() > options.batch_timeout {
-            for (t, p) in &pending {
-                report.failed.push(format!(
-                    "{t}-{p}: reassignment still running after the batch timeout"
-                ));
-            }
-            return Ok(true);
-        }
-    }
-    Ok(true)
-}
-
-/// Moves one batch between the log directories of the broker `conn` reaches and waits; false
-/// if a move was cancelled from outside.
-async fn dir_batch(
-    conn: &mut AdminConnection,
-    batch: &[(String, String, i32)],
-    options: &ExecuteOptions,
-    report: &mut ExecutionReport,
-) -> Result<bool, ExecuteError> {
-    let mut pending: BTreeMap<(String, i32), String> = BTreeMap::new();
-    for (t, p, outcome) in sluice_admin::alter_replica_log_dirs(conn, batch).await? {
-        match outcome {
-            Ok(()) => {
-                if let Some((path, ..)) = batch.iter().find(|(_, bt, bp)| *bt == t && *bp == p) {
-                    pending.insert((t, p), path.clone());
-                }
-            }
-            Err(e) => report.failed.push(format!("{t}-{p}: log dir move: {e}")),
-        }
-    }
-    let started = Instant::now();
-    while !pending.is_empty() {
-        tokio::time::sleep(options.poll).await;
-        let dirs = sluice_admin::describe_log_dirs(conn).await?;
-        let mut live: HashMap<(String, i32), String> = HashMap::new();
-        let mut future: BTreeSet<(String, i32)> = BTreeSet::new();
-        for d in &dirs {
-            for r in &d.replicas {
-                let key = (r.topic.clone(), r.partition);
-                if r.is_future {
-                    future.insert(key);
-                } else {
-                    live.insert(key, d.path.clone());
-                }
-            }
-        }
-        let settled: Vec<(String, i32)> = pending
-            .keys()
-            .filter(|k| !future.contains(*k))
-            .cloned()
-            .collect();
-        for key in settled {
-            let Some(target) = pending.remove(&key) else {
-                continue;
-            };
-            if live.get(&key) == Some(&target) {
-                report.dir_moves += 1;
-            } else {
-                report
-                    .failed
-                    .push(format!("{}-{}: log dir move cancelled", key.0, key.1));
-                return Ok(false);
-            }
-        }
-        if started.elapsed() > options.batch_timeout {
-            for (t, p) in pending.keys() {
-                report.failed.push(format!(
-                    "{t}-{p}: log dir move still running after the batch timeout"
-                ));
-            }
-            return Ok(true);
-        }
-    }
-    Ok(true)
 }
 
 /// Stops every rebalancing move in the cluster: cancels reassignments in progress and sends
