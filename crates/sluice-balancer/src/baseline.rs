@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::goals::{Goal, GoalKind, GoalSettings};
+use crate::goals::{Goal, GoalKind, GoalSettings, Metric};
 use crate::model::ClusterModel;
 use crate::state::{Action, State};
 
@@ -44,27 +44,20 @@ pub fn balance(state: &State<'_>) -> Balance {
             (0.0, 0.0)
         }
     };
-    let disk = |b: u32| {
-        let used = state.broker(b).disk;
-        model.brokers[b as usize]
-            .capacity
-            .disk_bytes
+    // Utilization where the capacity is known, else the raw load.
+    let utilization = |b: u32, metric: Metric| {
+        let used = metric.of(state.broker(b));
+        metric
+            .capacity(&model.brokers[b as usize])
             .map_or(used, |c| used / c)
     };
-    let (disk_spread, disk_peak) = spread(&disk);
+    let (disk_spread, disk_peak) = spread(&|b| utilization(b, Metric::Disk));
     Balance {
         replica_spread: spread(&|b| state.broker(b).replicas).0,
         leader_spread: spread(&|b| state.broker(b).leaders).0,
         disk_spread,
         disk_peak,
-        cpu_spread: spread(&|b| {
-            let used = state.broker(b).cpu;
-            model.brokers[b as usize]
-                .capacity
-                .cpu_cores
-                .map_or(used, |c| used / c)
-        })
-        .0,
+        cpu_spread: spread(&|b| utilization(b, Metric::Cpu)).0,
         rack_violations: Goal::prepare(GoalKind::RackAwareGoal, state, &GoalSettings::default())
             .score(state),
     }

@@ -12,7 +12,7 @@
 //! partition lives, as Cruise Control's `stop_proposal_execution` does. A running execution
 //! sees its moves cancelled and ends, reporting itself stopped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -25,7 +25,7 @@ mod reassign;
 mod throttle;
 mod window;
 
-use dirs::DirMoves;
+use dirs::{DirMove, DirMoves};
 use reassign::Reassignments;
 
 /// How to execute.
@@ -76,8 +76,10 @@ pub struct ExecutionReport {
     pub failed: Vec<String>,
     /// True if stopped before the end.
     pub stopped: bool,
-    /// Throttles set for the execution (and put back as they were after it).
+    /// Throttles set for the execution.
     pub throttles: Vec<String>,
+    /// True once they were put back as they were.
+    pub throttles_restored: bool,
 }
 
 /// Why an execution could not run.
@@ -150,15 +152,18 @@ pub async fn execute(
     // Throttles go once nothing moves any more: removing them under a reassignment that still
     // runs (after a timeout or an error) would let it use all the bandwidth.
     if !throttled.is_empty() && moves_in_flight(&mut cluster).await.unwrap_or(true) {
-        report.failed.push(
-            "moves are still in progress, so the throttles stay; `sluice balance stop` cancels \
-             the moves, then run execute again or put the throttles back with IncrementalAlterConfigs"
-                .to_owned(),
-        );
+        // A later execution would take these for the operator's own values, so say what to
+        // put back.
+        report.failed.push(format!(
+            "moves are still in progress, so the throttles stay; once they are done (or \
+             `sluice balance stop` cancelled them) put back with IncrementalAlterConfigs: {}",
+            throttle::describe_restore(&throttled)
+        ));
         outcome?;
         return Ok(report);
     }
     let restored = throttle::restore(&mut cluster, throttled).await;
+    report.throttles_restored = restored.is_ok();
     outcome?;
     restored?;
     Ok(report)
@@ -237,7 +242,7 @@ async fn run(
     }
     // Every replica into its proposed directory (new replicas too: they were created in the
     // destination broker's default directory).
-    let mut dir_moves: BTreeMap<i32, Vec<(String, String, i32)>> = BTreeMap::new();
+    let mut dir_moves: Vec<DirMove> = Vec::new();
     for c in changes.iter().filter(|c| !went_wrong(&report.failed, c)) {
         for a in c.after.iter().filter(|a| !a.log_dir.is_empty()) {
             let same = c
@@ -245,21 +250,15 @@ async fn run(
                 .iter()
                 .any(|b| b.broker == a.broker && b.log_dir == a.log_dir);
             if !same {
-                dir_moves.entry(a.broker).or_default().push((
-                    a.log_dir.clone(),
-                    c.topic.clone(),
-                    c.partition,
-                ));
+                dir_moves.push((a.broker, a.log_dir.clone(), (c.topic.clone(), c.partition)));
             }
         }
     }
-    for (broker, moves) in dir_moves {
-        let mut on_broker = DirMoves::new(cluster.broker(broker).await?);
-        let phase = "moving replicas between log directories";
-        if !window::run(&mut on_broker, moves, phase, options, report, progress).await? {
-            report.stopped = true;
-            return Ok(());
-        }
+    let mut on_brokers = DirMoves::new(cluster);
+    let phase = "moving replicas between log directories";
+    if !window::run(&mut on_brokers, dir_moves, phase, options, report, progress).await? {
+        report.stopped = true;
+        return Ok(());
     }
     let leaders: Vec<(String, i32)> = changes
         .iter()

@@ -121,4 +121,8 @@ impl<'c> Moves for Reassignments<'_, 'c> {
     fn count_done(report: &mut ExecutionReport) {
         report.reassigned += 1;
     }
+
+    fn forget(&mut self, key: &Key) {
+        self.sets.remove(key);
+    }
 }

@@ -161,6 +161,19 @@ async fn set_one(
     Ok(Some(previous))
 }
 
+/// What putting `throttles` back means, for an operator who must do it by hand:
+/// `Broker 1 key=value` or `Topic t key deleted`.
+pub(super) fn describe_restore(throttles: &[Throttle]) -> String {
+    throttles
+        .iter()
+        .map(|(kind, name, key, previous)| match previous {
+            Some(value) => format!("{kind:?} {name} {key}={value}"),
+            None => format!("{kind:?} {name} {key} deleted"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Puts every throttle back as it was; returns the first error, having tried them all.
 pub(super) async fn restore(
     cluster: &mut Cluster,

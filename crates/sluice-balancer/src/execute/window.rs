@@ -35,11 +35,13 @@ pub(super) trait Moves {
     async fn settled(&mut self, in_flight: &[Key]) -> Result<Vec<(Key, Settled)>, ExecuteError>;
     /// Counts one move done in the report.
     fn count_done(report: &mut ExecutionReport);
+    /// Stops watching a move that timed out.
+    fn forget(&mut self, key: &Key);
 }
 
 /// Runs `items` through `moves`, calling `progress` as they settle; false if the execution
 /// was stopped from outside. A move still running after `options.move_timeout` is reported
-/// and leaves the window (it goes on in the cluster).
+/// and leaves the window: it goes on in the cluster, beside the moves started after it.
 pub(super) async fn run<M: Moves>(
     moves: &mut M,
     items: Vec<M::Item>,
@@ -72,6 +74,7 @@ pub(super) async fn run<M: Moves>(
         }
         tokio::time::sleep(options.poll).await;
         let keys: Vec<Key> = in_flight.keys().cloned().collect();
+        let mut cancelled = false;
         for (key, settled) in moves.settled(&keys).await? {
             if in_flight.remove(&key).is_none() {
                 continue;
@@ -83,24 +86,31 @@ pub(super) async fn run<M: Moves>(
                     report
                         .failed
                         .push(format!("{}-{}: {} cancelled", key.0, key.1, M::NAME));
-                    return Ok(false);
+                    cancelled = true;
                 }
             }
         }
+        if cancelled {
+            progress(&Progress { phase, done, total });
+            return Ok(false);
+        }
         let now = Instant::now();
-        in_flight.retain(|key, since| {
-            let waiting = now.duration_since(*since) <= options.move_timeout;
-            if !waiting {
-                report.failed.push(format!(
-                    "{}-{}: {} still running after the timeout",
-                    key.0,
-                    key.1,
-                    M::NAME
-                ));
-                done += 1;
-            }
-            waiting
-        });
+        let late: Vec<Key> = in_flight
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) > options.move_timeout)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in late {
+            in_flight.remove(&key);
+            moves.forget(&key);
+            report.failed.push(format!(
+                "{}-{}: {} still running after the timeout",
+                key.0,
+                key.1,
+                M::NAME
+            ));
+            done += 1;
+        }
     }
 }
 
@@ -126,14 +136,21 @@ mod tests {
         async fn start(
             &mut self,
             items: &[Self::Item],
-            _report: &mut ExecutionReport,
+            report: &mut ExecutionReport,
         ) -> Result<Vec<Key>, ExecuteError> {
+            // 0 polls: the cluster refuses the move.
+            let mut started = Vec::new();
             for (key, polls) in items {
+                if *polls == 0 {
+                    report.failed.push(format!("{}-{}: refused", key.0, key.1));
+                    continue;
+                }
                 self.polls.insert(key.clone(), *polls);
                 self.started_order.push(key.clone());
+                started.push(key.clone());
             }
             self.in_flight_max = self.in_flight_max.max(self.polls.len());
-            Ok(items.iter().map(|(k, _)| k.clone()).collect())
+            Ok(started)
         }
 
         async fn settled(
@@ -160,6 +177,10 @@ mod tests {
 
         fn count_done(report: &mut ExecutionReport) {
             report.reassigned += 1;
+        }
+
+        fn forget(&mut self, key: &Key) {
+            self.polls.remove(key);
         }
     }
 
@@ -266,5 +287,30 @@ mod tests {
             report.failed,
             ["t-0: scripted move still running after the timeout"]
         );
+    }
+
+    #[tokio::test]
+    async fn refused_moves_are_reported_and_their_slots_reused() {
+        let items: Vec<(Key, u32)> = (0..5).map(|i| (key(i), u32::from(i % 2 == 1))).collect();
+        let mut moves = scripted(None);
+        let mut report = ExecutionReport::default();
+        let mut last = None;
+        let finished = run(
+            &mut moves,
+            items,
+            "moving",
+            &options(Duration::from_secs(60)),
+            &mut report,
+            &mut |p| last = Some((p.done, p.total)),
+        )
+        .await
+        .expect("run");
+        assert!(finished);
+        assert_eq!(report.reassigned, 2);
+        assert_eq!(
+            report.failed,
+            ["t-0: refused", "t-2: refused", "t-4: refused"]
+        );
+        assert_eq!(last, Some((5, 5)));
     }
 }

@@ -145,31 +145,31 @@ impl DistributionGoal {
         let candidates = self.candidates(state, b);
         let rank = |state: &State<'_>| brokers_by(state, |d| self.scale.now(state, d));
         shed_replicas(state, prior, b, &candidates, rank, within, done);
-        if self.swaps_help() && !done(state) {
-            let lows = self.least_loaded(state, b);
+        if self.swaps_help(state, b) && !done(state) {
+            let lows = self.partners(state, b, true);
             self.exchange(state, prior, &[b], &lows, done);
         }
     }
 
-    /// True unless the metric is the replica count, which a swap never changes.
-    fn swaps_help(&self) -> bool {
-        self.scale.metric() != Metric::Replicas
+    /// True if swapping with broker `b` could help: not for the replica count, which a swap
+    /// never changes, nor for a broker that may not receive replicas (being removed, or not
+    /// among those being added).
+    fn swaps_help(&self, state: &State<'_>, b: u32) -> bool {
+        self.scale.metric() != Metric::Replicas && state.may_receive(b)
     }
 
-    /// Up to [`SWAP_PARTNERS`] brokers under the average, least loaded first, other than `b`.
-    fn least_loaded(&self, state: &State<'_>, b: u32) -> Vec<u32> {
-        brokers_by(state, |d| self.scale.now(state, d))
+    /// Up to [`SWAP_PARTNERS`] brokers other than `b` that may receive replicas, on the
+    /// other side of the average: the least loaded ones under it for a `b` over the band
+    /// (`below`), the most loaded ones over it for a `b` under the band.
+    fn partners(&self, state: &State<'_>, b: u32, below: bool) -> Vec<u32> {
+        let sign = if below { 1.0 } else { -1.0 };
+        brokers_by(state, |d| sign * self.scale.now(state, d))
             .into_iter()
-            .filter(|&d| d != b && self.scale.now(state, d) < self.average)
-            .take(SWAP_PARTNERS)
-            .collect()
-    }
-
-    /// Up to [`SWAP_PARTNERS`] brokers over the average, most loaded first, other than `b`.
-    fn most_loaded(&self, state: &State<'_>, b: u32) -> Vec<u32> {
-        brokers_by(state, |d| -self.scale.now(state, d))
-            .into_iter()
-            .filter(|&d| d != b && self.scale.now(state, d) > self.average)
+            .filter(|&d| {
+                d != b
+                    && state.may_receive(d)
+                    && sign * (self.scale.now(state, d) - self.average) < 0.0
+            })
             .take(SWAP_PARTNERS)
             .collect()
     }
@@ -304,8 +304,9 @@ impl DistributionGoal {
             let candidates = cache
                 .entry(donor)
                 .or_insert_with(|| self.candidates(state, donor));
+            let mut fruitless = 0;
             for &p in candidates.iter() {
-                if done(state) || spent(state) {
+                if done(state) || spent(state) || fruitless == MAX_FRUITLESS {
                     break;
                 }
                 if state.slot_of(p, donor).is_none() {
@@ -322,11 +323,15 @@ impl DistributionGoal {
                     });
                 }
                 actions.extend(moves_to(state, p, donor, &[b]));
-                apply_first(state, prior, actions, |s, a| self.within(s, a));
+                if apply_first(state, prior, actions, |s, a| self.within(s, a)) {
+                    fruitless = 0;
+                } else {
+                    fruitless += 1;
+                }
             }
         }
-        if self.swaps_help() && !done(state) {
-            let highs = self.most_loaded(state, b);
+        if self.swaps_help(state, b) && !done(state) {
+            let highs = self.partners(state, b, false);
             self.exchange(state, prior, &highs, &[b], done);
         }
     }
@@ -338,7 +343,7 @@ const SWAP_PARTNERS: usize = 8;
 /// Light replicas of one partner tried per heavy replica.
 const SWAP_TRIES: usize = 4;
 
-/// Heavy replicas in a row for which no swap was found before giving up on a broker: they
-/// come heaviest first, so past this many the rest would rarely find a partner either, and
-/// trying them all costs replicas × partners × goals checks on the largest clusters.
+/// Candidates in a row that found no acceptable move (or swap) before giving up on a donor:
+/// they come best first, so past this many the rest would rarely succeed either, and trying
+/// them all costs replicas × brokers × goals checks on the largest clusters.
 const MAX_FRUITLESS: usize = 256;

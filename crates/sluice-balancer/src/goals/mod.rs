@@ -336,3 +336,6 @@ pub fn emptiest_dir(state: &State<'_>, b: u32) -> u16 {
         })
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests;

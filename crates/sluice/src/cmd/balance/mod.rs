@@ -224,6 +224,12 @@ async fn load_model(args: &ModelArgs) -> anyhow::Result<ClusterModel> {
     if let Some((id, cores)) = cpu_usage.iter().find(|(_, c)| !c.is_finite() || **c < 0.0) {
         anyhow::bail!("the CPU usage file gives broker {id} {cores} cores busy; give 0 or more");
     }
+    if !cpu_usage.is_empty() && args.sample_secs == 0 {
+        anyhow::bail!(
+            "--cpu-usage shares each broker's CPU among its replicas by the bytes they move, \
+             which --sample-secs 0 does not measure"
+        );
+    }
     let options = CollectOptions {
         sample: Duration::from_secs(args.sample_secs),
         capacity,
@@ -239,9 +245,17 @@ async fn load_model(args: &ModelArgs) -> anyhow::Result<ClusterModel> {
             args.sample_secs
         );
     }
-    sluice_balancer::collect::collect(&admin_config(&args.client)?, &options)
+    let model = sluice_balancer::collect::collect(&admin_config(&args.client)?, &options)
         .await
-        .with_context(|| args.client.unreachable_hint())
+        .with_context(|| args.client.unreachable_hint())?;
+    if let Some(id) = options
+        .cpu_usage
+        .keys()
+        .find(|id| model.brokers.iter().all(|b| b.id != **id))
+    {
+        anyhow::bail!("the CPU usage file names broker {id}, which is not in the cluster");
+    }
+    Ok(model)
 }
 
 /// The JSON file at `path` (`what` names it in errors), or the default without one.

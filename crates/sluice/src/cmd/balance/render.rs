@@ -113,11 +113,12 @@ pub(super) fn report(r: &ExecutionReport, took: Duration) -> String {
         r.leaders_elected
     );
     if !r.throttles.is_empty() {
-        let _ = writeln!(
-            out,
-            "throttles set and put back: {}",
-            r.throttles.join(", ")
-        );
+        let outcome = if r.throttles_restored {
+            "set and put back"
+        } else {
+            "set and NOT put back (see below)"
+        };
+        let _ = writeln!(out, "throttles {outcome}: {}", r.throttles.join(", "));
     }
     for f in &r.failed {
         let _ = writeln!(out, "failed: {f}");
