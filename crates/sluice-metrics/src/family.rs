@@ -1,0 +1,118 @@
+//! Metrics keyed by label values, with a cap on the number of series: label values such as
+//! topic or group names come from clients, and a scrape must not grow without bound.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::encode::Encoder;
+use crate::metric::Metric;
+use crate::{Render, DEFAULT_MAX_SERIES};
+
+/// The label value every label of the overflow series has: the series that counts for all
+/// label values past a family's cap.
+pub const OVERFLOW: &str = "_other";
+
+type Series<M> = HashMap<Box<[String]>, Arc<M>>;
+
+/// One metric per combination of label values.
+pub struct Family<M> {
+    name: &'static str,
+    help: &'static str,
+    labels: Box<[&'static str]>,
+    make: Box<dyn Fn() -> M + Send + Sync>,
+    series: RwLock<Series<M>>,
+    max_series: usize,
+}
+
+impl<M> std::fmt::Debug for Family<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.name)
+            .field("series", &self.series.read().len())
+            .finish()
+    }
+}
+
+impl<M: Metric> Family<M> {
+    pub(crate) fn new(
+        name: &'static str,
+        help: &'static str,
+        labels: &[&'static str],
+        make: impl Fn() -> M + Send + Sync + 'static,
+    ) -> Self {
+        debug_assert!(valid_name(name), "invalid metric name {name}");
+        Family {
+            name,
+            help,
+            labels: labels.into(),
+            make: Box::new(make),
+            series: RwLock::new(HashMap::new()),
+            max_series: DEFAULT_MAX_SERIES,
+        }
+    }
+
+    /// The series for `values` (one per label, in the family's order), created on first use.
+    /// Past the family's cap, every new combination shares the [`OVERFLOW`] series. Callers on
+    /// a hot path keep the returned handle rather than look it up per event.
+    pub fn with(&self, values: &[&str]) -> Arc<M> {
+        debug_assert_eq!(values.len(), self.labels.len(), "{}: label count", self.name);
+        if let Some(m) = self
+            .series
+            .read()
+            .get(&*values.iter().map(|v| (*v).to_owned()).collect::<Box<[String]>>())
+        {
+            return Arc::clone(m);
+        }
+        let mut series = self.series.write();
+        let key: Box<[String]> = if series.len() < self.max_series {
+            values.iter().map(|v| (*v).to_owned()).collect()
+        } else {
+            self.labels.iter().map(|_| OVERFLOW.to_owned()).collect()
+        };
+        Arc::clone(series.entry(key).or_insert_with(|| Arc::new((self.make)())))
+    }
+
+    /// Forgets the series for `values` (a deleted topic), so it is no longer exported.
+    pub fn remove(&self, values: &[&str]) {
+        let key: Box<[String]> = values.iter().map(|v| (*v).to_owned()).collect();
+        self.series.write().remove(&key);
+    }
+
+    /// At most `max` series (plus the overflow one).
+    #[cfg(test)]
+    pub(crate) fn with_max_series(mut self, max: usize) -> Self {
+        self.max_series = max;
+        self
+    }
+}
+
+impl<M: Metric> Render for Family<M> {
+    fn render(&self, out: &mut Encoder) {
+        out.family(self.name, self.help, M::TYPE);
+        let series = self.series.read();
+        let mut keys: Vec<&Box<[String]>> = series.keys().collect();
+        keys.sort();
+        for key in keys {
+            let labels: Vec<(&str, &str)> = self
+                .labels
+                .iter()
+                .zip(key.iter())
+                .map(|(l, v)| (*l, v.as_str()))
+                .collect();
+            if let Some(m) = series.get(key) {
+                m.encode(self.name, &labels, out);
+            }
+        }
+    }
+}
+
+/// Prometheus' metric name rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
