@@ -9,7 +9,7 @@ src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/crates/sluice-broker/src"
 
 # Layer of each top-level module, lowest first; `now_ms` is the crate-root clock helper.
 declare -A layer=(
-    [config]=1 [memory]=1 [failpoint]=1 [now_ms]=1 [rate]=1 [test_support]=1
+    [config]=1 [memory]=1 [failpoint]=1 [now_ms]=1 [rate]=1 [metrics]=1 [test_support]=1
     [partition]=2 [durability]=2 [meta]=2 [state_log]=2
     [group]=3 [txn]=3 [auth]=3 [fetch_sessions]=3 [quota]=3
     [state]=4 [request]=4

@@ -26,10 +26,11 @@ started=$SECONDS
 timings=()
 step_done() { timings+=("$1: $((SECONDS - $2))s"); }
 
-# 1. System packages: compilers for the workspace, kcat and venv support for the compat suite.
+# 1. System packages: compilers for the workspace; kcat, venv support and a Prometheus server
+#    (which scrapes the metrics endpoints and checks the alert rules) for the compat suite.
 t=$SECONDS
 ensure_build_deps
-ensure_debian_packages kcat python3-venv
+ensure_debian_packages kcat python3-venv prometheus
 command -v "$python" >/dev/null 2>&1 || ensure_debian_packages python3
 if [ "${SLUICE_SKIP_CHECKS:-0}" != 1 ]; then
     ensure_rust rustfmt clippy

@@ -96,6 +96,8 @@ struct Inner {
     wakeup: parking_lot::Condvar,
     /// Number of fsync rounds that synced at least one partition (observability, tests).
     rounds: std::sync::atomic::AtomicU64,
+    /// Time each partition's fsync took.
+    sync_seconds: sluice_metrics::Histogram,
 }
 
 /// The broker's group-commit fsync service. Cheap to clone.
@@ -140,6 +142,7 @@ impl Flusher {
                 state: parking_lot::Mutex::new(State::default()),
                 wakeup: parking_lot::Condvar::new(),
                 rounds: std::sync::atomic::AtomicU64::new(0),
+                sync_seconds: sluice_metrics::Histogram::new(sluice_metrics::LATENCY_BUCKETS),
             }),
         }
     }
@@ -161,6 +164,11 @@ impl Flusher {
     /// the number of `acks=-1` requests.
     pub fn sync_rounds(&self) -> u64 {
         self.inner.rounds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How long each partition's fsync took (exported as a metric).
+    pub fn sync_seconds(&self) -> &sluice_metrics::Histogram {
+        &self.inner.sync_seconds
     }
 
     /// Records that `partition` has unsynced writes nobody waits for (acks 0/1). With
@@ -265,7 +273,7 @@ impl Flusher {
             // No handle means everything appended so far was already durable.
             let outcome = match handle {
                 None => Ok(i64::MAX),
-                Some(h) => match h.sync() {
+                Some(h) => match self.timed_sync(&h) {
                     Ok(()) => {
                         dirty.partition.mark_synced(&h);
                         Ok(h.end_offset)
@@ -275,6 +283,14 @@ impl Flusher {
             };
             self.answer(dirty, outcome);
         }
+    }
+
+    /// Runs one partition's fsync, timing it.
+    fn timed_sync(&self, handle: &sluice_log::SyncHandle) -> Result<(), sluice_log::LogError> {
+        let started = std::time::Instant::now();
+        let synced = handle.sync();
+        self.inner.sync_seconds.observe_duration(started.elapsed());
+        synced
     }
 
     /// Wakes the waiters covered by a finished sync (`Ok(end_offset)`) or fails them all.

@@ -19,7 +19,7 @@
 //! Modules import only from their own layer or the layers below it, lowest first:
 //!
 //! 1. settings and utilities: [`config`] (every settings type, the coordinators' and TLS
-//!    listeners' included), [`memory`], [`failpoint`], [`rate`], [`now_ms`];
+//!    listeners' included), [`memory`], [`failpoint`], [`rate`], [`metrics`], [`now_ms`];
 //! 2. storage: [`partition`], [`durability`], [`meta`] (the topic catalogue that owns the
 //!    partitions), [`state_log`];
 //! 3. coordinators: [`group`], [`txn`], [`auth`], [`fetch_sessions`], [`quota`];
@@ -42,6 +42,7 @@ pub mod group;
 pub mod handlers;
 pub mod memory;
 pub mod meta;
+pub mod metrics;
 pub mod net;
 pub mod partition;
 pub mod quota;

@@ -16,6 +16,8 @@ use crate::group::GroupCoordinator;
 use crate::meta::{self, MetaError, Metadata, ProducerIdAllocator};
 use crate::state::Broker;
 use crate::state_log::StateLogError;
+
+mod scrape;
 use crate::txn::TxnCoordinator;
 
 /// How long shutdown waits for connections to answer what they already read.
@@ -255,6 +257,12 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         crate::net::limits::effective_max_connections(config.max_connections),
         config.max_connections_per_ip,
     ));
+    let api_names: Vec<(i16, String)> = crate::handlers::SUPPORTED_APIS
+        .iter()
+        .map(|(key, _, _)| (*key as i16, format!("{key:?}")))
+        .collect();
+    let api_names: Vec<(i16, &str)> = api_names.iter().map(|(k, n)| (*k, n.as_str())).collect();
+    let metrics = Arc::new(crate::metrics::BrokerMetrics::new(&api_names));
     let broker = Arc::new(Broker {
         request_memory: crate::memory::MemoryBudget::new(config.queued_max_request_bytes),
         fetch_memory: crate::memory::MemoryBudget::new(config.fetch_memory_bytes),
@@ -270,7 +278,9 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         sasl,
         quotas,
         shutdown: shutdown_rx.clone(),
+        metrics,
     });
+    scrape::register(&broker, &flusher);
     let flusher = flusher.start().map_err(StartError::Flusher)?;
     // Before listening: finish what the coordinator decided before a restart and settle the
     // open transactions the partition logs hold.

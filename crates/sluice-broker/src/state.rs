@@ -44,6 +44,8 @@ pub struct Broker {
     pub fetch_sessions: crate::fetch_sessions::FetchSessions,
     /// Notified once when the broker begins shutting down.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Prometheus metrics counted as requests are served.
+    pub metrics: Arc<crate::metrics::BrokerMetrics>,
 }
 
 impl Broker {

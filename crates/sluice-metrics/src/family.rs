@@ -14,7 +14,16 @@ use crate::{Render, DEFAULT_MAX_SERIES};
 /// label values past a family's cap.
 pub const OVERFLOW: &str = "_other";
 
-type Series<M> = HashMap<Box<[String]>, Arc<M>>;
+/// Series by key: the label values joined by [`SEPARATOR`] (one value alone for a one-label
+/// family, so that its lookup needs no allocation).
+type Series<M> = HashMap<String, Arc<M>>;
+
+/// Joins label values in a key; a control character no topic, group or API name holds.
+const SEPARATOR: char = '\u{1f}';
+
+fn key_of(values: &[&str]) -> String {
+    values.join(&SEPARATOR.to_string())
+}
 
 /// One metric per combination of label values.
 pub struct Family<M> {
@@ -57,27 +66,31 @@ impl<M: Metric> Family<M> {
     /// Past the family's cap, every new combination shares the [`OVERFLOW`] series. Callers on
     /// a hot path keep the returned handle rather than look it up per event.
     pub fn with(&self, values: &[&str]) -> Arc<M> {
-        debug_assert_eq!(values.len(), self.labels.len(), "{}: label count", self.name);
-        if let Some(m) = self
-            .series
-            .read()
-            .get(&*values.iter().map(|v| (*v).to_owned()).collect::<Box<[String]>>())
-        {
-            return Arc::clone(m);
+        debug_assert_eq!(
+            values.len(),
+            self.labels.len(),
+            "{}: label count",
+            self.name
+        );
+        let found = match values {
+            [one] => self.series.read().get(*one).cloned(),
+            _ => self.series.read().get(&key_of(values)).cloned(),
+        };
+        if let Some(m) = found {
+            return m;
         }
         let mut series = self.series.write();
-        let key: Box<[String]> = if series.len() < self.max_series {
-            values.iter().map(|v| (*v).to_owned()).collect()
+        let key = if series.len() < self.max_series {
+            key_of(values)
         } else {
-            self.labels.iter().map(|_| OVERFLOW.to_owned()).collect()
+            key_of(&vec![OVERFLOW; self.labels.len()])
         };
         Arc::clone(series.entry(key).or_insert_with(|| Arc::new((self.make)())))
     }
 
     /// Forgets the series for `values` (a deleted topic), so it is no longer exported.
     pub fn remove(&self, values: &[&str]) {
-        let key: Box<[String]> = values.iter().map(|v| (*v).to_owned()).collect();
-        self.series.write().remove(&key);
+        self.series.write().remove(&key_of(values));
     }
 
     /// At most `max` series (plus the overflow one).
@@ -92,15 +105,18 @@ impl<M: Metric> Render for Family<M> {
     fn render(&self, out: &mut Encoder) {
         out.family(self.name, self.help, M::TYPE);
         let series = self.series.read();
-        let mut keys: Vec<&Box<[String]>> = series.keys().collect();
+        let mut keys: Vec<&String> = series.keys().collect();
         keys.sort();
         for key in keys {
-            let labels: Vec<(&str, &str)> = self
-                .labels
-                .iter()
-                .zip(key.iter())
-                .map(|(l, v)| (*l, v.as_str()))
-                .collect();
+            let labels: Vec<(&str, &str)> = if self.labels.is_empty() {
+                Vec::new()
+            } else {
+                self.labels
+                    .iter()
+                    .copied()
+                    .zip(key.split(SEPARATOR))
+                    .collect()
+            };
             if let Some(m) = series.get(key) {
                 m.encode(self.name, &labels, out);
             }

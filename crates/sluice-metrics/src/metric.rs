@@ -124,9 +124,6 @@ impl Metric for Histogram {
     const TYPE: &'static str = "histogram";
     fn encode(&self, name: &str, labels: &[(&str, &str)], out: &mut Encoder) {
         let mut cumulative = 0;
-        let mut with_le: Vec<(&str, &str)> = labels.to_vec();
-        with_le.push(("le", ""));
-        let last = with_le.len() - 1;
         let bucket = format!("{name}_bucket");
         for (i, count) in self.buckets.iter().enumerate() {
             cumulative += count.load(Ordering::Relaxed);
@@ -134,7 +131,8 @@ impl Metric for Histogram {
                 Some(b) => format_bound(*b),
                 None => "+Inf".to_owned(),
             };
-            with_le[last] = ("le", &le);
+            let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+            with_le.push(("le", &le));
             out.sample(&bucket, &with_le, cumulative as f64);
         }
         out.sample(&format!("{name}_sum"), labels, self.sum());

@@ -12,7 +12,11 @@ fn the_exposition_format_is_what_prometheus_reads() {
     latency.observe(0.001);
     latency.observe(2.0);
     registry.collect_with(|out| {
-        out.gauges("disk_free_bytes", "Free bytes.", [(vec![("dir", "/a\"b")], 1.5e9)]);
+        out.gauges(
+            "disk_free_bytes",
+            "Free bytes.",
+            [(vec![("dir", "/a\"b")], 1.5e9)],
+        );
     });
     let text = registry.render();
     let want = "# HELP requests_total Requests handled.

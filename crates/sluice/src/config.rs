@@ -44,6 +44,9 @@ pub(crate) struct BrokerSettings {
     /// Host and port clients are told to connect to [default: the listen address].
     #[arg(long, env = "SLUICE_ADVERTISED", value_name = "HOST:PORT")]
     pub advertised: Option<Advertised>,
+    /// Address of the broker's Prometheus endpoint, `GET /metrics` [default: none].
+    #[arg(long, env = "SLUICE_METRICS_LISTEN", value_name = "HOST:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Directory holding all topic data and metadata [default: ./sluice-data].
     #[arg(long, env = "SLUICE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -231,6 +234,7 @@ impl BrokerSettings {
             listen: self.listen.or(lower.listen),
             advertised: self.advertised.or(lower.advertised),
             data_dir: self.data_dir.or(lower.data_dir),
+            metrics_listen: self.metrics_listen.or(lower.metrics_listen),
             log_dirs: self.log_dirs.or(lower.log_dirs),
             replica_alter_log_dirs_io_max_bytes_per_second: self
                 .replica_alter_log_dirs_io_max_bytes_per_second
@@ -559,6 +563,15 @@ pub(crate) fn broker_config(
         Some((path, _)) => resolved.with_context(|| format!("with config file {}", path.display())),
         None => resolved,
     }
+}
+
+/// The broker's metrics address: the command line's, else the config file's.
+pub(crate) fn metrics_listen(
+    cli: &BrokerSettings,
+    file: Option<&(PathBuf, ConfigFile)>,
+) -> Option<std::net::SocketAddr> {
+    cli.metrics_listen
+        .or_else(|| file.and_then(|(_, f)| f.broker.metrics_listen))
 }
 
 /// Implements `TryFrom<String>` through `FromStr` so serde reports the same message as clap.

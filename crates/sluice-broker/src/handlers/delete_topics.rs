@@ -141,6 +141,9 @@ async fn delete(
         move |broker| broker.metadata.delete_topic(&name)
     })
     .await;
+    if result.is_ok() {
+        ctx.broker.metrics.topic_deleted(&name);
+    }
     (Some(name), id, result)
 }
 

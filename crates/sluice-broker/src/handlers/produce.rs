@@ -119,6 +119,7 @@ pub fn handle(
                 }
             };
             // Not copied: the log writes the records from the request buffer.
+            let size = records.len();
             match partition.append_guarded(records, now, guard) {
                 Ok(outcome) => {
                     let (base, last, append_time, start) = match outcome {
@@ -127,7 +128,11 @@ pub fn handle(
                             last_offset,
                             log_append_time,
                             log_start_offset,
-                        } => (base_offset, last_offset, log_append_time, log_start_offset),
+                        } => {
+                            let records = u64::try_from(last_offset - base_offset + 1).unwrap_or(0);
+                            broker.metrics.appended(name, size, records);
+                            (base_offset, last_offset, log_append_time, log_start_offset)
+                        }
                         AppendOutcome::Duplicate {
                             base_offset,
                             last_offset,

@@ -426,6 +426,7 @@ pub fn start_session_request(
     Ok(Started {
         request: Box::pin(async move {
             // The time spent running the handler counts against `request_percentage`.
+            let arrived = std::time::Instant::now();
             let mut handling = std::pin::pin!(handlers::dispatch(&ctx, frame));
             let mut spent = std::time::Duration::ZERO;
             let outcome = std::future::poll_fn(|cx| {
@@ -436,6 +437,7 @@ pub fn start_session_request(
             })
             .await;
             ctx.record_quota(QuotaKind::Request, spent.as_secs_f64());
+            ctx.broker.metrics.request(key, arrived.elapsed());
             outcome
         }),
         last: false,

@@ -106,7 +106,9 @@ impl RequestContext {
             .quotas
             .record(kind, self.principal.name(), client_id, amount);
         self.connection.mute_for(throttle);
-        i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
+        let ms = i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX);
+        self.broker.metrics.throttled(kind.key(), ms);
+        ms
     }
 
     /// If the client still owes its `kind` quota, mutes the connection for the rest of the

@@ -18,7 +18,9 @@ pub(crate) struct BrokerArgs {
 /// Runs the broker until SIGINT/SIGTERM.
 pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let file = config::load_file(args.file.config.as_deref())?;
+    let metrics_listen = config::metrics_listen(&args.broker, file.as_ref());
     let mut broker = config::broker_config(args.broker, file.as_ref())?;
     crate::security::apply(args.security, file.as_ref(), &mut broker)?;
-    platform::run("sluice broker", vec![platform::broker::starter(broker)]).await
+    let starter = platform::broker::starter(broker, metrics_listen);
+    platform::run("sluice broker", vec![starter]).await
 }

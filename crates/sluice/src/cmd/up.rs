@@ -46,6 +46,7 @@ const BROKER_ADDR_ENV: &str = "SLUICE_UP_BROKER_ADDR";
 /// named by its environment instead.
 pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let file = config::load_file(args.file.config.as_deref())?;
+    let metrics_listen = config::metrics_listen(&args.broker, file.as_ref());
     let mut broker = config::broker_config(args.broker, file.as_ref())?;
     crate::security::apply(args.security, file.as_ref(), &mut broker)?;
     let child = std::env::var(platform::supervisor::COMPONENT_ENV).ok();
@@ -118,7 +119,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         return platform::supervisor::run(children).await;
     };
     let component = match child.as_str() {
-        "broker" => platform::broker::starter(broker),
+        "broker" => platform::broker::starter(broker, metrics_listen),
         "kss" => kss
             .map(platform::kss::starter)
             .context("KSS is turned off (--no-kss)")?,

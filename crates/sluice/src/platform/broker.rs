@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_broker::{BrokerConfig, BrokerHandle};
@@ -13,10 +14,13 @@ pub(crate) struct BrokerComponent {
     handle: BrokerHandle,
     local_addr: SocketAddr,
     data_dir: PathBuf,
+    /// The Prometheus endpoint, if one was asked for.
+    metrics: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Returns the step that starts a broker with `config`.
-pub(crate) fn starter(mut config: BrokerConfig) -> Starter {
+/// Returns the step that starts a broker with `config`, and its Prometheus endpoint on
+/// `metrics_listen` if given.
+pub(crate) fn starter(mut config: BrokerConfig, metrics_listen: Option<SocketAddr>) -> Starter {
     // Log levels become the broker's BROKER_LOGGER config resource.
     config.log_levels = config.log_levels.or_else(crate::logging::control);
     Box::pin(async move {
@@ -29,10 +33,20 @@ pub(crate) fn starter(mut config: BrokerConfig) -> Starter {
             )
         })?;
         let local_addr = handle.local_addr();
+        let metrics = match metrics_listen {
+            Some(listen) => {
+                let broker = handle.broker().clone();
+                let render: super::metrics::Render =
+                    Arc::new(move || broker.metrics.registry().render());
+                Some(super::metrics::serve(listen, render).await?)
+            }
+            None => None,
+        };
         Ok(Box::new(BrokerComponent {
             handle,
             local_addr,
             data_dir,
+            metrics,
         }) as Box<dyn Component>)
     })
 }
@@ -52,6 +66,9 @@ impl Component for BrokerComponent {
 
     fn shutdown(self: Box<Self>) -> BoxFuture<anyhow::Result<()>> {
         Box::pin(async move {
+            if let Some(metrics) = &self.metrics {
+                metrics.abort();
+            }
             self.handle
                 .shutdown()
                 .await

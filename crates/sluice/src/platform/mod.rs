@@ -7,6 +7,7 @@
 
 pub(crate) mod broker;
 pub(crate) mod kss;
+pub(crate) mod metrics;
 pub(crate) mod signal;
 pub(crate) mod supervisor;
 

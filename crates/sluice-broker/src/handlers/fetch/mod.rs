@@ -124,6 +124,11 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
     // What is served counts against the quota even when it exceeds what is left: a fetch larger
     // than one second's worth must get through, and the client then waits off the debt.
     let throttle_ms = ctx.record_quota(QuotaKind::Fetch, plan.bytes as f64);
+    for (r, p) in begun.partitions.iter().zip(&plan.partitions) {
+        if let Some(read) = &p.read {
+            ctx.broker.metrics.served(r.topic.0.as_str(), read.len());
+        }
+    }
 
     // An incremental fetch lists only the partitions with news for the client.
     let fetched: Vec<_> = begun

@@ -1,0 +1,134 @@
+//! The broker's Prometheus metrics that are counted as things happen: requests and their
+//! latency per API, connections, bytes and messages per topic, time clients were throttled.
+//! What is cheaper to read when scraped (partitions, log sizes, free space, group lag) is added
+//! by the server as collectors over the running broker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_metrics::{Counter, Family, Gauge, Histogram, Registry, LATENCY_BUCKETS};
+
+/// Counters and histograms the request path updates.
+#[derive(Debug)]
+pub struct BrokerMetrics {
+    registry: Registry,
+    /// Request latency per API, by API key (handles made up front: no lookup per request).
+    requests: HashMap<i16, Arc<Histogram>>,
+    /// Requests whose API key is not implemented.
+    unknown_requests: Arc<Counter>,
+    connections: Arc<Gauge>,
+    connections_total: Arc<Counter>,
+    bytes_in: Arc<Family<Counter>>,
+    messages_in: Arc<Family<Counter>>,
+    bytes_out: Arc<Family<Counter>>,
+    throttle: Arc<Family<Counter>>,
+}
+
+impl BrokerMetrics {
+    /// Metrics for a broker serving `apis` (`(key, name)`).
+    pub fn new(apis: &[(i16, &str)]) -> Self {
+        let registry = Registry::new();
+        let latency = registry.histogram_family(
+            "sluice_broker_request_duration_seconds",
+            "Time from a request's arrival to its response, per Kafka API (the _count is the request count).",
+            &["api"],
+            LATENCY_BUCKETS,
+        );
+        let requests = apis
+            .iter()
+            .map(|(key, name)| (*key, latency.with(&[name])))
+            .collect();
+        BrokerMetrics {
+            unknown_requests: registry.counter(
+                "sluice_broker_unknown_api_requests_total",
+                "Requests for an API this broker does not implement.",
+            ),
+            connections: registry
+                .gauge("sluice_broker_connections", "Client connections open now."),
+            connections_total: registry.counter(
+                "sluice_broker_connections_accepted_total",
+                "Client connections accepted since start.",
+            ),
+            bytes_in: registry.counter_family(
+                "sluice_broker_topic_bytes_in_total",
+                "Record bytes appended per topic (produce, before any compression is undone).",
+                &["topic"],
+            ),
+            messages_in: registry.counter_family(
+                "sluice_broker_topic_messages_in_total",
+                "Records appended per topic.",
+                &["topic"],
+            ),
+            bytes_out: registry.counter_family(
+                "sluice_broker_topic_bytes_out_total",
+                "Record bytes served to fetches per topic.",
+                &["topic"],
+            ),
+            throttle: registry.counter_family(
+                "sluice_broker_throttle_time_ms_total",
+                "Milliseconds clients were asked to wait for exceeding a quota, per quota kind.",
+                &["quota"],
+            ),
+            requests,
+            registry,
+        }
+    }
+
+    /// The registry, for the server to add collectors and to render.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Records one request of API `key` that took `took`.
+    pub fn request(&self, key: i16, took: Duration) {
+        match self.requests.get(&key) {
+            Some(h) => h.observe_duration(took),
+            None => self.unknown_requests.inc(),
+        }
+    }
+
+    /// A connection was accepted; the returned guard counts it as open until dropped.
+    pub fn connection_opened(self: &Arc<Self>) -> OpenConnection {
+        self.connections_total.inc();
+        self.connections.add(1);
+        OpenConnection(Arc::clone(self))
+    }
+
+    /// `messages` records of `bytes` bytes were appended to `topic`.
+    pub fn appended(&self, topic: &str, bytes: usize, messages: u64) {
+        self.bytes_in.with(&[topic]).add(bytes as u64);
+        self.messages_in.with(&[topic]).add(messages);
+    }
+
+    /// `bytes` of `topic` were served to a fetch.
+    pub fn served(&self, topic: &str, bytes: usize) {
+        self.bytes_out.with(&[topic]).add(bytes as u64);
+    }
+
+    /// A client was asked to wait `ms` under quota `kind` (`producer_byte_rate`, …).
+    pub fn throttled(&self, kind: &str, ms: i32) {
+        if ms > 0 {
+            self.throttle
+                .with(&[kind])
+                .add(u64::from(ms.unsigned_abs()));
+        }
+    }
+
+    /// Forgets a deleted topic's series.
+    pub fn topic_deleted(&self, topic: &str) {
+        for family in [&self.bytes_in, &self.messages_in, &self.bytes_out] {
+            family.remove(&[topic]);
+        }
+    }
+}
+
+/// Counts a connection as open while it lives.
+#[derive(Debug)]
+pub struct OpenConnection(Arc<BrokerMetrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.add(-1);
+    }
+}
