@@ -7,6 +7,7 @@ latency and consumer-group lag — the series operators build dashboards and ale
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -22,6 +23,7 @@ from kafka.admin import NewTopic
 from conftest import Broker, free_port
 
 PROMETHEUS = shutil.which("prometheus")
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
 def scrape(port: int) -> tuple[str, str]:
@@ -134,6 +136,19 @@ scrape_configs:
         with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/v1/targets", timeout=5) as r:
             targets = json.load(r)["data"]["activeTargets"]
         assert [t["health"] for t in targets] == ["up"], targets
+        # Every query of the Grafana dashboard is valid PromQL over metrics the broker exports.
+        _, scraped = scrape(metrics_broker.metrics_port)
+        exported = {line.split()[2] for line in scraped.splitlines() if line.startswith("# TYPE ")}
+        dashboard = json.loads((DEPLOY / "grafana" / "sluice-broker.json").read_text())
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                expr = target["expr"].replace("$instance", ".*")
+                used = set(re.findall(r"sluice_[a-z_]+", expr))
+                bases = {re.sub(r"_(bucket|count|sum)$", "", m) for m in used}
+                assert bases <= exported, (panel["title"], bases - exported)
+                q = urllib.parse.quote(expr)
+                with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/v1/query?query={q}", timeout=5) as r:
+                    assert json.load(r)["status"] == "success", expr
     finally:
         prom.terminate()
         prom.wait(30)
@@ -141,7 +156,7 @@ scrape_configs:
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="the prometheus package is not installed")
 def test_the_alert_rules_are_valid_and_fire_as_their_unit_tests_say():
-    rules = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+    rules = DEPLOY / "prometheus"
     for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
         checked = subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=rules)
         assert checked.returncode == 0, checked.stdout + checked.stderr
