@@ -6,6 +6,7 @@ latency and consumer-group lag — the series operators build dashboards and ale
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import shutil
@@ -160,3 +161,18 @@ def test_the_alert_rules_are_valid_and_fire_as_their_unit_tests_say():
     for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
         checked = subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=rules)
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_an_open_scrape_connection_does_not_hold_the_broker_at_shutdown(metrics_broker, topic_name):
+    traffic(metrics_broker, topic_name, 10, "g")
+    # Prometheus keeps its connection open between scrapes.
+    conn = http.client.HTTPConnection("127.0.0.1", metrics_broker.metrics_port, timeout=10)
+    conn.request("GET", "/metrics")
+    response = conn.getresponse()
+    assert response.status == 200 and b"sluice_broker_partitions" in response.read()
+    try:
+        assert metrics_broker.stop() == 0, metrics_broker.log_tail()
+        # The broker closed its logs rather than falling back to syncing shared state.
+        assert "state still shared" not in metrics_broker.log_text(), metrics_broker.log_tail()
+    finally:
+        conn.close()

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_metrics::{Counter, Family, Gauge, Histogram, Registry, LATENCY_BUCKETS};
+use sluice_metrics::{Counter, Family, FloatCounter, Gauge, Histogram, Registry, LATENCY_BUCKETS};
 
 /// Counters and histograms the request path updates.
 #[derive(Debug)]
@@ -15,14 +15,14 @@ pub struct BrokerMetrics {
     registry: Registry,
     /// Request latency per API, by API key (handles made up front: no lookup per request).
     requests: HashMap<i16, Arc<Histogram>>,
-    /// Requests whose API key is not implemented.
-    unknown_requests: Arc<Counter>,
+    /// Requests for an API the protocol defines but the broker does not implement.
+    unsupported_requests: Arc<Counter>,
     connections: Arc<Gauge>,
     connections_total: Arc<Counter>,
     bytes_in: Arc<Family<Counter>>,
     messages_in: Arc<Family<Counter>>,
     bytes_out: Arc<Family<Counter>>,
-    throttle: Arc<Family<Counter>>,
+    throttle: Arc<Family<FloatCounter>>,
 }
 
 impl BrokerMetrics {
@@ -31,7 +31,7 @@ impl BrokerMetrics {
         let registry = Registry::new();
         let latency = registry.histogram_family(
             "sluice_broker_request_duration_seconds",
-            "Time from a request's arrival to its response, per Kafka API (the _count is the request count).",
+            "Time the broker spent on a request, per Kafka API, from its decoding to its response being ready (the _count is the request count).",
             &["api"],
             LATENCY_BUCKETS,
         );
@@ -40,9 +40,9 @@ impl BrokerMetrics {
             .map(|(key, name)| (*key, latency.with(&[name])))
             .collect();
         BrokerMetrics {
-            unknown_requests: registry.counter(
-                "sluice_broker_unknown_api_requests_total",
-                "Requests for an API this broker does not implement.",
+            unsupported_requests: registry.counter(
+                "sluice_broker_unsupported_api_requests_total",
+                "Requests for an API the protocol defines but this broker does not implement.",
             ),
             connections: registry
                 .gauge("sluice_broker_connections", "Client connections open now."),
@@ -65,9 +65,9 @@ impl BrokerMetrics {
                 "Record bytes served to fetches per topic.",
                 &["topic"],
             ),
-            throttle: registry.counter_family(
-                "sluice_broker_throttle_time_ms_total",
-                "Milliseconds clients were asked to wait for exceeding a quota, per quota kind.",
+            throttle: registry.float_counter_family(
+                "sluice_broker_throttle_time_seconds_total",
+                "Time clients were asked to wait for exceeding a quota, per quota.",
                 &["quota"],
             ),
             requests,
@@ -84,7 +84,7 @@ impl BrokerMetrics {
     pub fn request(&self, key: i16, took: Duration) {
         match self.requests.get(&key) {
             Some(h) => h.observe_duration(took),
-            None => self.unknown_requests.inc(),
+            None => self.unsupported_requests.inc(),
         }
     }
 
@@ -109,9 +109,7 @@ impl BrokerMetrics {
     /// A client was asked to wait `ms` under quota `kind` (`producer_byte_rate`, …).
     pub fn throttled(&self, kind: &str, ms: i32) {
         if ms > 0 {
-            self.throttle
-                .with(&[kind])
-                .add(u64::from(ms.unsigned_abs()));
+            self.throttle.with(&[kind]).add(f64::from(ms) / 1000.0);
         }
     }
 

@@ -11,8 +11,8 @@ use crate::metric::Metric;
 use crate::{Render, DEFAULT_MAX_SERIES};
 
 /// The label value every label of the overflow series has: the series that counts for all
-/// label values past a family's cap.
-pub const OVERFLOW: &str = "_other";
+/// label values past a family's cap. Parentheses keep it apart from any Kafka topic name.
+pub const OVERFLOW: &str = "(other)";
 
 /// Series by key: the label values joined by [`SEPARATOR`] (one value alone for a one-label
 /// family, so that its lookup needs no allocation).
@@ -72,20 +72,34 @@ impl<M: Metric> Family<M> {
             "{}: label count",
             self.name
         );
-        let found = match values {
-            [one] => self.series.read().get(*one).cloned(),
-            _ => self.series.read().get(&key_of(values)).cloned(),
-        };
-        if let Some(m) = found {
-            return m;
+        {
+            let series = self.series.read();
+            let found = match values {
+                [one] => series.get(*one),
+                _ => series.get(&key_of(values)),
+            };
+            if let Some(m) = found {
+                return Arc::clone(m);
+            }
+            // Full: every new combination counts under the overflow series, found without the
+            // write lock.
+            if series.len() >= self.max_series {
+                if let Some(m) = series.get(&self.overflow_key()) {
+                    return Arc::clone(m);
+                }
+            }
         }
         let mut series = self.series.write();
         let key = if series.len() < self.max_series {
             key_of(values)
         } else {
-            key_of(&vec![OVERFLOW; self.labels.len()])
+            self.overflow_key()
         };
         Arc::clone(series.entry(key).or_insert_with(|| Arc::new((self.make)())))
+    }
+
+    fn overflow_key(&self) -> String {
+        key_of(&vec![OVERFLOW; self.labels.len()])
     }
 
     /// Forgets the series for `values` (a deleted topic), so it is no longer exported.

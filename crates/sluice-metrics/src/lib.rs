@@ -23,7 +23,7 @@ use parking_lot::RwLock;
 
 pub use encode::Encoder;
 pub use family::{Family, OVERFLOW};
-pub use metric::{Counter, Gauge, Histogram, Metric};
+pub use metric::{Counter, FloatCounter, Gauge, Histogram, Metric};
 
 /// Seconds buckets for request and disk latencies: 50 µs to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -77,6 +77,16 @@ impl Registry {
         labels: &[&'static str],
     ) -> Arc<Family<Counter>> {
         self.add(Family::new(name, help, labels, Counter::default))
+    }
+
+    /// A family of counters of fractional amounts by `labels`.
+    pub fn float_counter_family(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[&'static str],
+    ) -> Arc<Family<FloatCounter>> {
+        self.add(Family::new(name, help, labels, FloatCounter::default))
     }
 
     /// A counter without labels.

@@ -40,6 +40,36 @@ impl Metric for Counter {
     }
 }
 
+/// A count that only goes up, in fractions (seconds spent).
+#[derive(Debug, Default)]
+pub struct FloatCounter(AtomicU64);
+
+impl FloatCounter {
+    /// Adds `v` (ignored unless positive and finite: a counter never goes down).
+    pub fn add(&self, v: f64) {
+        if v > 0.0 && v.is_finite() {
+            // A lost race retries; the closure never refuses.
+            let _ = self
+                .0
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                    Some((f64::from_bits(bits) + v).to_bits())
+                });
+        }
+    }
+
+    /// The count.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+impl Metric for FloatCounter {
+    const TYPE: &'static str = "counter";
+    fn encode(&self, name: &str, labels: &[(&str, &str)], out: &mut Encoder) {
+        out.sample(name, labels, self.get());
+    }
+}
+
 /// A value that goes up and down.
 #[derive(Debug, Default)]
 pub struct Gauge(AtomicI64);

@@ -14,8 +14,8 @@ fn the_exposition_format_is_what_prometheus_reads() {
     registry.collect_with(|out| {
         out.gauges(
             "disk_free_bytes",
-            "Free bytes.",
-            [(vec![("dir", "/a\"b")], 1.5e9)],
+            "Free bytes.\nOn \\ disks.",
+            [(vec![("dir", "/a\"b\\c\nd")], 1.5e9)],
         );
     });
     let text = registry.render();
@@ -33,9 +33,9 @@ latency_seconds_bucket{le=\"0.5\"} 2
 latency_seconds_bucket{le=\"+Inf\"} 3
 latency_seconds_sum 2.0015
 latency_seconds_count 3
-# HELP disk_free_bytes Free bytes.
+# HELP disk_free_bytes Free bytes.\\nOn \\\\ disks.
 # TYPE disk_free_bytes gauge
-disk_free_bytes{dir=\"/a\\\"b\"} 1500000000
+disk_free_bytes{dir=\"/a\\\"b\\\\c\\nd\"} 1500000000
 ";
     assert_eq!(text, want);
 }
@@ -51,7 +51,7 @@ fn a_family_stops_growing_at_its_cap() {
     family.render(&mut out);
     let text = out.finish();
     assert!(text.contains("t_total{topic=\"a\"} 2"), "{text}");
-    assert!(text.contains("t_total{topic=\"_other\"} 2"), "{text}");
+    assert!(text.contains("t_total{topic=\"(other)\"} 2"), "{text}");
     assert!(!text.contains("topic=\"c\""), "{text}");
     family.remove(&["a"]);
     let mut out = Encoder::default();

@@ -98,7 +98,8 @@ fn group_lag(broker: &Broker, out: &mut Encoder) {
     'groups: for listing in broker.groups.list(&[], &[]) {
         for (topic, partitions) in broker.groups.fetch_offsets(&listing.group_id, None) {
             for (index, committed) in partitions {
-                let Some(committed) = committed else {
+                // A committed offset is whatever a client sent: a negative one means none.
+                let Some(committed) = committed.filter(|c| c.offset >= 0) else {
                     continue;
                 };
                 let Some(p) = broker.metadata.partition(&topic, index) else {
@@ -107,7 +108,7 @@ fn group_lag(broker: &Broker, out: &mut Encoder) {
                 if samples.len() == MAX_LAG_SERIES {
                     break 'groups;
                 }
-                let lag = (p.high_watermark() - committed.offset).max(0);
+                let lag = p.high_watermark().saturating_sub(committed.offset).max(0);
                 samples.push((
                     listing.group_id.clone(),
                     topic.clone(),

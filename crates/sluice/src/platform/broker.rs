@@ -15,7 +15,7 @@ pub(crate) struct BrokerComponent {
     local_addr: SocketAddr,
     data_dir: PathBuf,
     /// The Prometheus endpoint, if one was asked for.
-    metrics: Option<tokio::task::JoinHandle<()>>,
+    metrics: Option<super::metrics::Endpoint>,
 }
 
 /// Returns the step that starts a broker with `config`, and its Prometheus endpoint on
@@ -35,9 +35,10 @@ pub(crate) fn starter(mut config: BrokerConfig, metrics_listen: Option<SocketAdd
         let local_addr = handle.local_addr();
         let metrics = match metrics_listen {
             Some(listen) => {
-                let broker = handle.broker().clone();
-                let render: super::metrics::Render =
-                    Arc::new(move || broker.metrics.registry().render());
+                // The metrics only: the scrape-time collectors hold the broker weakly, so an
+                // open scrape connection cannot keep it from closing its logs at shutdown.
+                let metrics = Arc::clone(&handle.broker().metrics);
+                let render: super::metrics::Render = Arc::new(move || metrics.registry().render());
                 Some(super::metrics::serve(listen, render).await?)
             }
             None => None,
@@ -66,8 +67,8 @@ impl Component for BrokerComponent {
 
     fn shutdown(self: Box<Self>) -> BoxFuture<anyhow::Result<()>> {
         Box::pin(async move {
-            if let Some(metrics) = &self.metrics {
-                metrics.abort();
+            if let Some(metrics) = self.metrics {
+                metrics.stop().await;
             }
             self.handle
                 .shutdown()

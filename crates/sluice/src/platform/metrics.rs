@@ -3,19 +3,43 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// What renders the metrics on each scrape.
 pub(crate) type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// Serves `render` on `listen` until the returned task is aborted.
-pub(crate) async fn serve(listen: SocketAddr, render: Render) -> anyhow::Result<JoinHandle<()>> {
+/// A running endpoint.
+pub(crate) struct Endpoint {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Endpoint {
+    /// Stops serving: idle scrape connections close at once; one still being answered gets a
+    /// few seconds.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Serves `render` on `listen` until stopped.
+pub(crate) async fn serve(listen: SocketAddr, render: Render) -> anyhow::Result<Endpoint> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen for metrics on {listen}"))?;
@@ -25,17 +49,35 @@ pub(crate) async fn serve(listen: SocketAddr, render: Render) -> anyhow::Result<
             let render = Arc::clone(&render);
             async move {
                 // Rendering reads every partition's size: off the async threads.
-                let text = tokio::task::spawn_blocking(move || render())
-                    .await
-                    .unwrap_or_else(|e| format!("# rendering the metrics failed: {e}\n"));
-                ([(CONTENT_TYPE, sluice_metrics::CONTENT_TYPE)], text).into_response()
+                match tokio::task::spawn_blocking(move || render()).await {
+                    Ok(text) => {
+                        ([(CONTENT_TYPE, sluice_metrics::CONTENT_TYPE)], text).into_response()
+                    }
+                    Err(e) => {
+                        // A 500, not an empty 200: Prometheus then marks the target down
+                        // instead of every series stale.
+                        tracing::warn!(error = %e, "rendering the metrics failed");
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "rendering the metrics failed\n",
+                        )
+                            .into_response()
+                    }
+                }
             }
         }),
     );
+    let (stop, stopped) = oneshot::channel::<()>();
     tracing::info!(%listen, "metrics endpoint listening");
-    Ok(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = served {
             tracing::warn!(error = %e, "the metrics endpoint stopped");
         }
-    }))
+    });
+    Ok(Endpoint { stop, task })
 }

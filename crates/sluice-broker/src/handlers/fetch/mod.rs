@@ -124,11 +124,6 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
     // What is served counts against the quota even when it exceeds what is left: a fetch larger
     // than one second's worth must get through, and the client then waits off the debt.
     let throttle_ms = ctx.record_quota(QuotaKind::Fetch, plan.bytes as f64);
-    for (r, p) in begun.partitions.iter().zip(&plan.partitions) {
-        if let Some(read) = &p.read {
-            ctx.broker.metrics.served(r.topic.0.as_str(), read.len());
-        }
-    }
 
     // An incremental fetch lists only the partitions with news for the client.
     let fetched: Vec<_> = begun
@@ -145,6 +140,18 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchReply {
         })
         .collect();
     let listed = sessions.finish(begun.kind, &fetched);
+    // What the response carries: the listed partitions without an error (see `assemble`).
+    for ((r, p), _) in begun
+        .partitions
+        .iter()
+        .zip(&plan.partitions)
+        .zip(&listed)
+        .filter(|((_, p), &list)| list && p.data.error_code == 0)
+    {
+        if let Some(read) = &p.read {
+            ctx.broker.metrics.served(r.topic.0.as_str(), read.len());
+        }
+    }
     let mut reply = assemble(
         &begun.partitions,
         plan.partitions,
