@@ -36,7 +36,7 @@ pub(crate) struct ModelArgs {
     #[arg(long, value_name = "FILE")]
     capacity: Option<PathBuf>,
     /// Cores each broker keeps busy, measured elsewhere, as JSON by node id: {"1": 2.5, …}
-    /// (e.g. Prometheus' rate(process_cpu_seconds_total[5m])) [default: CPU not modelled].
+    /// (e.g. Prometheus' `rate(process_cpu_seconds_total[5m])`) [default: CPU not modelled].
     #[arg(long, value_name = "FILE")]
     cpu_usage: Option<PathBuf>,
     /// Times consumers read what is produced (for outbound network estimates).
