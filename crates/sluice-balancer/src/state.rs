@@ -103,6 +103,29 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The replicas the action moves between brokers, as `(partition, from, to)`: one for a
+    /// move, two for a swap (each half judged on its own), none for the others.
+    pub fn broker_moves(&self) -> impl Iterator<Item = (u32, u32, u32)> {
+        let moves = match *self {
+            Action::Move {
+                partition,
+                from,
+                to,
+                ..
+            } => [Some((partition, from, to)), None],
+            Action::Swap {
+                partition,
+                from,
+                other,
+                to,
+            } => [Some((partition, from, to)), Some((other, to, from))],
+            Action::Lead { .. } | Action::Dir { .. } => [None, None],
+        };
+        moves.into_iter().flatten()
+    }
+}
+
 /// Replica counts per (topic, broker): dense when small enough, else a map.
 #[derive(Debug, Clone)]
 enum TopicCounts {

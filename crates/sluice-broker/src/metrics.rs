@@ -1,13 +1,13 @@
 //! The broker's Prometheus metrics that are counted as things happen: requests and their
 //! latency per API, connections, bytes and messages per topic, time clients were throttled.
-//! What is cheaper to read when scraped (partitions, log sizes, free space, group lag) is added
-//! by the server as collectors over the running broker.
+//! What is cheaper to read when scraped (open connections, partitions, log sizes, free space,
+//! group lag) is added by the server as collectors over the running broker.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_metrics::{Counter, Family, FloatCounter, Gauge, Histogram, Registry, LATENCY_BUCKETS};
+use sluice_metrics::{Counter, Family, FloatCounter, Histogram, Registry, LATENCY_BUCKETS};
 
 /// Counters and histograms the request path updates.
 #[derive(Debug)]
@@ -17,7 +17,6 @@ pub struct BrokerMetrics {
     requests: HashMap<i16, Arc<Histogram>>,
     /// Requests for an API the protocol defines but the broker does not implement.
     unsupported_requests: Arc<Counter>,
-    connections: Arc<Gauge>,
     connections_total: Arc<Counter>,
     bytes_in: Arc<Family<Counter>>,
     messages_in: Arc<Family<Counter>>,
@@ -44,8 +43,6 @@ impl BrokerMetrics {
                 "sluice_broker_unsupported_api_requests_total",
                 "Requests for an API the protocol defines but this broker does not implement.",
             ),
-            connections: registry
-                .gauge("sluice_broker_connections", "Client connections open now."),
             connections_total: registry.counter(
                 "sluice_broker_connections_accepted_total",
                 "Client connections accepted since start.",
@@ -88,11 +85,9 @@ impl BrokerMetrics {
         }
     }
 
-    /// A connection was accepted; the returned guard counts it as open until dropped.
-    pub fn connection_opened(self: &Arc<Self>) -> OpenConnection {
+    /// A connection was accepted.
+    pub fn connection_accepted(&self) {
         self.connections_total.inc();
-        self.connections.add(1);
-        OpenConnection(Arc::clone(self))
     }
 
     /// `messages` records of `bytes` bytes were appended to `topic`.
@@ -118,15 +113,5 @@ impl BrokerMetrics {
         for family in [&self.bytes_in, &self.messages_in, &self.bytes_out] {
             family.remove(&[topic]);
         }
-    }
-}
-
-/// Counts a connection as open while it lives.
-#[derive(Debug)]
-pub struct OpenConnection(Arc<BrokerMetrics>);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.connections.add(-1);
     }
 }

@@ -280,7 +280,7 @@ pub async fn start(mut config: BrokerConfig) -> Result<BrokerHandle, StartError>
         shutdown: shutdown_rx.clone(),
         metrics,
     });
-    scrape::register(&broker, &flusher);
+    scrape::register(&broker, &flusher, connections.clone());
     let flusher = flusher.start().map_err(StartError::Flusher)?;
     // Before listening: finish what the coordinator decided before a restart and settle the
     // open transactions the partition logs hold.

@@ -48,12 +48,7 @@ impl FloatCounter {
     /// Adds `v` (ignored unless positive and finite: a counter never goes down).
     pub fn add(&self, v: f64) {
         if v > 0.0 && v.is_finite() {
-            // A lost race retries; the closure never refuses.
-            let _ = self
-                .0
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                    Some((f64::from_bits(bits) + v).to_bits())
-                });
+            add_f64(&self.0, v);
         }
     }
 
@@ -126,12 +121,7 @@ impl Histogram {
         if let Some(bucket) = self.buckets.get(i) {
             bucket.fetch_add(1, Ordering::Relaxed);
         }
-        // A lost race retries; the closure never refuses.
-        let _ = self
-            .sum
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + v).to_bits())
-            });
+        add_f64(&self.sum, v);
     }
 
     /// Records a duration, in seconds.
@@ -168,6 +158,14 @@ impl Metric for Histogram {
         out.sample(&format!("{name}_sum"), labels, self.sum());
         out.sample(&format!("{name}_count"), labels, cumulative as f64);
     }
+}
+
+/// Adds `v` to the f64 whose bits `cell` holds.
+fn add_f64(cell: &AtomicU64, v: f64) {
+    // A lost race retries; the closure never refuses.
+    let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+        Some((f64::from_bits(bits) + v).to_bits())
+    });
 }
 
 /// A bucket bound as Prometheus clients write it (`0.005`, `1`, `2.5`).

@@ -308,10 +308,10 @@ fn preferred_leader_score(state: &State<'_>) -> f64 {
 /// anything on a broker being removed (nor, while brokers are being added, on any other).
 pub fn all_accept(goals: &[Goal], state: &State<'_>, action: &Action) -> bool {
     let refused_destination = match *action {
-        Action::Move { to, .. } => !state.may_receive(to),
-        Action::Swap { from, to, .. } => !state.may_receive(from) || !state.may_receive(to),
         Action::Lead { to, .. } => state.model().brokers[to as usize].excluded,
-        Action::Dir { .. } => false,
+        _ => action
+            .broker_moves()
+            .any(|(_, _, to)| !state.may_receive(to)),
     };
     if refused_destination || !state.is_valid(action) {
         return false;

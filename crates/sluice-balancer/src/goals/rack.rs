@@ -76,25 +76,10 @@ impl RackAware {
     /// emptied of a partition it held (with fewer racks than replicas, the cap alone would allow
     /// A,B,C,A to become A,A,B,B).
     pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
-        match *action {
-            Action::Move {
-                partition,
-                from,
-                to,
-                ..
-            } => self.move_keeps_spread(state, partition, from, to),
-            // Two partitions, each spread on its own.
-            Action::Swap {
-                partition,
-                from,
-                other,
-                to,
-            } => {
-                self.move_keeps_spread(state, partition, from, to)
-                    && self.move_keeps_spread(state, other, to, from)
-            }
-            Action::Lead { .. } | Action::Dir { .. } => true,
-        }
+        // A swap moves two partitions, each spread on its own.
+        action
+            .broker_moves()
+            .all(|(p, from, to)| self.move_keeps_spread(state, p, from, to))
     }
 
     fn move_keeps_spread(&self, state: &State<'_>, p: u32, from: u32, to: u32) -> bool {

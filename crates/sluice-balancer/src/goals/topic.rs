@@ -62,26 +62,18 @@ impl TopicDistribution {
     }
 
     pub(crate) fn accepts(&self, state: &State<'_>, action: &Action) -> bool {
-        match *action {
-            Action::Move {
-                partition,
-                from,
-                to,
-                ..
-            } => self.move_accepted(state, partition, from, to),
-            Action::Swap {
-                partition,
-                from,
-                other,
-                to,
-            } => {
-                // Within one topic a swap changes no count.
-                Self::topic(state, partition) == Self::topic(state, other)
-                    || (self.move_accepted(state, partition, from, to)
-                        && self.move_accepted(state, other, to, from))
+        // Within one topic a swap changes no count.
+        if let Action::Swap {
+            partition, other, ..
+        } = *action
+        {
+            if Self::topic(state, partition) == Self::topic(state, other) {
+                return true;
             }
-            Action::Lead { .. } | Action::Dir { .. } => true,
         }
+        action
+            .broker_moves()
+            .all(|(p, from, to)| self.move_accepted(state, p, from, to))
     }
 
     fn move_accepted(&self, state: &State<'_>, partition: u32, from: u32, to: u32) -> bool {

@@ -48,24 +48,14 @@ pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> Descri
         .iter()
         .map(|d| (d.clone(), DirContents::new()))
         .collect();
-    for topic in metadata.topics() {
-        for p in topic
-            .partitions
-            .iter()
-            .filter(|p| is_wanted(&topic.name, p.index))
-        {
-            let (dir, size) = p.with_log(|log| (log.dir().to_owned(), log.size_bytes()));
-            let Some(log_dir) = metadata.log_dirs().owner(&dir) else {
-                continue;
-            };
-            push(
-                &mut contents,
-                log_dir,
-                &topic.name,
-                partition(p.index, size, 0, false),
-            );
-        }
-    }
+    metadata.for_each_stored(is_wanted, |topic, index, log_dir, size| {
+        push(
+            &mut contents,
+            log_dir,
+            topic,
+            partition(index, size, 0, false),
+        );
+    });
     for m in metadata.moves() {
         if is_wanted(&m.topic, m.partition) {
             let entry = partition(m.partition, m.copied_bytes, m.offset_lag, true);

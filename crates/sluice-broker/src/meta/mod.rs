@@ -379,6 +379,27 @@ impl Metadata {
         &self.log_dirs
     }
 
+    /// Calls `each(topic, partition, log directory, size in bytes)` for every partition that
+    /// `wanted(topic, partition)` accepts, with the configured directory it is stored in.
+    pub fn for_each_stored(
+        &self,
+        mut wanted: impl FnMut(&str, i32) -> bool,
+        mut each: impl FnMut(&str, i32, &Path, u64),
+    ) {
+        for topic in self.topics() {
+            for p in topic
+                .partitions
+                .iter()
+                .filter(|p| wanted(&topic.name, p.index))
+            {
+                let (dir, size) = p.with_log(|log| (log.dir().to_owned(), log.size_bytes()));
+                if let Some(log_dir) = self.log_dirs.owner(&dir) {
+                    each(&topic.name, p.index, log_dir, size);
+                }
+            }
+        }
+    }
+
     /// The configured log directory `partition` lives in now.
     pub fn log_dir_of(&self, partition: &Partition) -> Option<PathBuf> {
         self.log_dirs.owner(&partition.dir()).map(Path::to_path_buf)

@@ -37,11 +37,11 @@ pub async fn accept_loop(
                 Ok((stream, peer)) => match limits.admit(peer.ip()) {
                     Ok(permit) => {
                         debug!(%peer, "connection accepted");
-                        let open = broker.metrics.connection_opened();
+                        broker.metrics.connection_accepted();
                         let serve = connection::serve(stream, peer, broker.clone(), info.clone(), shutdown.clone());
                         connections.spawn(async move {
                             serve.await;
-                            drop((permit, open));
+                            drop(permit);
                         });
                     }
                     Err(refused) => {

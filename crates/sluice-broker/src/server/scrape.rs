@@ -9,6 +9,7 @@ use sluice_metrics::{Encoder, Metric};
 
 use crate::durability::Flusher;
 use crate::meta::disk;
+use crate::net::limits::ConnectionLimits;
 use crate::state::Broker;
 
 /// Most group-lag series one scrape reports: lag per partition of every group could be
@@ -17,10 +18,19 @@ const MAX_LAG_SERIES: usize = 10_000;
 
 /// Adds the scrape-time collectors to `broker`'s registry. They hold the broker weakly, so a
 /// stopped broker is not kept alive by its metrics.
-pub(super) fn register(broker: &Arc<Broker>, flusher: &Flusher) {
+pub(super) fn register(
+    broker: &Arc<Broker>,
+    flusher: &Flusher,
+    connections: Arc<ConnectionLimits>,
+) {
     let weak: Weak<Broker> = Arc::downgrade(broker);
     let flusher = flusher.clone();
     broker.metrics.registry().collect_with(move |out| {
+        out.gauges(
+            "sluice_broker_connections",
+            "Client connections open now.",
+            [(Vec::new(), connections.open() as f64)],
+        );
         let name = "sluice_broker_fsync_duration_seconds";
         out.family(
             name,
@@ -38,7 +48,6 @@ pub(super) fn register(broker: &Arc<Broker>, flusher: &Flusher) {
 /// Partitions, and per log directory the bytes of its partitions and its file system's space.
 fn storage(broker: &Broker, out: &mut Encoder) {
     let metadata = &broker.metadata;
-    let topics = metadata.topics();
     let mut sizes: BTreeMap<String, u64> = metadata
         .log_dirs()
         .dirs()
@@ -46,15 +55,13 @@ fn storage(broker: &Broker, out: &mut Encoder) {
         .map(|d| (d.display().to_string(), 0))
         .collect();
     let mut partitions = 0u64;
-    for topic in &topics {
-        for p in &topic.partitions {
+    metadata.for_each_stored(
+        |_, _| true,
+        |_, _, log_dir, size| {
             partitions += 1;
-            let (dir, size) = p.with_log(|log| (log.dir().to_owned(), log.size_bytes()));
-            if let Some(owner) = metadata.log_dirs().owner(&dir) {
-                *sizes.entry(owner.display().to_string()).or_default() += size;
-            }
-        }
-    }
+            *sizes.entry(log_dir.display().to_string()).or_default() += size;
+        },
+    );
     out.gauges(
         "sluice_broker_partitions",
         "Partitions this broker holds (it leads them all).",

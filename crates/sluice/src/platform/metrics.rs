@@ -42,7 +42,9 @@ impl Endpoint {
 pub(crate) async fn serve(listen: SocketAddr, render: Render) -> anyhow::Result<Endpoint> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen for metrics on {listen}"))?;
+        .with_context(|| {
+            format!("cannot listen for metrics on {listen}; is another process using it? Choose another address with --metrics-listen")
+        })?;
     let router = Router::new().route(
         "/metrics",
         get(move || {
