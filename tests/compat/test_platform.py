@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -25,12 +27,17 @@ START_TIMEOUT_S = 60.0
 
 
 class Platform:
-    """One `sluice up` with the broker, registry and KSS on free loopback ports."""
+    """One `sluice up` with the broker, registry, KSS and REST proxy on free loopback ports, each
+    with its Prometheus endpoint."""
+
+    COMPONENTS = ("broker", "registry", "kss", "http")
 
     def __init__(self, binary: str, tmp_path: Path):
         self.broker_port = free_port()
         self.registry_port = free_port()
         self.kss_port = free_port()
+        self.http_port = free_port()
+        self.metrics_ports = {c: free_port() for c in self.COMPONENTS}
         self.bootstrap = f"127.0.0.1:{self.broker_port}"
         self.registry_url = f"http://127.0.0.1:{self.registry_port}"
         self.log_path = tmp_path / "up.log"
@@ -40,6 +47,11 @@ class Platform:
             "--data-dir", str(tmp_path / "data"),
             "--registry-listen", f"127.0.0.1:{self.registry_port}",
             "--kss-listen", f"127.0.0.1:{self.kss_port}",
+            "--http-listen", f"127.0.0.1:{self.http_port}",
+            "--metrics-listen", f"127.0.0.1:{self.metrics_ports['broker']}",
+            "--registry-metrics-listen", f"127.0.0.1:{self.metrics_ports['registry']}",
+            "--kss-metrics-listen", f"127.0.0.1:{self.metrics_ports['kss']}",
+            "--http-metrics-listen", f"127.0.0.1:{self.metrics_ports['http']}",
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         env["RUST_LOG"] = "info"
@@ -48,7 +60,7 @@ class Platform:
             cmd, stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, env=env,
             preexec_fn=_die_with_parent, text=True,
         )
-        self.ready = [self.proc.stdout.readline() for _ in range(3)]
+        self.ready = [self.proc.stdout.readline() for _ in self.COMPONENTS]
 
     def children(self) -> dict[str, int]:
         """Component name → pid of the supervisor's children."""
@@ -126,10 +138,57 @@ def round_trip(bootstrap: str, topic: str, value: bytes) -> None:
 
 def test_every_component_runs_in_its_own_process(platform):
     kinds = {line.split(":", 1)[1].split()[0] for line in platform.ready}
-    assert kinds == {"broker", "KSS", "schema"}, platform.ready
+    assert kinds == {"broker", "KSS", "schema", "REST"}, platform.ready
     children = platform.children()
-    assert set(children) == {"broker", "kss", "registry"}, children
-    assert len(set(children.values())) == 3
+    assert set(children) == {"broker", "kss", "registry", "http"}, children
+    assert len(set(children.values())) == 4
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="scripts/test.sh installs Debian's prometheus")
+def test_prometheus_scrapes_every_component(platform, tmp_path):
+    """Each component serves its own metrics; a real Prometheus scrapes all four."""
+    # Some traffic for the registry and the proxy to count.
+    body = json.dumps({"schema": '{"type":"string"}'}).encode()
+    req = urllib.request.Request(f"{platform.registry_url}/subjects/s-value/versions", data=body, method="POST",
+                                 headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+    urllib.request.urlopen(req, timeout=30).read()
+    urllib.request.urlopen(f"http://127.0.0.1:{platform.http_port}/v3/clusters", timeout=30).read()
+    web = free_port()
+    targets = ", ".join(f'"127.0.0.1:{port}"' for port in platform.metrics_ports.values())
+    config = tmp_path / "prometheus.yml"
+    config.write_text(f"""
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: sluice
+    static_configs:
+      - targets: [{targets}]
+""")
+    prom = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{web}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def query(expr: str) -> list:
+        q = urllib.parse.quote(expr)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{web}/api/v1/query?query={q}", timeout=5) as r:
+                return json.load(r)["data"]["result"]
+        except OSError:
+            return []
+
+    try:
+        wait_for(lambda: len(query("up == 1")) == 4, "Prometheus to find all four targets up", 60)
+        wait_for(lambda: query("sluice_registry_schemas == 1"), "the registry's schema count", 30)
+        wait_for(lambda: query('sluice_registry_requests_total{route="/subjects/{subject}/versions",code="200"}'),
+                 "the registry's request count", 30)
+        wait_for(lambda: query("sluice_kss_ca_expiry_timestamp_seconds - time() > 86400 * 300"),
+                 "KSS's CA expiry, about ten years ahead", 30)
+        wait_for(lambda: query('sluice_http_requests_total{route="/v3/clusters",code="200"} == 1'),
+                 "the REST proxy's request count", 30)
+        wait_for(lambda: query("sluice_broker_partitions > 0"), "the broker's partitions", 30)
+    finally:
+        prom.terminate()
+        prom.wait(30)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGABRT])

@@ -8,6 +8,7 @@ pub mod api;
 pub mod ca;
 pub mod files;
 pub mod identity;
+pub mod metrics;
 pub mod service;
 mod tls;
 
@@ -106,6 +107,8 @@ pub struct KssState {
     pub drift: RwLock<Option<acl::DriftReport>>,
     /// Services allowed to read the drift report.
     pub admin_services: BTreeSet<ServiceId>,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::KssMetrics>,
 }
 
 impl KssState {
@@ -118,6 +121,7 @@ impl KssState {
 /// A running KSS.
 pub struct KssHandle {
     local_addr: SocketAddr,
+    metrics: Arc<metrics::KssMetrics>,
     https: bool,
     stop: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -125,6 +129,12 @@ pub struct KssHandle {
 }
 
 impl KssHandle {
+    /// A closure rendering KSS's Prometheus metrics, for an endpoint of its own.
+    pub fn metrics_renderer(&self) -> impl Fn() -> String + Send + Sync + 'static {
+        let metrics = Arc::clone(&self.metrics);
+        move || metrics.render()
+    }
+
     /// The address the API listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -231,6 +241,7 @@ pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
             .disabled_services(),
         None => BTreeSet::new(),
     };
+    let metrics = Arc::new(metrics::KssMetrics::new(metrics::not_after(ca.ca_pem())));
     let state = Arc::new(KssState {
         ca,
         verifier,
@@ -239,6 +250,7 @@ pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
         file_disabled: RwLock::new(file_disabled),
         drift: RwLock::new(watch_target.as_ref().map(|_| acl::DriftReport::default())),
         admin_services: config.admin_services.iter().cloned().collect(),
+        metrics,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -262,7 +274,10 @@ pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
         ))
     });
     let mut server_stop = stopped;
-    let app = api::router(state);
+    let app = api::router(Arc::clone(&state)).route_layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&state.metrics.requests),
+        sluice_metrics::http::track,
+    ));
     let stopped = async move {
         let _ = server_stop.wait_for(|s| *s).await;
     };
@@ -297,6 +312,7 @@ pub async fn start(config: KssConfig) -> Result<KssHandle, KssError> {
         "KSS listening"
     );
     Ok(KssHandle {
+        metrics: Arc::clone(&state.metrics),
         https,
         local_addr,
         stop,

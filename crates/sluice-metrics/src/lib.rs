@@ -15,6 +15,8 @@
 
 mod encode;
 mod family;
+#[cfg(feature = "axum")]
+pub mod http;
 mod metric;
 
 use std::sync::Arc;

@@ -63,6 +63,7 @@ impl RegistryConfig {
 /// A running registry.
 pub struct RegistryHandle {
     local_addr: SocketAddr,
+    metrics: Arc<sluice_metrics::Registry>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
     app: api::Shared,
@@ -77,6 +78,12 @@ impl RegistryHandle {
     /// The address the HTTP server is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// A closure rendering the registry's Prometheus metrics, for an endpoint of its own.
+    pub fn metrics_renderer(&self) -> impl Fn() -> String + Send + Sync + 'static {
+        let metrics = Arc::clone(&self.metrics);
+        move || metrics.render()
     }
 
     /// Stops serving (in-flight requests finish) and stops reading the topic.
@@ -140,6 +147,12 @@ pub async fn start(config: RegistryConfig) -> Result<RegistryHandle, RegistryErr
         election = Some(Arc::clone(&joined));
         forwarder = leader::Forwarder::Elected(joined);
     }
+    let metrics = Arc::new(registry_metrics(&state));
+    let requests = Arc::new(sluice_metrics::http::HttpRequests::new(
+        &metrics,
+        "sluice_registry_requests_total",
+        "sluice_registry_request_duration_seconds",
+    ));
     let app: api::Shared = Arc::new(api::AppState {
         registry: registry::Registry::new(state, log),
         forwarder,
@@ -149,6 +162,11 @@ pub async fn start(config: RegistryConfig) -> Result<RegistryHandle, RegistryErr
     // for.
     let router = api::with_body_limit(
         api::router(Arc::clone(&app))
+            // Requests this instance answers itself (forwarded writes count at the leader).
+            .route_layer(axum::middleware::from_fn_with_state(
+                requests,
+                sluice_metrics::http::track,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&app),
                 leader::forward_writes,
@@ -166,9 +184,37 @@ pub async fn start(config: RegistryConfig) -> Result<RegistryHandle, RegistryErr
     info!(%local_addr, bootstrap = %config.bootstrap, topic = %config.topic, "schema registry listening");
     Ok(RegistryHandle {
         local_addr,
+        metrics,
         shutdown: Some(tx),
         server,
         app,
         election,
     })
+}
+
+/// The registry's metrics: requests (added by the caller) and, read when scraped, how many
+/// schemas and live subjects the state holds.
+fn registry_metrics(state: &Arc<RwLock<store::state::State>>) -> sluice_metrics::Registry {
+    let metrics = sluice_metrics::Registry::new();
+    let state = Arc::clone(state);
+    metrics.collect_with(move |out| {
+        let (schemas, subjects) = {
+            let s = state.read();
+            let live = s.subjects.keys().filter(|k| s.subject_live(k)).count();
+            (s.schemas.len(), live)
+        };
+        out.family(
+            "sluice_registry_schemas",
+            "Distinct schemas registered (ids).",
+            "gauge",
+        );
+        out.sample("sluice_registry_schemas", &[], schemas as f64);
+        out.family(
+            "sluice_registry_subjects",
+            "Subjects with at least one live version.",
+            "gauge",
+        );
+        out.sample("sluice_registry_subjects", &[], subjects as f64);
+    });
+    metrics
 }

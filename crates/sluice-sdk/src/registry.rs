@@ -54,6 +54,9 @@ pub struct FetchedSchema {
     /// Its references.
     #[serde(default)]
     pub references: Vec<SchemaReference>,
+    /// Its id, when the answer carries one (subject versions do; lookups by id do not).
+    #[serde(default)]
+    pub id: Option<u32>,
 }
 
 fn avro() -> String {

@@ -33,7 +33,8 @@ struct Cli {
 /// The subcommands of `sluice`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the whole platform on this machine: broker, schema registry and security service.
+    /// Start the whole platform on this machine: broker, schema registry, security service and
+    /// HTTP ingestion.
     Up(cmd::up::UpArgs),
     /// Start the Kafka-compatible broker alone.
     Broker(cmd::broker::BrokerArgs),
@@ -62,6 +63,8 @@ enum Command {
     Txn(cmd::txn::TxnCommand),
     /// Start the Confluent-compatible schema registry against any Kafka cluster.
     Registry(cmd::registry::RegistryArgs),
+    /// Start HTTP ingestion (Confluent REST Proxy API v2/v3) against any Kafka cluster.
+    Http(cmd::http::HttpArgs),
     /// Run the Kafka Security Service (CA for service certificates, ACLs as code), or mint a
     /// development identity token with `sluice kss token`.
     Kss(cmd::kss::KssArgs),
@@ -95,6 +98,7 @@ impl Command {
             Command::Kss(args) => cmd::kss::run(args).await,
             Command::Sidecar(args) => cmd::sidecar::run(args).await,
             Command::Registry(args) => cmd::registry::run(args).await,
+            Command::Http(args) => cmd::http::run(args).await,
             Command::LintConfig(args) => cmd::lint_config::run(args).await,
             // The benchmark paces its own threads with blocking sleeps; keep them off the
             // async workers.
@@ -109,9 +113,11 @@ impl Command {
     /// terminal tools instead stop quietly when their output pipe closes.
     fn is_server(&self) -> bool {
         match self {
-            Command::Up(_) | Command::Broker(_) | Command::Registry(_) | Command::Sidecar(_) => {
-                true
-            }
+            Command::Up(_)
+            | Command::Broker(_)
+            | Command::Registry(_)
+            | Command::Http(_)
+            | Command::Sidecar(_) => true,
             Command::Kss(args) => !args.is_token(),
             _ => false,
         }
@@ -123,7 +129,7 @@ impl Command {
         match self {
             Command::Up(_) | Command::Broker(_) | Command::Sidecar(_) => "info",
             Command::Kss(args) if !args.is_token() => "info",
-            Command::Registry(_) => "info,librdkafka=warn,rdkafka=warn",
+            Command::Registry(_) | Command::Http(_) => "info,librdkafka=warn,rdkafka=warn",
             // librdkafka logs every failed connection attempt; the tools report the outcome
             // themselves, and `--log-level debug` brings the details back.
             _ => "warn,librdkafka=off,rdkafka=off",

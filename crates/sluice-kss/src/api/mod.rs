@@ -20,6 +20,7 @@ use http_body_util::BodyExt;
 
 use crate::ca::CaError;
 use crate::identity::IdentityError;
+use crate::metrics::Refused;
 use crate::service::ServiceId;
 use crate::KssState;
 use types::{CertificateRequest, CertificateResponse, ErrorResponse};
@@ -175,21 +176,40 @@ async fn issue(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
-    let request = certificate_request(&headers, body).await?;
-    let service = authenticate(&state, &headers, "certificate")?;
-    let refuse = |status: StatusCode, reason: String| {
+    let counted = |why: Refused| {
+        let metrics = Arc::clone(&state.metrics);
+        move |r: Refusal| {
+            metrics.refused(why);
+            r
+        }
+    };
+    let request = certificate_request(&headers, body)
+        .await
+        .map_err(counted(Refused::BadRequest))?;
+    let service = authenticate(&state, &headers, "certificate").map_err(|r| {
+        let why = if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            Refused::Unavailable
+        } else {
+            Refused::Token
+        };
+        counted(why)(r)
+    })?;
+    let refuse = |status: StatusCode, reason: String, why: Refused| {
         tracing::warn!(target: "audit", event = "refused", service = %service, reason = %reason, "certificate refused");
+        state.metrics.refused(why);
         error(status, reason)
     };
     if state.is_disabled(&service) {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             format!("service {service} is disabled; it gets no new certificates"),
+            Refused::Disabled,
         ));
     }
     let lifetime = request.lifetime_secs.map(Duration::from_secs);
     match state.ca.issue(&request.csr, &service, lifetime) {
         Ok(issued) => {
+            state.metrics.issued();
             tracing::info!(
                 target: "audit",
                 event = "issued",
@@ -209,12 +229,12 @@ async fn issue(
             .into_response())
         }
         Err(e) => {
-            let status = match e {
-                CaError::BadCsr(_) => StatusCode::BAD_REQUEST,
-                CaError::Reserved(_) => StatusCode::FORBIDDEN,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            let (status, why) = match e {
+                CaError::BadCsr(_) => (StatusCode::BAD_REQUEST, Refused::BadCsr),
+                CaError::Reserved(_) => (StatusCode::FORBIDDEN, Refused::Reserved),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, Refused::Internal),
             };
-            Err(refuse(status, e.to_string()))
+            Err(refuse(status, e.to_string(), why))
         }
     }
 }

@@ -41,6 +41,9 @@ pub(crate) struct ServeArgs {
     /// Listen address of the HTTPS API.
     #[arg(long, env = "SLUICE_KSS_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Address of KSS's Prometheus endpoint, plain HTTP `GET /metrics` [default: none].
+    #[arg(long, env = "SLUICE_KSS_METRICS_LISTEN", value_name = "HOST:PORT")]
+    metrics_listen: Option<SocketAddr>,
     /// Extra DNS name or IP address for the HTTPS certificate KSS issues itself (repeatable;
     /// localhost, the loopback addresses and the listen IP are always included).
     #[arg(long, env = "SLUICE_KSS_TLS_NAMES", value_delimiter = ',')]
@@ -188,8 +191,13 @@ pub(crate) async fn run(args: KssArgs) -> anyhow::Result<()> {
             Ok(())
         }
         None => {
+            let metrics_listen = args.serve.metrics_listen;
             let config = args.serve.config()?;
-            platform::run("sluice kss", vec![platform::kss::starter(config)]).await
+            platform::run(
+                "sluice kss",
+                vec![platform::kss::starter(config, metrics_listen)],
+            )
+            .await
         }
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod balance;
 pub(crate) mod broker;
 pub(crate) mod consume;
 pub(crate) mod group;
+pub(crate) mod http;
 pub(crate) mod kss;
 pub(crate) mod lint_config;
 pub(crate) mod produce;

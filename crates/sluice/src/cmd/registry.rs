@@ -2,6 +2,7 @@
 //! component.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_registry::{RegistryConfig, RegistryHandle};
@@ -43,6 +44,9 @@ pub(crate) struct RegistryArgs {
     /// the sole instance).
     #[arg(long)]
     no_leader_election: bool,
+    /// Address of the registry's Prometheus endpoint, `GET /metrics` [default: none].
+    #[arg(long, env = "SLUICE_REGISTRY_METRICS_LISTEN", value_name = "HOST:PORT")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Runs the registry until SIGINT/SIGTERM.
@@ -57,24 +61,37 @@ pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<()> {
             advertised_url: args.advertised_url,
         });
     }
-    platform::run("sluice registry", vec![starter(config)]).await
+    platform::run(
+        "sluice registry",
+        vec![starter(config, args.metrics_listen)],
+    )
+    .await
 }
 
 /// A running registry as a platform component.
 struct RegistryComponent {
     handle: RegistryHandle,
     bootstrap: String,
+    metrics: Option<platform::metrics::Endpoint>,
 }
 
-/// Returns the step that starts a registry with `config`.
-pub(crate) fn starter(config: RegistryConfig) -> Starter {
+/// Returns the step that starts a registry with `config`, and its Prometheus endpoint on
+/// `metrics_listen` if given.
+pub(crate) fn starter(config: RegistryConfig, metrics_listen: Option<SocketAddr>) -> Starter {
     Box::pin(async move {
         let bootstrap = config.bootstrap.clone();
         let listen = config.listen;
         let handle = sluice_registry::start(config).await.with_context(|| {
             format!("could not start the schema registry (listen {listen}, Kafka {bootstrap})")
         })?;
-        Ok(Box::new(RegistryComponent { handle, bootstrap }) as Box<dyn Component>)
+        let metrics =
+            platform::metrics::serve_if(metrics_listen, Arc::new(handle.metrics_renderer()))
+                .await?;
+        Ok(Box::new(RegistryComponent {
+            handle,
+            bootstrap,
+            metrics,
+        }) as Box<dyn Component>)
     })
 }
 
@@ -93,6 +110,7 @@ impl Component for RegistryComponent {
 
     fn shutdown(self: Box<Self>) -> BoxFuture<anyhow::Result<()>> {
         Box::pin(async move {
+            platform::metrics::stop_if(self.metrics).await;
             self.handle
                 .shutdown()
                 .await

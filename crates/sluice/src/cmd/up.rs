@@ -35,6 +35,20 @@ pub(crate) struct UpArgs {
     /// Do not start the schema registry.
     #[arg(long)]
     no_registry: bool,
+    /// Address of the registry's Prometheus endpoint [default: none].
+    #[arg(long, env = "SLUICE_REGISTRY_METRICS_LISTEN", value_name = "HOST:PORT")]
+    registry_metrics_listen: Option<SocketAddr>,
+    /// Address of KSS's Prometheus endpoint [default: none].
+    #[arg(long, env = "SLUICE_KSS_METRICS_LISTEN", value_name = "HOST:PORT")]
+    kss_metrics_listen: Option<SocketAddr>,
+    /// HTTP address of the REST proxy (HTTP ingestion).
+    #[arg(long, env = "SLUICE_HTTP_LISTEN", default_value = crate::cmd::http::DEFAULT_LISTEN)]
+    http_listen: SocketAddr,
+    #[command(flatten)]
+    http: crate::cmd::http::HttpSettings,
+    /// Do not start the REST proxy.
+    #[arg(long)]
+    no_http: bool,
 }
 
 /// Environment variable carrying the broker address the supervisor picked (for `--listen
@@ -104,12 +118,30 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let registry = (!args.no_registry)
         .then(|| registry_config(&broker, args.registry_listen))
         .transpose()?;
+    let http = (!args.no_http)
+        .then(|| {
+            let mut bootstrap = broker.listen;
+            if bootstrap.ip().is_unspecified() {
+                bootstrap.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            let mut registry_url = args.registry_listen;
+            if registry_url.ip().is_unspecified() {
+                registry_url.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            args.http.config(
+                args.http_listen,
+                &bootstrap.to_string(),
+                &format!("http://{registry_url}"),
+            )
+        })
+        .transpose()?;
     let Some(child) = child else {
         // Later components (console) join this list, after the broker they use.
         let env = vec![(BROKER_ADDR_ENV.to_owned(), broker.listen.to_string())];
         let names = std::iter::once("broker")
             .chain(kss.is_some().then_some("kss"))
-            .chain(registry.is_some().then_some("registry"));
+            .chain(registry.is_some().then_some("registry"))
+            .chain(http.is_some().then_some("http"));
         let children = names
             .map(|name| platform::supervisor::ChildSpec {
                 name,
@@ -121,11 +153,14 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let component = match child.as_str() {
         "broker" => platform::broker::starter(broker, metrics_listen),
         "kss" => kss
-            .map(platform::kss::starter)
+            .map(|config| platform::kss::starter(config, args.kss_metrics_listen))
             .context("KSS is turned off (--no-kss)")?,
         "registry" => registry
-            .map(crate::cmd::registry::starter)
+            .map(|config| crate::cmd::registry::starter(config, args.registry_metrics_listen))
             .context("the registry is turned off (--no-registry)")?,
+        "http" => http
+            .map(|config| crate::cmd::http::starter(config, args.http.metrics_listen()))
+            .context("the REST proxy is turned off (--no-http)")?,
         other => bail!("unknown platform component {other:?}"),
     };
     platform::run("sluice up", vec![component]).await

@@ -33,16 +33,11 @@ pub(crate) fn starter(mut config: BrokerConfig, metrics_listen: Option<SocketAdd
             )
         })?;
         let local_addr = handle.local_addr();
-        let metrics = match metrics_listen {
-            Some(listen) => {
-                // The metrics only: the scrape-time collectors hold the broker weakly, so an
-                // open scrape connection cannot keep it from closing its logs at shutdown.
-                let metrics = Arc::clone(&handle.broker().metrics);
-                let render: super::metrics::Render = Arc::new(move || metrics.registry().render());
-                Some(super::metrics::serve(listen, render).await?)
-            }
-            None => None,
-        };
+        // The metrics only: the scrape-time collectors hold the broker weakly, so an open
+        // scrape connection cannot keep it from closing its logs at shutdown.
+        let metrics = Arc::clone(&handle.broker().metrics);
+        let render: super::metrics::Render = Arc::new(move || metrics.registry().render());
+        let metrics = super::metrics::serve_if(metrics_listen, render).await?;
         Ok(Box::new(BrokerComponent {
             handle,
             local_addr,
@@ -67,9 +62,7 @@ impl Component for BrokerComponent {
 
     fn shutdown(self: Box<Self>) -> BoxFuture<anyhow::Result<()>> {
         Box::pin(async move {
-            if let Some(metrics) = self.metrics {
-                metrics.stop().await;
-            }
+            super::metrics::stop_if(self.metrics).await;
             self.handle
                 .shutdown()
                 .await

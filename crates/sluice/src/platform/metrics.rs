@@ -38,6 +38,24 @@ impl Endpoint {
     }
 }
 
+/// Serves `render` on `listen` when an address is given (the endpoint is off by default).
+pub(crate) async fn serve_if(
+    listen: Option<SocketAddr>,
+    render: Render,
+) -> anyhow::Result<Option<Endpoint>> {
+    match listen {
+        Some(listen) => Ok(Some(serve(listen, render).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Stops an endpoint, if one runs.
+pub(crate) async fn stop_if(endpoint: Option<Endpoint>) {
+    if let Some(e) = endpoint {
+        e.stop().await;
+    }
+}
+
 /// Serves `render` on `listen` until stopped.
 pub(crate) async fn serve(listen: SocketAddr, render: Render) -> anyhow::Result<Endpoint> {
     let listener = tokio::net::TcpListener::bind(listen)
