@@ -305,20 +305,41 @@ pub(crate) fn encode_plain(format: Format, raw: &RawValue) -> ApiResult<Vec<u8>>
 
 /// Valid JSON text without the whitespace between its tokens (whitespace inside strings stays).
 fn minify(json: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in json.as_bytes() {
-        if in_string {
-            out.push(b);
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let bytes = json.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    // Copies runs at a time: up to the next quote or whitespace outside strings, up to the next
+    // quote or backslash inside them.
+    while i < bytes.len() {
+        let run = bytes[i..]
+            .iter()
+            .position(|b| matches!(b, b'"' | b' ' | b'\n' | b'\r' | b'\t'))
+            .unwrap_or(bytes.len() - i);
+        out.extend_from_slice(&bytes[i..i + run]);
+        i += run;
+        match bytes.get(i) {
+            Some(b'"') => {
+                let start = i;
+                i += 1;
+                while let Some(rest) = bytes.get(i..) {
+                    match rest.iter().position(|b| matches!(b, b'"' | b'\\')) {
+                        Some(p) if rest[p] == b'\\' => i += p + 2,
+                        Some(p) => {
+                            i += p + 1;
+                            break;
+                        }
+                        None => i = bytes.len(),
+                    }
+                    if i >= bytes.len() {
+                        break;
+                    }
+                }
+                let end = i.min(bytes.len());
+                out.extend_from_slice(&bytes[start..end]);
+                i = end;
             }
-        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            in_string = b == b'"';
-            out.push(b);
+            Some(_) => i += 1, // whitespace between tokens
+            None => {}
         }
     }
     out

@@ -206,26 +206,28 @@ impl TopicProducer {
         r: Outgoing,
         deadline: Instant,
     ) -> Result<rdkafka::producer::DeliveryFuture, Failed> {
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(r.headers);
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            record = record.payload(v.as_slice());
+        }
+        if let Some(p) = r.partition {
+            record = record.partition(p);
+        }
+        if let Some(t) = r.timestamp {
+            record = record.timestamp(t);
+        }
         loop {
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(topic).headers(r.headers.clone());
-            if let Some(k) = &r.key {
-                record = record.key(k.as_slice());
-            }
-            if let Some(v) = &r.value {
-                record = record.payload(v.as_slice());
-            }
-            if let Some(p) = r.partition {
-                record = record.partition(p);
-            }
-            if let Some(t) = r.timestamp {
-                record = record.timestamp(t);
-            }
             match self.producer.send_result(record) {
                 Ok(f) => return Ok(f),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                // librdkafka hands the record back when its queue is full: wait and offer it
+                // again (no copy).
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if Instant::now() < deadline =>
                 {
+                    record = back;
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 Err((e, _)) => return Err(failed(&e)),

@@ -3,13 +3,20 @@
 //! browser's click and when, exactly as for records from the SDK's own producer.
 
 use rdkafka::message::{Header, OwnedHeaders};
-use sluice_sdk::headers::{now_ms, EVENT_ID, EVENT_TIME, EVENT_TYPE, SERVICE_ID};
+use sluice_sdk::headers::{EVENT_ID, EVENT_TIME, EVENT_TYPE, SERVICE_ID};
 
-/// The caller's headers followed by whichever provenance headers it did not set.
+/// Now, in ms since the epoch, as the `event_time` header writes it.
+pub(crate) fn received_now() -> String {
+    sluice_sdk::headers::now_ms().to_string()
+}
+
+/// The caller's headers followed by whichever provenance headers it did not set; `event_time`
+/// is `received` (ms, decimal: one formatting per request, not per record).
 pub(crate) fn stamp(
     caller: &[(String, Option<Vec<u8>>)],
     service_id: &str,
     event_type: Option<&str>,
+    received: &str,
 ) -> OwnedHeaders {
     let has = |name: &str| caller.iter().any(|(n, _)| n == name);
     let mut headers = OwnedHeaders::new_with_capacity(caller.len() + 4);
@@ -19,19 +26,19 @@ pub(crate) fn stamp(
             value: value.as_deref(),
         });
     }
-    let time = now_ms().to_string();
-    let id = uuid::Uuid::now_v7().hyphenated().to_string();
+    let mut id = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id);
     let ours = [
         (SERVICE_ID, Some(service_id)),
-        (EVENT_TIME, Some(time.as_str())),
+        (EVENT_TIME, Some(received)),
         (EVENT_TYPE, event_type),
-        (EVENT_ID, Some(id.as_str())),
+        (EVENT_ID, Some(&*id)),
     ];
     for (name, value) in ours {
         if let Some(value) = value.filter(|_| !has(name)) {
             headers = headers.insert(Header {
                 key: name,
-                value: Some(value),
+                value: Some(value.as_bytes()),
             });
         }
     }
@@ -55,7 +62,7 @@ mod tests {
             ("event_id".to_owned(), Some(b"mine".to_vec())),
             ("trace".to_owned(), None),
         ];
-        let h = names(&stamp(&caller, "web", Some("Click")));
+        let h = names(&stamp(&caller, "web", Some("Click"), "1700000000000"));
         let keys: Vec<_> = h.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
@@ -69,7 +76,7 @@ mod tests {
         );
         assert_eq!(h[0].1.as_deref(), Some(&b"mine"[..]));
         assert_eq!(h[2].1.as_deref(), Some(&b"web"[..]));
-        let no_type = names(&stamp(&[], "web", None));
+        let no_type = names(&stamp(&[], "web", None, "1"));
         assert_eq!(no_type.len(), 3);
     }
 }

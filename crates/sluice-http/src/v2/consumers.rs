@@ -38,8 +38,11 @@ pub(crate) struct Instances {
     max: usize,
     idle: Duration,
     gauge: Arc<Gauge>,
-    open: Arc<Mutex<HashMap<(String, String), Arc<Instance>>>>,
+    open: Arc<Mutex<HashMap<InstanceKey, Arc<Instance>>>>,
 }
+
+/// (group, instance name).
+type InstanceKey = (String, String);
 
 struct Instance {
     owner: String,

@@ -8,9 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Value as Json};
 
 use crate::auth::Principal;
 use crate::codec::Format;
@@ -115,50 +114,87 @@ async fn produce(
     )
     .await?;
     let event_type = value.type_name();
+    let received = provenance::received_now();
     let mut outgoing = Vec::with_capacity(request.records.len());
     for r in &request.records {
         outgoing.push(Outgoing {
             partition: r.partition.or(path_partition),
             key: key.encode(r.key.as_deref())?,
             value: value.encode(r.value.as_deref())?,
-            headers: provenance::stamp(&[], &principal.service_id, event_type.as_deref()),
+            headers: provenance::stamp(
+                &[],
+                &principal.service_id,
+                event_type.as_deref(),
+                &received,
+            ),
             timestamp: None,
         });
     }
     let results = producer
         .send(topic, outgoing, app.config.delivery_timeout)
         .await;
-    let mut status = StatusCode::OK;
     let delivered = results.iter().filter(|r| r.is_ok()).count();
     app.metrics
         .records(topic, delivered, results.len() - delivered);
-    let offsets: Vec<Json> = results
+    let forbidden = results
         .iter()
-        .map(|r| {
-            match r {
-                Ok(d) => json!({"partition": d.partition, "offset": d.offset, "error_code": null, "error": null}),
-                Err(f) => {
-                    let code = if f.authorization {
-                        status = StatusCode::FORBIDDEN;
-                        40301
-                    } else if f.retriable {
-                        50003
-                    } else {
-                        50002
-                    };
-                    json!({"partition": null, "offset": null, "error_code": code, "error": f.message})
-                }
-            }
+        .any(|r| r.as_ref().is_err_and(|f| f.authorization));
+    let offsets = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(d) => Offset {
+                partition: Some(d.partition),
+                offset: Some(d.offset),
+                error_code: None,
+                error: None,
+            },
+            Err(f) => Offset {
+                partition: None,
+                offset: None,
+                error_code: Some(if f.authorization {
+                    40301
+                } else if f.retriable {
+                    50003
+                } else {
+                    50002
+                }),
+                error: Some(f.message),
+            },
         })
         .collect();
-    Ok(super::reply(
-        status,
-        &json!({
-            "key_schema_id": key.schema_id(),
-            "value_schema_id": value.schema_id(),
-            "offsets": offsets,
-        }),
-    ))
+    let status = if forbidden {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    let answer = Answer {
+        key_schema_id: key.schema_id(),
+        value_schema_id: value.schema_id(),
+        offsets,
+    };
+    let mut r = (status, axum::Json(answer)).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(super::V2_JSON),
+    );
+    Ok(r)
+}
+
+/// The answer, serialized straight from these types (a hundred small JSON maps per request
+/// would cost more than the records' encoding).
+#[derive(Serialize)]
+struct Answer {
+    key_schema_id: Option<u32>,
+    value_schema_id: Option<u32>,
+    offsets: Vec<Offset>,
+}
+
+#[derive(Serialize)]
+struct Offset {
+    partition: Option<i32>,
+    offset: Option<i64>,
+    error_code: Option<u32>,
+    error: Option<String>,
 }
 
 /// How keys or values of the request are written: schema formats need a schema (42201/42202)

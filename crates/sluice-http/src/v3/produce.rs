@@ -438,7 +438,12 @@ async fn enqueue(
         partition: record.partition_id,
         key: key.map(|(_, b)| b).unwrap_or_default(),
         value: value.map(|(_, b)| b).unwrap_or_default(),
-        headers: provenance::stamp(&caller, &cx.principal.service_id, event_type.as_deref()),
+        headers: provenance::stamp(
+            &caller,
+            &cx.principal.service_id,
+            event_type.as_deref(),
+            &provenance::received_now(),
+        ),
         timestamp,
     };
     let deadline = std::time::Instant::now() + cx.app.config.delivery_timeout;

@@ -44,8 +44,9 @@ pub(crate) struct UpArgs {
     /// HTTP address of the REST proxy (HTTP ingestion).
     #[arg(long, env = "SLUICE_HTTP_LISTEN", default_value = crate::cmd::http::DEFAULT_LISTEN)]
     http_listen: SocketAddr,
+    // Boxed: the command enum's variants stay close in size.
     #[command(flatten)]
-    http: crate::cmd::http::HttpSettings,
+    http: Box<crate::cmd::http::HttpSettings>,
     /// Do not start the REST proxy.
     #[arg(long)]
     no_http: bool,
