@@ -98,8 +98,11 @@ impl KeysFile {
                 ));
             }
             if let Some(r) = k.records_per_second {
-                if !(r.is_finite() && r > 0.0) {
-                    return Err(format!("key {:?}: records_per_second must be > 0", k.key));
+                if !(r.is_finite() && r >= 0.001) {
+                    return Err(format!(
+                        "key {:?}: records_per_second must be at least 0.001",
+                        k.key
+                    ));
                 }
             }
             if let Some(b) = k.burst {
@@ -140,7 +143,7 @@ impl Principal {
         match &self.limiter {
             Some(bucket) => bucket
                 .take(records as f64)
-                .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil() as u64)),
+                .map_err(|wait| ApiError::rate_limited(wait.as_secs().saturating_add(1).min(3600))),
             None => Ok(()),
         }
     }

@@ -11,9 +11,27 @@ use futures::StreamExt;
 
 use crate::error::{ApiError, ApiResult};
 
+/// How long a client may take to send a request body.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Reads the whole body: at most `limit` bytes on the wire and, once decompressed, at most
-/// `limit` bytes again.
+/// `limit` bytes again, within a minute (a stalled client does not hold its task forever).
 pub(crate) async fn read(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Bytes> {
+    tokio::time::timeout(READ_TIMEOUT, read_unbounded_in_time(headers, body, limit))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                408,
+                format!(
+                    "the request body did not arrive within {} s",
+                    READ_TIMEOUT.as_secs()
+                ),
+            )
+        })?
+}
+
+async fn read_unbounded_in_time(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<Bytes> {
     let encoding = encoding(headers)?;
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -33,6 +51,12 @@ pub(crate) async fn read(headers: &HeaderMap, body: Body, limit: usize) -> ApiRe
     }
     match encoding {
         Encoding::Identity => Ok(raw.freeze()),
+        // Inflating megabytes is CPU work: off the async threads.
+        Encoding::Gzip if raw.len() > 64 << 10 => {
+            tokio::task::spawn_blocking(move || gunzip(&raw, limit).map(Bytes::from))
+                .await
+                .map_err(|e| ApiError::bad_request(format!("decompressing the body: {e}")))?
+        }
         Encoding::Gzip => gunzip(&raw, limit).map(Bytes::from),
     }
 }

@@ -26,7 +26,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Most records in one v3 `records:batch` request.
     pub max_batch_entries: usize,
-    /// How long a record may take to be acknowledged by Kafka.
+    /// How long a record may take to be acknowledged by Kafka (librdkafka's
+    /// `message.timeout.ms`, unless the Kafka settings give one).
     pub delivery_timeout: Duration,
     /// Consumer instances idle this long are closed (Confluent: `consumer.instance.timeout.ms`).
     pub consumer_idle_timeout: Duration,
@@ -36,7 +37,8 @@ pub struct HttpConfig {
     pub consumer_request_timeout: Duration,
     /// Largest records response (Confluent: `consumer.request.max.bytes`).
     pub consumer_max_bytes: usize,
-    /// Base URL consumer instances are announced under [default: `http://<listen>`].
+    /// Base URL consumer instances are announced under (default: `http://` and the listen
+    /// address).
     pub advertised_url: Option<String>,
 }
 

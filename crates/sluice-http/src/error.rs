@@ -189,14 +189,14 @@ impl ApiError {
         e
     }
 
-    /// 500 / 50001: Kafka failed the request.
+    /// 500 / 50002: Kafka failed the request.
     pub fn kafka(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 50001, message)
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 50002, message)
     }
 
-    /// 500 / 50002: Kafka failed the request in a way a retry may fix.
+    /// 500 / 50003: Kafka failed the request in a way a retry may fix.
     pub fn kafka_retriable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 50002, message)
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, 50003, message)
     }
 
     /// 503: the proxy is at a capacity limit (consumer instances) or shutting down.

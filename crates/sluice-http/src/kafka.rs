@@ -63,25 +63,66 @@ pub(crate) struct Delivered {
 /// Why one record was not written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failed {
-    /// Whether sending it again may succeed.
-    pub(crate) retriable: bool,
-    /// Whether the cluster refused the principal (ACLs).
-    pub(crate) authorization: bool,
+    /// What kind of failure.
+    pub(crate) kind: FailureKind,
     /// Kafka's error.
     pub(crate) message: String,
+}
+
+/// The kinds of record failure clients react to differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// The cluster refused the principal (ACLs).
+    Authorization,
+    /// The principal's login failed.
+    Authentication,
+    /// Larger than the cluster takes.
+    TooLarge,
+    /// Sending it again may succeed.
+    Retriable,
+    /// Anything else.
+    Other,
+}
+
+impl Failed {
+    /// The code REST Proxy clients know for it: 40301, 40101, and 50003 (retriable) or
+    /// 50002 (not) like Confluent's proxy; v3 reports a record too large as 413.
+    pub(crate) fn code(&self, v3: bool) -> u32 {
+        match self.kind {
+            FailureKind::Authorization => 40301,
+            FailureKind::Authentication => 40101,
+            FailureKind::TooLarge if v3 => 413,
+            FailureKind::Retriable => 50003,
+            FailureKind::TooLarge | FailureKind::Other => 50002,
+        }
+    }
+
+    /// As a request-level error.
+    pub(crate) fn into_api_error(self) -> ApiError {
+        let code = self.code(false);
+        let status = match self.kind {
+            FailureKind::Authorization => axum::http::StatusCode::FORBIDDEN,
+            FailureKind::Authentication => axum::http::StatusCode::UNAUTHORIZED,
+            _ => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, code, self.message)
+    }
 }
 
 /// Kafka clients of all principals.
 pub(crate) struct Kafka {
     base: BTreeMap<String, String>,
+    delivery_timeout: Duration,
     producers: Mutex<HashMap<String, Arc<TopicProducer>>>,
 }
 
 impl Kafka {
-    /// Clients built from `base` (librdkafka settings: bootstrap servers, security).
-    pub(crate) fn new(base: BTreeMap<String, String>) -> Self {
+    /// Clients built from `base` (librdkafka settings: bootstrap servers, security); records
+    /// not acknowledged within `delivery_timeout` fail.
+    pub(crate) fn new(base: BTreeMap<String, String>, delivery_timeout: Duration) -> Self {
         Kafka {
             base,
+            delivery_timeout,
             producers: Mutex::default(),
         }
     }
@@ -108,6 +149,11 @@ impl Kafka {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        // A record not acknowledged in time fails rather than holding its request.
+        props.insert(
+            "message.timeout.ms".to_owned(),
+            self.delivery_timeout.as_millis().to_string(),
+        );
         props.extend(self.settings(principal));
         let producer: FutureProducer = client_config(&props)
             .create()
@@ -248,8 +294,7 @@ pub(crate) async fn delivered(
         }),
         Ok(Err((e, _))) => Err(failed(&e)),
         Err(_) => Err(Failed {
-            retriable: true,
-            authorization: false,
+            kind: FailureKind::Retriable,
             message: "the producer was closed before the record was delivered".into(),
         }),
     }
@@ -328,17 +373,20 @@ fn client_metadata(
 
 /// Kafka's error as a per-record failure.
 pub(crate) fn failed(e: &KafkaError) -> Failed {
-    let code = e.rdkafka_error_code();
+    use RDKafkaErrorCode as C;
+    let kind = match e.rdkafka_error_code() {
+        Some(
+            C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::TransactionalIdAuthorizationFailed,
+        ) => FailureKind::Authorization,
+        Some(C::SaslAuthenticationFailed | C::Authentication) => FailureKind::Authentication,
+        Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge) => FailureKind::TooLarge,
+        Some(code) if is_retriable(code) => FailureKind::Retriable,
+        _ => FailureKind::Other,
+    };
     Failed {
-        retriable: code.is_some_and(is_retriable),
-        authorization: matches!(
-            code,
-            Some(
-                RDKafkaErrorCode::TopicAuthorizationFailed
-                    | RDKafkaErrorCode::ClusterAuthorizationFailed
-                    | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
-            )
-        ),
+        kind,
         message: e.to_string(),
     }
 }

@@ -38,7 +38,8 @@ impl TokenBucket {
         let need = n.min(self.burst);
         if tokens < need {
             *state = (tokens, now);
-            return Err(Duration::from_secs_f64((need - tokens) / self.rate));
+            let wait = (need - tokens) / self.rate;
+            return Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX));
         }
         *state = (tokens - n, now);
         Ok(())

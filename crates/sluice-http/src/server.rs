@@ -114,7 +114,7 @@ pub async fn start(config: HttpConfig) -> Result<HttpHandle, StartError> {
     let metrics = Arc::new(HttpMetrics::new());
     let app = Arc::new(App {
         auth: Authenticator::new(&config.keys, &config.service_id),
-        kafka: Kafka::new(config.kafka.clone()),
+        kafka: Kafka::new(config.kafka.clone(), config.delivery_timeout),
         schemas: Schemas::new(registry),
         consumers: Instances::new(
             config.max_consumers,

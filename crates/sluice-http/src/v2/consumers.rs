@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use sluice_metrics::Gauge;
@@ -47,6 +48,8 @@ type InstanceKey = (String, String);
 struct Instance {
     owner: String,
     format: Format,
+    /// How long a records request waits when it does not say (`consumer.request.timeout.ms`).
+    wait: Duration,
     consumer: Arc<StreamConsumer>,
     last_used: Mutex<Instant>,
     /// One request at a time per instance, as a Kafka consumer is not shared.
@@ -100,6 +103,56 @@ impl Instances {
         }
     }
 
+    /// Refuses a new instance whose name is taken or that would pass a limit (all instances,
+    /// or this key's share of them).
+    fn admit(&self, key: &InstanceKey, owner: &str) -> ApiResult<()> {
+        let open = self.open.lock();
+        if open.contains_key(key) {
+            return Err(ApiError::consumer_exists(&key.1));
+        }
+        if open.len() >= self.max {
+            return Err(ApiError::unavailable(format!(
+                "{} consumer instances are open, the most this proxy keeps; delete unused ones",
+                open.len()
+            )));
+        }
+        let mine = open.values().filter(|i| i.owner == owner).count();
+        if mine >= self.max_per_key() {
+            return Err(ApiError::unavailable(format!(
+                "this API key has {mine} consumer instances open, its most; delete unused ones"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Most instances one key may hold: a tenth of all, at least one.
+    fn max_per_key(&self) -> usize {
+        (self.max / 10).max(1)
+    }
+
+    /// Adds a created instance, unless its name was taken meanwhile.
+    fn insert(&self, key: InstanceKey, instance: Arc<Instance>) -> ApiResult<()> {
+        let mut open = self.open.lock();
+        if open.contains_key(&key) {
+            return Err(ApiError::consumer_exists(&key.1));
+        }
+        open.insert(key, instance);
+        self.gauge.add(1);
+        Ok(())
+    }
+
+    /// Takes `principal`'s instance out of the table (owner checked under the same lock).
+    fn remove(&self, principal: &Principal, key: &InstanceKey) -> ApiResult<Arc<Instance>> {
+        let mut open = self.open.lock();
+        match open.get(key) {
+            Some(i) if i.owner == principal.name => {}
+            _ => return Err(ApiError::consumer_not_found()),
+        }
+        let instance = open.remove(key).ok_or_else(ApiError::consumer_not_found)?;
+        self.gauge.add(-1);
+        Ok(instance)
+    }
+
     fn get(&self, principal: &Principal, group: &str, name: &str) -> ApiResult<Arc<Instance>> {
         let open = self.open.lock();
         let instance = open
@@ -111,17 +164,81 @@ impl Instances {
     }
 }
 
-/// Leaves the group off the async threads (librdkafka blocks while it does).
+/// Leaves the group off the async threads: dropping a librdkafka consumer blocks until it has
+/// left. The request using the instance finishes first (its lock), and the drop waits, on a
+/// blocking thread, for the last short-lived handle of a request to go.
 async fn close(instance: Arc<Instance>) {
+    drop(instance.busy.lock().await);
     let _ = tokio::task::spawn_blocking(move || {
         instance.consumer.unsubscribe();
-        drop(instance);
+        drop_when_last(instance);
     })
     .await;
 }
 
+/// Drops `value` once this is its last handle (within a minute), on the calling thread.
+fn drop_when_last<T>(mut value: Arc<T>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        match Arc::try_unwrap(value) {
+            Ok(last) => return drop(last),
+            Err(shared) => value = shared,
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The consumer instance a request's path names, resolved for its caller: the handlers'
+/// common first step (404/40403 for an unknown instance or another key's).
+pub(crate) struct Target(Arc<Instance>);
+
+impl FromRequestParts<Shared> for Target {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> ApiResult<Self> {
+        let Path((group, name)) = Path::<(String, String)>::from_request_parts(parts, app)
+            .await
+            .map_err(|_| ApiError::consumer_not_found())?;
+        let principal = parts
+            .extensions
+            .get::<Arc<Principal>>()
+            .ok_or_else(|| ApiError::unauthenticated("no caller"))?;
+        app.consumers.get(principal, &group, &name).map(Target)
+    }
+}
+
+/// A JSON request body of at most 1 MiB; `None` when it is empty.
+pub(crate) struct MaybeJson<T>(Option<T>);
+
+impl<T: DeserializeOwned> FromRequest<Shared> for MaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &Shared) -> ApiResult<Self> {
+        let (parts, body) = request.into_parts();
+        let bytes = crate::body::read(&parts.headers, body, 1 << 20).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(MaybeJson(None));
+        }
+        super::parse_json(&bytes).map(|v| MaybeJson(Some(v)))
+    }
+}
+
+/// A JSON request body that must be there.
+pub(crate) struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &Shared) -> ApiResult<Self> {
+        match MaybeJson::from_request(request, app).await? {
+            MaybeJson(Some(v)) => Ok(JsonBody(v)),
+            MaybeJson(None) => Err(ApiError::unprocessable("the request needs a JSON body")),
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
-struct CreateRequest {
+pub(crate) struct CreateRequest {
     name: Option<String>,
     id: Option<String>,
     format: Option<String>,
@@ -140,15 +257,9 @@ pub(crate) async fn create(
     State(app): State<Shared>,
     Extension(principal): Extension<Arc<Principal>>,
     Path(group): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    MaybeJson(request): MaybeJson<CreateRequest>,
 ) -> ApiResult<Response> {
-    let bytes = crate::body::read(&headers, body, 64 << 10).await?;
-    let request: CreateRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
-        CreateRequest::default()
-    } else {
-        super::parse_json(&bytes)?
-    };
+    let request = request.unwrap_or_default();
     let format = match request.format.as_deref() {
         None => Format::Binary,
         Some(f) => Format::from_v2_name(f)
@@ -186,42 +297,63 @@ pub(crate) async fn create(
     if let Some(min) = request.fetch_min_bytes {
         props.insert("fetch.min.bytes".into(), number(&min, "fetch.min.bytes")?);
     }
-    let _ = request.request_timeout_ms;
+    let wait = match &request.request_timeout_ms {
+        Some(ms) => Duration::from_millis(
+            number(ms, "consumer.request.timeout.ms")?
+                .parse()
+                .unwrap_or(u64::MAX),
+        )
+        .min(MAX_WAIT),
+        None => app.config.consumer_request_timeout,
+    };
+    // librdkafka prefetches up to 64 MiB per consumer by default; a thousand instances must not
+    // hold 64 GB.
+    props
+        .entry("queued.max.messages.kbytes".into())
+        .or_insert_with(|| "8192".into());
+    let key = (group.clone(), name.clone());
+    app.consumers.admit(&key, &principal.name)?;
     let consumer: StreamConsumer = client_config(&props)
         .create()
         .map_err(|e| ApiError::invalid_consumer_config(e.to_string()))?;
-    let key = (group.clone(), name.clone());
-    {
-        let mut open = app.consumers.open.lock();
-        if open.contains_key(&key) {
-            return Err(ApiError::consumer_exists(&name));
-        }
-        if open.len() >= app.consumers.max {
-            return Err(ApiError::unavailable(format!(
-                "{} consumer instances are open, the most this proxy keeps; delete unused ones",
-                open.len()
-            )));
-        }
-        open.insert(
-            key,
-            Arc::new(Instance {
-                owner: principal.name.clone(),
-                format,
-                consumer: Arc::new(consumer),
-                last_used: Mutex::new(Instant::now()),
-                busy: tokio::sync::Mutex::new(()),
-            }),
-        );
-        app.consumers.gauge.add(1);
+    let instance = Arc::new(Instance {
+        owner: principal.name.clone(),
+        format,
+        wait,
+        consumer: Arc::new(consumer),
+        last_used: Mutex::new(Instant::now()),
+        busy: tokio::sync::Mutex::new(()),
+    });
+    if let Err(e) = app.consumers.insert(key, Arc::clone(&instance)) {
+        // Lost a race for the name: this consumer never joined; drop it off the async threads.
+        let _ = tokio::task::spawn_blocking(move || drop_when_last(instance)).await;
+        return Err(e);
     }
     let base = app.config.advertised_url.as_deref().unwrap_or_default();
     Ok(super::reply(
         StatusCode::OK,
         &json!({
             "instance_id": name,
-            "base_uri": format!("{base}/consumers/{group}/instances/{name}"),
+            "base_uri": format!(
+                "{base}/consumers/{}/instances/{}",
+                path_segment(&group),
+                path_segment(&name)
+            ),
         }),
     ))
+}
+
+/// Percent-encodes a URL path segment.
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn number(v: &Json, what: &str) -> ApiResult<String> {
@@ -238,44 +370,34 @@ fn number(v: &Json, what: &str) -> ApiResult<String> {
 pub(crate) async fn delete(
     State(app): State<Shared>,
     Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
+    Path(key): Path<InstanceKey>,
 ) -> ApiResult<StatusCode> {
-    app.consumers.get(&principal, &group, &name)?;
-    let removed = app.consumers.open.lock().remove(&(group, name));
-    if let Some(instance) = removed {
-        app.consumers.gauge.add(-1);
-        close(instance).await;
-    }
+    let instance = app.consumers.remove(&principal, &key)?;
+    close(instance).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Subscription {
+pub(crate) struct Subscription {
     topics: Option<Vec<String>>,
     topic_pattern: Option<String>,
 }
 
 /// `POST .../subscription`.
 pub(crate) async fn subscribe(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    Target(instance): Target,
+    JsonBody(s): JsonBody<Subscription>,
 ) -> ApiResult<StatusCode> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
-    let bytes = crate::body::read(&headers, body, 1 << 20).await?;
-    let s: Subscription = super::parse_json(&bytes)?;
     let topics: Vec<String> = match (s.topics, s.topic_pattern) {
         (Some(t), None) if !t.is_empty() => t,
         (None, Some(p)) if !p.is_empty() => {
-            // librdkafka takes a regex subscription as a topic starting with '^'.
-            vec![if p.starts_with('^') {
-                p
-            } else {
-                format!("^{p}")
-            }]
+            // librdkafka takes a regex subscription as a topic starting with '^'; Kafka's
+            // patterns match whole names.
+            vec![format!(
+                "^({})$",
+                p.trim_start_matches('^').trim_end_matches('$')
+            )]
         }
         _ => {
             return Err(ApiError::unprocessable(
@@ -284,15 +406,8 @@ pub(crate) async fn subscribe(
         }
     };
     let _busy = instance.busy.lock().await;
-    let manual = instance
-        .consumer
-        .subscription()
-        .is_ok_and(|s| s.count() == 0)
-        && instance.consumer.assignment().is_ok_and(|a| a.count() > 0);
-    if manual {
-        return Err(ApiError::illegal_state(
-            "Subscription to topics, partitions and pattern are mutually exclusive.",
-        ));
+    if is_manual(&instance.consumer) {
+        return Err(exclusive());
     }
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     instance
@@ -303,12 +418,7 @@ pub(crate) async fn subscribe(
 }
 
 /// `GET .../subscription`.
-pub(crate) async fn subscription(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
+pub(crate) async fn subscription(Target(instance): Target) -> ApiResult<Response> {
     let list = instance
         .consumer
         .subscription()
@@ -319,12 +429,7 @@ pub(crate) async fn subscription(
 }
 
 /// `DELETE .../subscription`.
-pub(crate) async fn unsubscribe(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
+pub(crate) async fn unsubscribe(Target(instance): Target) -> ApiResult<StatusCode> {
     let _busy = instance.busy.lock().await;
     instance.consumer.unsubscribe();
     Ok(StatusCode::NO_CONTENT)
@@ -339,16 +444,14 @@ pub(crate) struct RecordsQuery {
 /// `GET .../records`.
 pub(crate) async fn records(
     State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
+    Target(instance): Target,
     Query(query): Query<RecordsQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
     check_accept(&headers, instance.format)?;
     let wait = match query.timeout {
         Some(ms) if ms >= 0 => Duration::from_millis(ms as u64).min(MAX_WAIT),
-        _ => app.config.consumer_request_timeout,
+        _ => instance.wait,
     };
     let max_bytes = match query.max_bytes {
         Some(n) if n > 0 => (n as usize).min(app.config.consumer_max_bytes),
@@ -386,7 +489,13 @@ async fn read(
             tokio::time::timeout(Duration::from_millis(1), instance.consumer.recv()).await
         };
         let Ok(message) = next else { break };
-        let m = message.map_err(|e| ApiError::kafka(e.to_string()))?;
+        let m = match message {
+            Ok(m) => m,
+            // The records taken so far are returned (their offsets are stored already); the
+            // error comes with the next request.
+            Err(_) if !out.is_empty() => break,
+            Err(e) => return Err(ApiError::kafka(e.to_string())),
+        };
         let size = m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len);
         // A record this format cannot show is still returned, with the reason: failing the
         // whole answer would lose the records already taken from the consumer.
@@ -450,12 +559,12 @@ fn check_accept(headers: &HeaderMap, format: Format) -> ApiResult<()> {
 }
 
 #[derive(Deserialize)]
-struct OffsetsBody {
+pub(crate) struct OffsetsBody {
     offsets: Vec<PartitionOffset>,
 }
 
 #[derive(Deserialize)]
-struct PartitionOffset {
+pub(crate) struct PartitionOffset {
     topic: String,
     partition: i32,
     offset: i64,
@@ -464,12 +573,12 @@ struct PartitionOffset {
 }
 
 #[derive(Deserialize)]
-struct PartitionsBody {
+pub(crate) struct PartitionsBody {
     partitions: Vec<TopicPartition>,
 }
 
 #[derive(Deserialize)]
-struct TopicPartition {
+pub(crate) struct TopicPartition {
     topic: String,
     partition: i32,
 }
@@ -477,18 +586,10 @@ struct TopicPartition {
 /// `POST .../offsets`: commits the given offsets (each the last record consumed, so `+1` is
 /// committed, as Confluent does), or everything returned so far when the body is empty.
 pub(crate) async fn commit(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    Target(instance): Target,
+    MaybeJson(body): MaybeJson<OffsetsBody>,
 ) -> ApiResult<Response> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
-    let bytes = crate::body::read(&headers, body, 1 << 20).await?;
-    let explicit = if bytes.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let b: OffsetsBody = super::parse_json(&bytes)?;
+    let explicit = if let Some(b) = body {
         let mut tpl = TopicPartitionList::new();
         for o in b.offsets {
             let offset = o.offset.checked_add(1).filter(|n| *n >= 0).ok_or_else(|| {
@@ -503,6 +604,8 @@ pub(crate) async fn commit(
             }
         }
         Some(tpl)
+    } else {
+        None
     };
     let _busy = instance.busy.lock().await;
     let consumer = Arc::clone(&instance.consumer);
@@ -522,15 +625,9 @@ pub(crate) async fn commit(
 
 /// `GET .../offsets` with `{"partitions": [...]}`: the committed offsets.
 pub(crate) async fn committed(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    Target(instance): Target,
+    JsonBody(b): JsonBody<PartitionsBody>,
 ) -> ApiResult<Response> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
-    let bytes = crate::body::read(&headers, body, 1 << 20).await?;
-    let b: PartitionsBody = super::parse_json(&bytes)?;
     let tpl = partition_list(&b.partitions)?;
     let consumer = Arc::clone(&instance.consumer);
     let found = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, CALL_TIMEOUT))
@@ -561,25 +658,13 @@ fn partition_list(partitions: &[TopicPartition]) -> ApiResult<TopicPartitionList
 
 /// `POST .../assignments`: takes these partitions by hand (no group rebalancing).
 pub(crate) async fn assign(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    Target(instance): Target,
+    JsonBody(b): JsonBody<PartitionsBody>,
 ) -> ApiResult<StatusCode> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
-    let bytes = crate::body::read(&headers, body, 1 << 20).await?;
-    let b: PartitionsBody = super::parse_json(&bytes)?;
     let tpl = partition_list(&b.partitions)?;
     let _busy = instance.busy.lock().await;
-    if instance
-        .consumer
-        .subscription()
-        .is_ok_and(|s| s.count() > 0)
-    {
-        return Err(ApiError::illegal_state(
-            "Subscription to topics, partitions and pattern are mutually exclusive.",
-        ));
+    if is_subscribed(&instance.consumer) {
+        return Err(exclusive());
     }
     instance
         .consumer
@@ -588,13 +673,24 @@ pub(crate) async fn assign(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Whether the consumer follows a subscription (the group assigns its partitions).
+fn is_subscribed(consumer: &StreamConsumer) -> bool {
+    consumer.subscription().is_ok_and(|s| s.count() > 0)
+}
+
+/// Whether the consumer holds partitions it took by hand.
+fn is_manual(consumer: &StreamConsumer) -> bool {
+    !is_subscribed(consumer) && consumer.assignment().is_ok_and(|a| a.count() > 0)
+}
+
+fn exclusive() -> ApiError {
+    ApiError::illegal_state(
+        "Subscription to topics, partitions and pattern are mutually exclusive.",
+    )
+}
+
 /// `GET .../assignments`.
-pub(crate) async fn assignments(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
+pub(crate) async fn assignments(Target(instance): Target) -> ApiResult<Response> {
     let list = instance
         .consumer
         .assignment()
@@ -612,15 +708,9 @@ pub(crate) async fn assignments(
 
 /// `POST .../positions`: the next offsets to read.
 pub(crate) async fn seek_to(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    Target(instance): Target,
+    JsonBody(b): JsonBody<OffsetsBody>,
 ) -> ApiResult<StatusCode> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
-    let bytes = crate::body::read(&headers, body, 1 << 20).await?;
-    let b: OffsetsBody = super::parse_json(&bytes)?;
     let targets = b
         .offsets
         .into_iter()
@@ -645,40 +735,27 @@ pub(crate) async fn seek_to(
 
 /// `POST .../positions/beginning`.
 pub(crate) async fn seek_beginning(
-    state: State<Shared>,
-    principal: Extension<Arc<Principal>>,
-    path: Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    Target(instance): Target,
+    JsonBody(b): JsonBody<PartitionsBody>,
 ) -> ApiResult<StatusCode> {
-    seek(state, principal, path, headers, body, Offset::Beginning).await
+    seek_all(
+        &instance,
+        b.partitions
+            .into_iter()
+            .map(|p| (p, Offset::Beginning))
+            .collect(),
+    )
+    .await
 }
 
 /// `POST .../positions/end`.
 pub(crate) async fn seek_end(
-    state: State<Shared>,
-    principal: Extension<Arc<Principal>>,
-    path: Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    Target(instance): Target,
+    JsonBody(b): JsonBody<PartitionsBody>,
 ) -> ApiResult<StatusCode> {
-    seek(state, principal, path, headers, body, Offset::End).await
-}
-
-async fn seek(
-    State(app): State<Shared>,
-    Extension(principal): Extension<Arc<Principal>>,
-    Path((group, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
-    to: Offset,
-) -> ApiResult<StatusCode> {
-    let instance = app.consumers.get(&principal, &group, &name)?;
-    let bytes = crate::body::read(&headers, body, 1 << 20).await?;
-    let b: PartitionsBody = super::parse_json(&bytes)?;
     seek_all(
         &instance,
-        b.partitions.into_iter().map(|p| (p, to)).collect(),
+        b.partitions.into_iter().map(|p| (p, Offset::End)).collect(),
     )
     .await
 }
@@ -691,12 +768,13 @@ async fn seek_all(
     let _busy = instance.busy.lock().await;
     let consumer = Arc::clone(&instance.consumer);
     tokio::task::spawn_blocking(move || {
-        let manual = consumer.subscription().is_ok_and(|s| s.count() == 0);
-        if manual {
+        if !is_subscribed(&consumer) {
             // Partitions taken by hand: assign them again at the new positions, which holds
             // even before their first fetch (a seek then may find no fetcher to move).
+            // The current positions, so partitions the request does not name stay where they
+            // are (the assignment holds the offsets it was made with).
             let tpl = consumer
-                .assignment()
+                .position()
                 .map_err(|e| ApiError::kafka(e.to_string()))?;
             for (p, to) in &targets {
                 let mut found = tpl.find_partition(&p.topic, p.partition).ok_or_else(|| {

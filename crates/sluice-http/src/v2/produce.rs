@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use crate::auth::Principal;
 use crate::codec::Format;
 use crate::error::{ApiError, ApiResult};
-use crate::kafka::Outgoing;
+use crate::kafka::{FailureKind, Outgoing};
 use crate::produce::{check_partition, topic_subject, SchemaSource, Side};
 use crate::server::{App, Shared};
 use crate::{body, provenance};
@@ -136,9 +136,10 @@ async fn produce(
     let delivered = results.iter().filter(|r| r.is_ok()).count();
     app.metrics
         .records(topic, delivered, results.len() - delivered);
-    let forbidden = results
-        .iter()
-        .any(|r| r.as_ref().is_err_and(|f| f.authorization));
+    let forbidden = results.iter().any(|r| {
+        r.as_ref()
+            .is_err_and(|f| f.kind == FailureKind::Authorization)
+    });
     let offsets = results
         .into_iter()
         .map(|r| match r {
@@ -151,13 +152,7 @@ async fn produce(
             Err(f) => Offset {
                 partition: None,
                 offset: None,
-                error_code: Some(if f.authorization {
-                    40301
-                } else if f.retriable {
-                    50003
-                } else {
-                    50002
-                }),
+                error_code: Some(f.code(false)),
                 error: Some(f.message),
             },
         })

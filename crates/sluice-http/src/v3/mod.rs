@@ -3,6 +3,7 @@
 
 pub(crate) mod clusters;
 pub(crate) mod produce;
+mod split;
 
 use crate::error::{ApiError, ApiResult};
 use crate::server::App;

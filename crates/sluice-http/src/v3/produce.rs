@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::Engine;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
@@ -32,8 +32,12 @@ use crate::produce::{check_partition, topic_subject, SchemaSource, Side};
 use crate::server::Shared;
 use crate::{body, provenance};
 
+use super::split::Splitter;
+
 /// Reports buffered ahead of the client reading them; beyond it reading the body pauses.
 const IN_FLIGHT: usize = 4_096;
+/// A stream whose body sends nothing for this long is closed.
+const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -239,57 +243,56 @@ async fn stream(cx: Context, headers: &HeaderMap, body: Body) -> ApiResult<Respo
                 .boxed(),
         };
     // An empty body is refused before the stream starts.
-    let mut buf = BytesMut::new();
-    while buf.iter().all(u8::is_ascii_whitespace) {
-        match chunks.next().await {
-            Some(Ok(c)) => {
-                if buf.len() + c.len() > limit {
-                    return Err(ApiError::too_large(format!(
-                        "a record exceeds {limit} bytes"
-                    )));
-                }
-                buf.extend_from_slice(&c);
-            }
-            Some(Err(e)) => return Err(ApiError::bad_request(format!("reading the body: {e}"))),
-            None => {
+    let mut splitter = Splitter::default();
+    while splitter.is_blank() {
+        match next_chunk(&mut chunks).await {
+            Ok(Some(c)) => splitter.push(&c),
+            Ok(None) => {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     42206,
                     "Payload error. Request body is empty. Data is required.",
                 ))
             }
+            Err(e) => return Err(e),
+        }
+        // Bounded before the stream starts too: whitespace alone may not grow without end.
+        if splitter.pending() > limit {
+            return Err(ApiError::too_large(format!(
+                "the body exceeds {limit} bytes"
+            )));
         }
     }
     let cx = Arc::new(cx);
     let (tx, rx) = tokio::sync::mpsc::channel::<Pending>(IN_FLIGHT);
     tokio::spawn(async move {
-        let mut buf = buf;
+        let end = |e: ApiError| futures::future::ready(error_report(&e)).boxed();
         loop {
-            let (values, fatal) = split_values(&mut buf, limit);
-            for v in values {
-                if tx.send(prepare(&cx, v).await).await.is_err() {
-                    return; // the client went away
+            match splitter.records(limit) {
+                Ok(records) => {
+                    for r in records {
+                        if tx.send(prepare(&cx, r).await).await.is_err() {
+                            return; // the client went away
+                        }
+                    }
                 }
-            }
-            if let Some(report) = fatal {
-                let _ = tx.send(futures::future::ready(report).boxed()).await;
-                return;
-            }
-            match chunks.next().await {
-                Some(Ok(c)) => buf.extend_from_slice(&c),
-                Some(Err(e)) => {
-                    let report =
-                        error_report(&ApiError::bad_request(format!("reading the body: {e}")));
-                    let _ = tx.send(futures::future::ready(report).boxed()).await;
+                Err(e) => {
+                    let _ = tx.send(end(e)).await;
                     return;
                 }
-                None => {
-                    if !buf.iter().all(u8::is_ascii_whitespace) {
-                        let report = error_report(&ApiError::bad_request(
-                            "Error processing JSON: the body ends inside a record",
-                        ));
-                        let _ = tx.send(futures::future::ready(report).boxed()).await;
-                    }
+            }
+            match next_chunk(&mut chunks).await {
+                Ok(Some(c)) => splitter.push(&c),
+                Ok(None) if splitter.is_blank() => return,
+                Ok(None) => {
+                    let e = ApiError::bad_request(
+                        "Error processing JSON: the body ends inside a record",
+                    );
+                    let _ = tx.send(end(e)).await;
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(end(e)).await;
                     return;
                 }
             }
@@ -308,41 +311,23 @@ async fn stream(cx: Context, headers: &HeaderMap, body: Body) -> ApiResult<Respo
     Ok(response)
 }
 
-/// Takes the complete JSON values off the front of `buf`; a malformed value, or one growing
-/// past `limit`, ends the stream with an error report.
-fn split_values(buf: &mut BytesMut, limit: usize) -> (Vec<Box<RawValue>>, Option<Json>) {
-    let mut values = Vec::new();
-    let mut consumed = 0;
-    let mut fatal = None;
-    {
-        let mut it = serde_json::Deserializer::from_slice(buf).into_iter::<Box<RawValue>>();
-        loop {
-            match it.next() {
-                Some(Ok(v)) => {
-                    values.push(v);
-                    consumed = it.byte_offset();
-                }
-                Some(Err(e)) if e.is_eof() => break,
-                Some(Err(e)) => {
-                    fatal = Some(error_report(&ApiError::bad_request(format!(
-                        "Error processing JSON: {e}"
-                    ))));
-                    break;
-                }
-                None => {
-                    consumed = it.byte_offset();
-                    break;
-                }
-            }
-        }
+/// The next chunk of the body; a stream idle for [`STREAM_IDLE`] ends with 408.
+async fn next_chunk(
+    chunks: &mut futures::stream::BoxStream<'static, Result<Bytes, String>>,
+) -> ApiResult<Option<Bytes>> {
+    match tokio::time::timeout(STREAM_IDLE, chunks.next()).await {
+        Ok(Some(Ok(c))) => Ok(Some(c)),
+        Ok(Some(Err(e))) => Err(ApiError::bad_request(format!("reading the body: {e}"))),
+        Ok(None) => Ok(None),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            408,
+            format!(
+                "no bytes for {} s: the stream is closed; open a new one",
+                STREAM_IDLE.as_secs()
+            ),
+        )),
     }
-    buf.advance(consumed);
-    if fatal.is_none() && buf.len() > limit {
-        fatal = Some(error_report(&ApiError::too_large(format!(
-            "a record exceeds {limit} bytes"
-        ))));
-    }
-    (values, fatal)
 }
 
 /// One record: checked, encoded and handed to Kafka; the future yields its report.
@@ -372,17 +357,7 @@ async fn prepare(cx: &Arc<Context>, value: Box<RawValue>) -> Pending {
                         report
                     }
                     Err(f) => {
-                        let code = if f.authorization {
-                            403
-                        } else if f.message.contains("too large")
-                            || f.message.contains("MessageSizeTooLarge")
-                        {
-                            413
-                        } else if f.retriable {
-                            50003
-                        } else {
-                            50002
-                        };
+                        let code = f.code(true);
                         json!({"error_code": code, "message": f.message})
                     }
                 }
@@ -398,11 +373,12 @@ async fn prepare(cx: &Arc<Context>, value: Box<RawValue>) -> Pending {
 
 /// A per-record error object.
 fn error_report(e: &ApiError) -> Json {
-    // v3 reports bad data as 400 where v2 uses its 422xx codes.
-    let code = if e.status == StatusCode::UNPROCESSABLE_ENTITY {
-        400
-    } else {
-        e.code
+    // v3 reports bad data as 400 where v2 uses its 422xx codes, and a spent rate limit as a
+    // plain 429.
+    let code = match e.status {
+        StatusCode::UNPROCESSABLE_ENTITY => 400,
+        StatusCode::TOO_MANY_REQUESTS => 429,
+        _ => e.code,
     };
     json!({"error_code": code, "message": e.message})
 }
@@ -451,7 +427,7 @@ async fn enqueue(
         .producer
         .enqueue(&cx.topic, outgoing, deadline)
         .await
-        .map_err(|f| ApiError::kafka(f.message))?;
+        .map_err(kafka::Failed::into_api_error)?;
     Ok((future, (key_report, value_report)))
 }
 
@@ -579,67 +555,6 @@ fn iso8601(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_are_split_as_they_complete() {
-        let mut buf = BytesMut::from(&b"{\"a\":1} {\"b\":2}\r\n{\"c\""[..]);
-        let (values, fatal) = split_values(&mut buf, 1 << 20);
-        let parsed = |v: Vec<Box<RawValue>>| -> Vec<Json> {
-            v.iter()
-                .map(|r| serde_json::from_str(r.get()).unwrap())
-                .collect()
-        };
-        assert_eq!(parsed(values), vec![json!({"a":1}), json!({"b":2})]);
-        assert!(fatal.is_none());
-        buf.extend_from_slice(b":3}");
-        let (values, _) = split_values(&mut buf, 1 << 20);
-        assert_eq!(parsed(values), vec![json!({"c":3})]);
-        assert!(buf.iter().all(u8::is_ascii_whitespace));
-    }
-
-    #[test]
-    fn garbage_and_oversized_records_end_the_stream() {
-        let mut buf = BytesMut::from(&b"{\"a\":1} nonsense"[..]);
-        let (values, fatal) = split_values(&mut buf, 1 << 20);
-        assert_eq!(values.len(), 1);
-        assert_eq!(fatal.unwrap()["error_code"], 400);
-        let mut buf = BytesMut::from(&b"{\"a\":\"0123456789"[..]);
-        let (_, fatal) = split_values(&mut buf, 8);
-        assert_eq!(fatal.unwrap()["error_code"], 41301);
-    }
-
-    proptest::proptest! {
-        /// However the body is cut into chunks, the same records come out, in order.
-        #[test]
-        fn chunking_never_changes_the_records(
-            n in 1usize..20,
-            cuts in proptest::collection::vec(0usize..2000, 0..30),
-        ) {
-            let records: Vec<Json> = (0..n)
-                .map(|i| json!({"value": {"type": "STRING", "data": format!("r{i} \"{{}}\"")}}))
-                .collect();
-            let body: Vec<u8> = records
-                .iter()
-                .flat_map(|r| {
-                    let mut b = serde_json::to_vec_pretty(r).unwrap();
-                    b.extend_from_slice(b"\r\n");
-                    b
-                })
-                .collect();
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
-            cuts.sort_unstable();
-            cuts.push(body.len());
-            let (mut buf, mut got, mut from) = (BytesMut::new(), Vec::new(), 0);
-            for cut in cuts {
-                buf.extend_from_slice(&body[from..cut]);
-                from = cut;
-                let (values, fatal) = split_values(&mut buf, 1 << 20);
-                proptest::prop_assert!(fatal.is_none());
-                got.extend(values.iter().map(|v| serde_json::from_str::<Json>(v.get()).unwrap()));
-            }
-            proptest::prop_assert_eq!(got, records);
-        }
-    }
 
     #[test]
     fn times_round_trip() {

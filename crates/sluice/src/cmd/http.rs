@@ -35,7 +35,7 @@ pub(crate) struct HttpSettings {
     /// Most entries in one v3 records:batch request.
     #[arg(long, default_value_t = 1000)]
     http_max_batch_entries: usize,
-    /// Base URL announced for consumer instances [default: http://<listen>].
+    /// Base URL announced for consumer instances [default: http://LISTEN].
     #[arg(long, env = "SLUICE_HTTP_ADVERTISED_URL")]
     http_advertised_url: Option<String>,
     /// Address of the proxy's Prometheus endpoint, `GET /metrics` [default: none].
