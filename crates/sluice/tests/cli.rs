@@ -27,9 +27,11 @@ fn sluice(dir: &Path) -> Command {
             cmd.env_remove(key);
         }
     }
-    // `sluice up` also starts KSS; a fixed HTTP port would collide between parallel tests.
+    // `sluice up` also starts KSS, the registry and the REST proxy: fixed ports would collide
+    // between parallel tests.
     cmd.env("SLUICE_KSS_LISTEN", "127.0.0.1:0");
     cmd.env("SLUICE_REGISTRY_LISTEN", "127.0.0.1:0");
+    cmd.env("SLUICE_HTTP_LISTEN", "127.0.0.1:0");
     cmd.env_remove("RUST_LOG").current_dir(dir);
     cmd
 }
