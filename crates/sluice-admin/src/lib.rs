@@ -4,7 +4,8 @@
 //! client quotas (DescribeClientQuotas, AlterClientQuotas), and the cluster's shape and
 //! replica movement for the rebalancer (Metadata, DescribeLogDirs, ListOffsets,
 //! Alter/ListPartitionReassignments, AlterReplicaLogDirs, ElectLeaders, DescribeConfigs,
-//! IncrementalAlterConfigs).
+//! IncrementalAlterConfigs), and topics for platform-as-code (CreateTopics, DeleteTopics,
+//! CreatePartitions).
 //!
 //! rdkafka 0.39 exposes none of them, so this speaks the wire protocol with `kafka-protocol`,
 //! over plaintext, TLS (with an optional client certificate) or SASL (PLAIN, SCRAM). It works
@@ -22,6 +23,7 @@ mod reassign;
 mod sasl;
 mod scram;
 mod tls;
+mod topics;
 mod transactions;
 
 pub use acls::{create_acls, delete_acls, describe_acls, exact_filter, ACL_API_VERSION};
@@ -42,6 +44,7 @@ pub use scram::{
     alter_user_scram_credentials, describe_user_scram_credentials, ScramChange, ScramCredentialInfo,
 };
 pub use tls::TlsFiles;
+pub use topics::{create_partitions, create_topics, delete_topics, NewTopic};
 pub use transactions::{
     abort_transaction, describe_producers, describe_transactions, list_transactions,
     ListTransactionsFilter, ProducerState, TransactionDescription, TransactionListing,

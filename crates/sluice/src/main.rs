@@ -78,12 +78,24 @@ enum Command {
     Bench(sluice_bench::BenchArgs),
     /// Check a client configuration (properties file and/or -X overrides) for known mistakes.
     LintConfig(cmd::lint_config::LintConfigArgs),
+    /// Show how a cluster and registry differ from a platform file (topics, ACLs, schemas).
+    Plan(cmd::plan::PlanArgs),
+    /// Converge a cluster and registry to a platform file; deleting needs --allow-delete.
+    Apply(cmd::plan::ApplyArgs),
+    /// Like plan, for CI: exit 2 when the cluster differs from the file, 0 when it matches.
+    Drift(cmd::plan::DriftArgs),
+    /// Write a platform file (and its schema files) from a live cluster and registry.
+    Export(cmd::plan::ExportArgs),
 }
 
 impl Command {
     /// Runs the chosen subcommand to completion.
-    async fn run(self) -> anyhow::Result<()> {
-        match self {
+    async fn run(self) -> anyhow::Result<ExitCode> {
+        let done = match self {
+            Command::Drift(args) => return cmd::plan::drift(args).await,
+            Command::Plan(args) => cmd::plan::plan(args).await,
+            Command::Apply(args) => cmd::plan::apply(args).await,
+            Command::Export(args) => cmd::plan::export(args).await,
             Command::Up(args) => cmd::up::run(args).await,
             Command::Broker(args) => cmd::broker::run(args).await,
             Command::Topic(command) => cmd::topic::run(command).await,
@@ -106,7 +118,8 @@ impl Command {
                 tokio::task::spawn_blocking(move || sluice_bench::run(&args)).await??;
                 Ok(())
             }
-        }
+        };
+        done.map(|()| ExitCode::SUCCESS)
     }
 
     /// True for long-running services, which must survive a client closing its socket; the
@@ -187,7 +200,7 @@ async fn main() -> ExitCode {
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("sluice: error: {}", error_chain(&e));
             ExitCode::FAILURE

@@ -226,7 +226,10 @@ impl AclFile {
         Self::parse(&text, &file)
     }
 
-    fn check(&self, file: &str) -> Result<(), AclFileError> {
+    /// Checks what parsing alone cannot (the principal template, each raw entry's bindings);
+    /// `parse` and `load` call it, and so must anyone who deserializes an `AclFile` inside
+    /// another document (platform-as-code files embed one).
+    pub fn check(&self, file: &str) -> Result<(), AclFileError> {
         let fail = |message: String| {
             Err(AclFileError {
                 file: file.to_owned(),

@@ -8,6 +8,7 @@ pub(crate) mod group;
 pub(crate) mod http;
 pub(crate) mod kss;
 pub(crate) mod lint_config;
+pub(crate) mod plan;
 pub(crate) mod produce;
 pub(crate) mod quota;
 pub(crate) mod registry;

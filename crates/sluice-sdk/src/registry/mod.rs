@@ -1,5 +1,10 @@
 //! A client for any Confluent-compatible schema registry over HTTP, with retry/backoff and
-//! caches of ids by schema and schemas by id.
+//! caches of ids by schema and schemas by id; `admin` adds what platform-as-code needs
+//! (subjects, lookups, compatibility checks and levels, deletion).
+
+mod admin;
+
+pub use admin::SubjectVersion;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -182,10 +187,7 @@ impl RegistryClient {
         if let Some(found) = self.ids.read().get(&key) {
             return Ok(*found);
         }
-        let mut body = json!({ "schema": schema, "references": references });
-        if schema_type != "AVRO" {
-            body["schemaType"] = json!(schema_type);
-        }
+        let body = schema_body(schema_type, schema, references);
         let path = format!("/subjects/{}/versions", encode_path(subject));
         let reg = self
             .call(reqwest::Method::POST, &path, Some(&body), subject)
@@ -224,6 +226,20 @@ impl RegistryClient {
             .await?;
         serde_json::from_value(v).map_err(|e| bad_answer(&path, e))
     }
+}
+
+/// The body of register, lookup and compatibility requests (`schemaType` only when not AVRO,
+/// the registry's default, so old registries accept it).
+fn schema_body(
+    schema_type: &str,
+    schema: &str,
+    references: &[SchemaReference],
+) -> serde_json::Value {
+    let mut body = json!({ "schema": schema, "references": references });
+    if schema_type != "AVRO" {
+        body["schemaType"] = json!(schema_type);
+    }
+    body
 }
 
 fn bad_answer(path: &str, e: impl std::fmt::Display) -> Error {
