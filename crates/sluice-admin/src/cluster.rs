@@ -68,6 +68,17 @@ pub struct ClusterMetadata {
     pub brokers: Vec<BrokerInfo>,
     /// Topics.
     pub topics: Vec<TopicInfo>,
+    /// The controller's node id, when the cluster names one (ZooKeeper-mode Kafka accepts
+    /// topic creation and deletion only there; KRaft brokers forward them).
+    pub controller: Option<i32>,
+}
+
+impl ClusterMetadata {
+    /// The controller, if it is one of the brokers listed.
+    pub fn controller_broker(&self) -> Option<&BrokerInfo> {
+        let id = self.controller?;
+        self.brokers.iter().find(|b| b.id == id)
+    }
 }
 
 /// Every broker and topic of the cluster.
@@ -106,7 +117,11 @@ pub async fn cluster_metadata(conn: &mut AdminConnection) -> Result<ClusterMetad
                 .collect(),
         });
     }
-    Ok(ClusterMetadata { brokers, topics })
+    Ok(ClusterMetadata {
+        brokers,
+        topics,
+        controller: (response.controller_id.0 >= 0).then_some(response.controller_id.0),
+    })
 }
 
 /// One replica in a log directory.

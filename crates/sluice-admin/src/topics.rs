@@ -1,8 +1,8 @@
 //! Creating and deleting topics and adding partitions: CreateTopics, DeleteTopics and
 //! CreatePartitions, for platform-as-code (`sluice apply`), which converges a cluster to a file.
 //!
-//! The requests go to the connected broker; KRaft clusters (Kafka 2.8+, MSK, Sluice) forward
-//! them to the controller.
+//! Send them to the controller ([`crate::ClusterMetadata::controller_broker`]): KRaft brokers
+//! forward them from anywhere, but ZooKeeper-mode Kafka answers `NOT_CONTROLLER` elsewhere.
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};

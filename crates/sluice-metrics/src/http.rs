@@ -1,5 +1,5 @@
-//! Request counts and latencies of an axum service, per route and status: one middleware every
-//! HTTP component of the platform installs the same way.
+//! Request counts and latencies of an axum service, per route and status, and a trace span per
+//! request: one middleware every HTTP component of the platform installs the same way.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,6 +7,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 use crate::{Counter, Family, Histogram, Registry, LATENCY_BUCKETS};
 
@@ -55,8 +56,19 @@ pub async fn track(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+    // A span per request for traces (DEBUG, so free unless tracing is on).
+    let span = tracing::debug_span!(
+        "http.request",
+        otel.name = format_args!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
     let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.observe(&route, response.status().as_u16(), started);
+    let response = next.run(request).instrument(span.clone()).await;
+    let code = response.status().as_u16();
+    span.record("http.response.status_code", i64::from(code));
+    metrics.observe(&route, code, started);
     response
 }

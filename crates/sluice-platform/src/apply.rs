@@ -4,16 +4,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sluice_acl::AclBinding;
-use sluice_admin::{AdminConnection, ConfigResourceKind, NewTopic};
+use sluice_admin::{AdminConfig, AdminConnection, ConfigResourceKind, NewTopic};
 
 use crate::plan::{Change, Plan};
 use crate::{plan, Options, Platform, PlatformError, Target};
 
 /// How long the controller may take per topic request.
 const TOPIC_TIMEOUT_MS: i32 = 30_000;
-/// Re-plans after applying before calling the result divergent: brokers other than the
-/// controller learn new topics a moment after CreateTopics answers.
-const VERIFY_ATTEMPTS: u32 = 5;
+/// Re-plans after applying before calling the result divergent (waits of 0.2, 0.4, … 3.2 s):
+/// brokers other than the controller learn of new and deleted topics a moment after the
+/// controller answers.
+const VERIFY_ATTEMPTS: u32 = 6;
 
 /// Converges the target to `platform` and returns the plan that was applied (empty when
 /// nothing differed). Refuses to start, changing nothing, when the plan has blockers or
@@ -33,14 +34,16 @@ pub async fn apply(
         return Err(PlatformError::Destructive(destructive));
     }
     execute(target, platform, &planned).await?;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Duration::from_millis(200);
     for attempt in 1..=VERIFY_ATTEMPTS {
-        let after = plan(target, platform, options).await?;
-        if after.is_empty() {
-            break;
-        }
-        if attempt == VERIFY_ATTEMPTS {
-            return Err(PlatformError::NotConverged(after));
+        // A topic just created may still be without a leader somewhere: errors are retried too.
+        match plan(target, platform, options).await {
+            Ok(after) if after.is_empty() => break,
+            Ok(after) if attempt == VERIFY_ATTEMPTS => {
+                return Err(PlatformError::NotConverged(after))
+            }
+            Err(e) if attempt == VERIFY_ATTEMPTS => return Err(e),
+            _ => {}
         }
         tokio::time::sleep(backoff).await;
         backoff *= 2;
@@ -97,7 +100,7 @@ async fn execute(target: &Target, platform: &Platform, plan: &Plan) -> Result<()
         && acl_additions.is_empty()
         && deletions.is_empty());
     if needs_kafka {
-        conn = Some(AdminConnection::connect(&target.admin).await?);
+        conn = Some(controller(&target.admin).await?);
     }
     if let Some(conn) = conn.as_mut() {
         sluice_admin::create_topics(conn, &creates, TOPIC_TIMEOUT_MS).await?;
@@ -110,6 +113,9 @@ async fn execute(target: &Target, platform: &Platform, plan: &Plan) -> Result<()
         registry_change(target, platform, change).await?;
     }
     if let Some(conn) = conn.as_mut() {
+        if !acl_additions.is_empty() {
+            sluice_admin::create_acls(conn, &acl_additions).await?;
+        }
         let filters: Vec<_> = acl_removals
             .into_iter()
             .map(sluice_admin::exact_filter)
@@ -117,12 +123,31 @@ async fn execute(target: &Target, platform: &Platform, plan: &Plan) -> Result<()
         if !filters.is_empty() {
             sluice_admin::delete_acls(conn, &filters).await?;
         }
-        if !acl_additions.is_empty() {
-            sluice_admin::create_acls(conn, &acl_additions).await?;
-        }
         sluice_admin::delete_topics(conn, &deletions, TOPIC_TIMEOUT_MS).await?;
     }
     Ok(())
+}
+
+/// A connection to the cluster's controller (with the target's security settings), or to the
+/// bootstrap broker when the cluster names no reachable controller: ZooKeeper-mode Kafka
+/// creates and deletes topics only on the controller.
+async fn controller(admin: &AdminConfig) -> Result<AdminConnection, PlatformError> {
+    let mut conn = AdminConnection::connect(admin).await?;
+    let metadata = sluice_admin::cluster_metadata(&mut conn).await?;
+    let Some(controller) = metadata.controller_broker() else {
+        return Ok(conn);
+    };
+    let direct = AdminConfig {
+        bootstrap: controller.address(),
+        ..admin.clone()
+    };
+    match AdminConnection::connect(&direct).await {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            tracing::warn!(controller = %direct.bootstrap, error = %e, "cannot reach the controller; sending topic requests to the bootstrap broker");
+            Ok(conn)
+        }
+    }
 }
 
 async fn registry_change(

@@ -152,11 +152,7 @@ fn schema_file_name(subject: &str, schema_type: &str, taken: &mut Vec<String>) -
             }
         })
         .collect();
-    let ext = match schema_type {
-        "PROTOBUF" => "proto",
-        "JSON" => "json",
-        _ => "avsc",
-    };
+    let ext = crate::spec::extension_of(schema_type);
     let mut name = format!("{stem}.{ext}");
     let mut n = 2;
     while taken.contains(&name) {

@@ -73,6 +73,9 @@ pub(crate) struct LiveSubject {
     pub(crate) compatibility: Option<String>,
     /// The version the declared schema is registered as, if it is.
     pub(crate) registered: Option<i32>,
+    /// The subject's latest version, read when the declared schema is registered (an older
+    /// version cannot be made the latest again by registering it).
+    pub(crate) latest: Option<i32>,
     /// Why the declared schema would be refused as the next version (checked only when it
     /// is not registered yet).
     pub(crate) incompatibilities: Vec<String>,
@@ -111,7 +114,9 @@ pub(crate) async fn schemas(
             live.registered = registry
                 .lookup(name, &spec.schema_type, &spec.schema, &spec.references)
                 .await?;
-            if live.registered.is_none() {
+            if live.registered.is_some() {
+                live.latest = registry.latest_version(name).await?.map(|v| v.version);
+            } else {
                 live.incompatibilities = registry
                     .incompatibilities(name, &spec.schema_type, &spec.schema, &spec.references)
                     .await?;

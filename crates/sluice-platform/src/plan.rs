@@ -258,8 +258,9 @@ impl Plan {
     }
 
     /// Puts the changes in execution order: creations and raises, then levels before the
-    /// schemas they judge, ACLs once their resources exist (removals first, so a replaced
-    /// binding never exists twice), deletions last. The sort is stable, so subjects keep
+    /// schemas they judge, ACLs once their resources exist (additions first, so a binding
+    /// replaced by another, say a literal by a prefix, never leaves a moment without access),
+    /// deletions last. The sort is stable, so subjects keep
     /// their reference order.
     pub(crate) fn order(&mut self) {
         self.changes.sort_by_key(|c| match c {
@@ -269,8 +270,8 @@ impl Plan {
             Change::SetCompatibility { subject: None, .. } => 3,
             Change::SetCompatibility { .. } | Change::ClearCompatibility { .. } => 4,
             Change::RegisterSchema { .. } => 5,
-            Change::RemoveAcl { .. } => 6,
-            Change::AddAcl { .. } => 7,
+            Change::AddAcl { .. } => 6,
+            Change::RemoveAcl { .. } => 7,
             Change::DeleteSubject { .. } => 8,
             Change::DeleteTopic { .. } => 9,
         });
@@ -405,24 +406,44 @@ pub(crate) fn schemas(desired: &SchemasSpec, ignore: &Ignore, live: &LiveSchemas
             }
             continue;
         };
-        let level_changes = have.compatibility != spec.compatibility;
         match (&spec.compatibility, &have.compatibility) {
-            (Some(want), _) if level_changes => plan.changes.push(Change::SetCompatibility {
-                subject: Some(name.to_owned()),
-                from: have.compatibility.clone(),
-                to: want.clone(),
-            }),
+            (Some(want), _) if have.compatibility.as_ref() != Some(want) => {
+                plan.changes.push(Change::SetCompatibility {
+                    subject: Some(name.to_owned()),
+                    from: have.compatibility.clone(),
+                    to: want.clone(),
+                })
+            }
             (None, Some(from)) => plan.changes.push(Change::ClearCompatibility {
                 subject: name.to_owned(),
                 from: from.clone(),
             }),
             _ => {}
         }
-        if have.registered.is_some() {
+        if let Some(version) = have.registered {
+            if have.latest.is_some_and(|latest| latest != version) {
+                plan.blockers.push(Blocker {
+                    resource: format!("subject {name}"),
+                    reason: format!(
+                        "{} is version {version}, not the latest ({}); registering it again \
+                         adds no version, so declare the latest schema (or soft-delete the \
+                         newer versions with the registry API)",
+                        spec.file,
+                        have.latest.unwrap_or_default()
+                    ),
+                });
+            }
             continue;
         }
-        // The registry judged the schema under the level it has now; a level this plan
-        // changes first may accept it, so only an unchanged level makes a refusal certain.
+        // The registry judged the schema under the level in force now; a plan that changes
+        // that level (the subject's own, or the global one it follows) may make it accept
+        // the schema, so only an unchanged level makes a refusal certain.
+        let effective =
+            |own: &Option<String>, global: Option<&String>| own.clone().or(global.cloned());
+        let level_changes = effective(
+            &spec.compatibility,
+            desired.compatibility.as_ref().or(live.global.as_ref()),
+        ) != effective(&have.compatibility, live.global.as_ref());
         if !have.incompatibilities.is_empty() && !level_changes {
             plan.blockers.push(Blocker {
                 resource: format!("subject {name}"),
@@ -441,10 +462,24 @@ pub(crate) fn schemas(desired: &SchemasSpec, ignore: &Ignore, live: &LiveSchemas
         });
     }
     for name in &live.subjects {
-        if !desired.subjects.contains_key(name) && !ignore.subject(name) {
-            plan.changes.push(Change::DeleteSubject {
+        if desired.subjects.contains_key(name) || ignore.subject(name) {
+            continue;
+        }
+        // A registry refuses to delete what a schema still refers to.
+        let referrer = desired
+            .subjects
+            .iter()
+            .find(|(_, s)| s.references.iter().any(|r| &r.subject == name));
+        match referrer {
+            Some((referrer, _)) => plan.blockers.push(Blocker {
+                resource: format!("subject {name}"),
+                reason: format!(
+                    "is not declared but subject {referrer} refers to it; declare it (or ignore it)"
+                ),
+            }),
+            None => plan.changes.push(Change::DeleteSubject {
                 subject: name.clone(),
-            });
+            }),
         }
     }
 }
@@ -453,15 +488,15 @@ pub(crate) fn schemas(desired: &SchemasSpec, ignore: &Ignore, live: &LiveSchemas
 pub(crate) fn acls(acl_plan: sluice_kss::acl::Plan, plan: &mut Plan) {
     plan.changes.extend(
         acl_plan
-            .remove
-            .into_iter()
-            .map(|binding| Change::RemoveAcl { binding }),
-    );
-    plan.changes.extend(
-        acl_plan
             .add
             .into_iter()
             .map(|binding| Change::AddAcl { binding }),
+    );
+    plan.changes.extend(
+        acl_plan
+            .remove
+            .into_iter()
+            .map(|binding| Change::RemoveAcl { binding }),
     );
 }
 
@@ -569,21 +604,36 @@ mod tests {
             subjects: BTreeMap::from([
                 ("same".to_owned(), subject(None)),
                 ("newer".to_owned(), subject(Some("NONE"))),
-                ("refused".to_owned(), subject(None)),
+                ("refused".to_owned(), subject(Some("BACKWARD"))),
+                ("old".to_owned(), subject(None)),
+                (
+                    "referrer".to_owned(),
+                    SubjectSpec {
+                        references: vec![sluice_sdk::registry::SchemaReference {
+                            name: "dep.proto".into(),
+                            subject: "dep".into(),
+                            version: 1,
+                        }],
+                        ..subject(None)
+                    },
+                ),
                 ("fresh".to_owned(), subject(Some("FORWARD"))),
             ]),
         };
         let live = LiveSchemas {
             global: Some("BACKWARD".into()),
-            subjects: ["same", "newer", "refused", "gone", "keep-me"]
-                .map(str::to_owned)
-                .to_vec(),
+            subjects: [
+                "same", "newer", "refused", "old", "referrer", "dep", "gone", "keep-me",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             declared: BTreeMap::from([
                 (
                     "same".to_owned(),
                     LiveSubject {
                         compatibility: Some("FULL".into()),
                         registered: Some(1),
+                        latest: Some(1),
                         incompatibilities: vec![],
                     },
                 ),
@@ -592,14 +642,34 @@ mod tests {
                     LiveSubject {
                         compatibility: None,
                         registered: None,
+                        latest: None,
                         incompatibilities: vec!["field removed".into()],
+                    },
+                ),
+                (
+                    "old".to_owned(),
+                    LiveSubject {
+                        compatibility: None,
+                        registered: Some(1),
+                        latest: Some(2),
+                        incompatibilities: vec![],
+                    },
+                ),
+                (
+                    "referrer".to_owned(),
+                    LiveSubject {
+                        compatibility: None,
+                        registered: Some(1),
+                        latest: Some(1),
+                        incompatibilities: vec![],
                     },
                 ),
                 (
                     "refused".to_owned(),
                     LiveSubject {
-                        compatibility: None,
+                        compatibility: Some("BACKWARD".into()),
                         registered: None,
+                        latest: None,
                         incompatibilities: vec!["type changed".into()],
                     },
                 ),
@@ -625,7 +695,10 @@ mod tests {
                 "- delete subject gone",
             ]
         );
-        assert_eq!(plan.blockers.len(), 1);
-        assert!(plan.blockers[0].reason.contains("type changed"));
+        let blockers: Vec<String> = plan.blockers.iter().map(ToString::to_string).collect();
+        assert_eq!(blockers.len(), 3, "{blockers:?}");
+        assert!(blockers[0].starts_with("! subject old: s.avsc is version 1, not the latest (2)"));
+        assert!(blockers[1].contains("type changed"));
+        assert!(blockers[2].starts_with("! subject dep: is not declared but subject referrer"));
     }
 }

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sluice_kss::acl::AclFile;
+use sluice_kss::acl::{AclFile, AclFileError};
 use sluice_sdk::registry::SchemaReference;
 
 /// The compatibility levels a Confluent-compatible registry knows.
@@ -64,6 +64,16 @@ impl SpecError {
             file: file.display().to_string(),
             location: None,
             message: message.into(),
+        }
+    }
+}
+
+impl From<AclFileError> for SpecError {
+    fn from(e: AclFileError) -> Self {
+        SpecError {
+            file: e.file,
+            location: e.location,
+            message: e.message,
         }
     }
 }
@@ -205,8 +215,20 @@ impl<'de> Deserialize<'de> for ConfigScalar {
             serde_yaml::Value::String(s) => Ok(ConfigScalar(s)),
             serde_yaml::Value::Number(n) => Ok(ConfigScalar(n.to_string())),
             serde_yaml::Value::Bool(b) => Ok(ConfigScalar(b.to_string())),
+            // Kafka's list configs (`cleanup.policy: [compact, delete]`) are comma-separated.
+            serde_yaml::Value::Sequence(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    serde_yaml::Value::String(s) => Ok(s),
+                    serde_yaml::Value::Number(n) => Ok(n.to_string()),
+                    _ => Err(serde::de::Error::custom(
+                        "a list config holds strings or numbers",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|items| ConfigScalar(items.join(","))),
             _ => Err(serde::de::Error::custom(
-                "a config value must be a string, a number or a boolean",
+                "a config value must be a string, a number, a boolean or a list of them",
             )),
         }
     }
@@ -344,22 +366,10 @@ impl Platform {
                 return fail("set either acls (inline) or acl_file, not both".into())
             }
             (Some(acls), None) => {
-                acls.check(&file.display().to_string())
-                    .map_err(|e| SpecError {
-                        file: e.file,
-                        location: e.location,
-                        message: format!("acls: {}", e.message),
-                    })?;
+                acls.check(&format!("{} (acls)", file.display()))?;
                 Some(acls)
             }
-            (None, Some(path)) => {
-                let path = base.join(path);
-                Some(AclFile::load(&path).map_err(|e| SpecError {
-                    file: e.file,
-                    location: e.location,
-                    message: e.message,
-                })?)
-            }
+            (None, Some(path)) => Some(AclFile::load(&base.join(path))?),
             (None, None) => None,
         };
         if let Some(acls) = acls {
@@ -440,14 +450,21 @@ fn compatibility_level(level: &str) -> Result<String, String> {
     }
 }
 
+/// Schema types and the file extensions that imply them (export writes these too).
+const EXTENSIONS: [(&str, &str); 3] = [("AVRO", "avsc"), ("PROTOBUF", "proto"), ("JSON", "json")];
+
 /// The schema type a file extension implies.
 fn type_of(path: &Path) -> Option<&'static str> {
-    match path.extension()?.to_str()? {
-        "avsc" => Some("AVRO"),
-        "proto" => Some("PROTOBUF"),
-        "json" => Some("JSON"),
-        _ => None,
-    }
+    let ext = path.extension()?.to_str()?;
+    EXTENSIONS.iter().find(|(_, e)| *e == ext).map(|(t, _)| *t)
+}
+
+/// The file extension of a schema type (`avsc` for anything unknown, Avro being the default).
+pub(crate) fn extension_of(schema_type: &str) -> &'static str {
+    EXTENSIONS
+        .iter()
+        .find(|(t, _)| *t == schema_type)
+        .map_or("avsc", |(_, e)| *e)
 }
 
 fn subject_spec(raw: RawSubject, base: &Path) -> Result<SubjectSpec, String> {
@@ -502,7 +519,7 @@ mod tests {
         let file = write(
             dir.path(),
             "platform.yml",
-            "topics:\n  orders:\n    partitions: 3\n    configs:\n      retention.ms: 1000\n      cleanup.policy: compact\n      unclean.leader.election.enable: false\n\
+            "topics:\n  orders:\n    partitions: 3\n    configs:\n      retention.ms: 1000\n      cleanup.policy: compact\n      unclean.leader.election.enable: false\n      x.list: [compact, delete]\n\
              acls:\n  services:\n    svc: { produces: [orders] }\n\
              schemas:\n  compatibility: full\n  subjects:\n    orders-value:\n      file: order.avsc\n\
              ignore:\n  topics: [\"tmp-*\"]\n",
@@ -512,6 +529,7 @@ mod tests {
         assert_eq!(orders.partitions, Some(3));
         assert_eq!(orders.configs["retention.ms"], "1000");
         assert_eq!(orders.configs["unclean.leader.election.enable"], "false");
+        assert_eq!(orders.configs["x.list"], "compact,delete");
         assert_eq!(p.acls.unwrap().bindings().len(), 2, "write and describe");
         let schemas = p.schemas.unwrap();
         assert_eq!(schemas.compatibility.as_deref(), Some("FULL"));
@@ -534,7 +552,7 @@ mod tests {
             ),
             ("topics:\n  bad/name: {}\n", "a topic name is"),
             (
-                "topics:\n  t:\n    configs:\n      a: [1]\n",
+                "topics:\n  t:\n    configs:\n      a: {b: 1}\n",
                 "a config value must be",
             ),
             (

@@ -9,14 +9,23 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{reload, EnvFilter, Registry};
+use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
+
+use crate::telemetry;
 
 /// The installed filter's reload handle and what it was built from.
 static CONTROL: OnceLock<Arc<LogControl>> = OnceLock::new();
 
-/// Installs the tracing subscriber (stderr); `log` records from librdkafka are bridged into it.
-/// `flag` (`--log-level`) wins over RUST_LOG, which wins over `default`.
-pub(crate) fn init(flag: Option<&str>, default: &str) -> anyhow::Result<()> {
+/// Installs the tracing subscriber (stderr, and OpenTelemetry when the environment asks for
+/// it, see [`crate::telemetry`]); `log` records from librdkafka are bridged into it.
+/// `flag` (`--log-level`) wins over RUST_LOG, which wins over `default`; it filters the log
+/// lines only, so traces keep their spans whatever the log level. `service` names the process
+/// in traces. The returned guard, when tracing is on, sends the last spans when dropped.
+pub(crate) fn init(
+    flag: Option<&str>,
+    default: &str,
+    service: &str,
+) -> anyhow::Result<Option<telemetry::Traces>> {
     let base = match flag {
         Some(directives) => {
             EnvFilter::try_new(directives).map_err(|e| {
@@ -32,13 +41,19 @@ pub(crate) fn init(flag: Option<&str>, default: &str) -> anyhow::Result<()> {
         },
     };
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&base));
+    let log_lines = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let (traces_layer, traces) = if telemetry::enabled() {
+        let (layer, guard) = telemetry::layer(service)?;
+        (Some(layer), Some(guard))
+    } else {
+        (None, None)
+    };
     tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_writer(std::io::stderr),
-        )
+        .with(log_lines)
+        .with(traces_layer)
         .try_init()
         .map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))?;
     let _ = CONTROL.set(Arc::new(LogControl {
@@ -46,7 +61,7 @@ pub(crate) fn init(flag: Option<&str>, default: &str) -> anyhow::Result<()> {
         base,
         loggers: Mutex::new(BTreeMap::new()),
     }));
-    Ok(())
+    Ok(traces)
 }
 
 /// The run-time log level control, once [`init`] has installed the logger.

@@ -9,6 +9,7 @@ mod kafka;
 mod logging;
 mod platform;
 mod security;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -136,6 +137,23 @@ impl Command {
         }
     }
 
+    /// The service name in traces: `sluice-<component>`, for `sluice up`'s children too.
+    fn service_name(&self) -> String {
+        if let Ok(component) = std::env::var(platform::supervisor::COMPONENT_ENV) {
+            return format!("sluice-{component}");
+        }
+        let name = match self {
+            Command::Up(_) => "up",
+            Command::Broker(_) => "broker",
+            Command::Registry(_) => "registry",
+            Command::Http(_) => "http",
+            Command::Kss(_) => "kss",
+            Command::Sidecar(_) => "sidecar",
+            _ => "cli",
+        };
+        format!("sluice-{name}")
+    }
+
     /// The log filter used when neither `--log-level` nor RUST_LOG is set: servers narrate
     /// their lifecycle, terminal tools stay quiet unless something is wrong.
     fn default_log_filter(&self) -> &'static str {
@@ -195,10 +213,18 @@ async fn main() -> ExitCode {
     } else {
         restore_default_sigpipe();
     }
-    let result = match logging::init(cli.log_level.as_deref(), cli.command.default_log_filter()) {
-        Ok(()) => cli.command.run().await,
-        Err(e) => Err(e),
+    let service = cli.command.service_name();
+    let logger = logging::init(
+        cli.log_level.as_deref(),
+        cli.command.default_log_filter(),
+        &service,
+    );
+    let (result, traces) = match logger {
+        Ok(traces) => (cli.command.run().await, traces),
+        Err(e) => (Err(e), None),
     };
+    // Sends the spans still buffered before the process ends.
+    drop(traces);
     match result {
         Ok(code) => code,
         Err(e) => {

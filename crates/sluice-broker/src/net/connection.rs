@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::FutureExt;
 use futures::StreamExt;
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -423,11 +424,25 @@ pub fn start_session_request(
         listener: session.listener.clone(),
         connection: session.shared.clone(),
     };
+    // One span per request for traces (DEBUG: no layer asks for it unless tracing is on, and
+    // then the fields are formatted only for it).
+    let span = tracing::debug_span!(
+        "kafka.request",
+        otel.name = ?ApiName(key),
+        otel.kind = "server",
+        messaging.system = "kafka",
+        kafka.api_version = version,
+        kafka.correlation_id = correlation_id,
+        kafka.client_id = ctx.header.client_id.as_deref().unwrap_or(""),
+        client.address = %peer.ip(),
+        kafka.principal = %ctx.principal,
+    );
     Ok(Started {
         request: Box::pin(async move {
             // The time spent running the handler counts against `request_percentage`.
             let arrived = std::time::Instant::now();
-            let mut handling = std::pin::pin!(handlers::dispatch(&ctx, frame));
+            let dispatch = handlers::dispatch(&ctx, frame);
+            let mut handling = std::pin::pin!(tracing::Instrument::instrument(dispatch, span));
             let mut spent = std::time::Duration::ZERO;
             let outcome = std::future::poll_fn(|cx| {
                 let started = std::time::Instant::now();
@@ -442,4 +457,16 @@ pub fn start_session_request(
         }),
         last: false,
     })
+}
+
+/// An API's name in traces (`Produce`), or its number when this broker does not know it.
+struct ApiName(i16);
+
+impl std::fmt::Debug for ApiName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match ApiKey::try_from(self.0) {
+            Ok(api) => write!(f, "{api:?}"),
+            Err(_) => write!(f, "api {}", self.0),
+        }
+    }
 }

@@ -97,6 +97,9 @@ impl RegistryClient {
 
     /// Why `schema` could not be registered as the next version of `subject` under its
     /// compatibility level: empty when it can (or the subject does not exist yet).
+    ///
+    /// Asks for the check against the versions the level names (all of them for the
+    /// `_TRANSITIVE` levels); a registry without that endpoint is asked against the latest.
     pub async fn incompatibilities(
         &self,
         subject: &str,
@@ -104,16 +107,23 @@ impl RegistryClient {
         schema: &str,
         references: &[SchemaReference],
     ) -> Result<Vec<String>> {
-        let path = format!(
-            "/compatibility/subjects/{}/versions/latest?verbose=true",
-            encode_path(subject)
-        );
         let body = schema_body(schema_type, schema, references);
-        let answer = found(
-            self.call(reqwest::Method::POST, &path, Some(&body), subject)
-                .await,
-        )?;
-        let Some(answer) = answer else {
+        let mut answer = None;
+        for version in ["", "/latest"] {
+            let path = format!(
+                "/compatibility/subjects/{}/versions{version}?verbose=true",
+                encode_path(subject)
+            );
+            answer = found(
+                self.call(reqwest::Method::POST, &path, Some(&body), subject)
+                    .await,
+            )?
+            .map(|a| (a, path));
+            if answer.is_some() {
+                break;
+            }
+        }
+        let Some((answer, path)) = answer else {
             return Ok(Vec::new());
         };
         let answer: CompatibilityAnswer =

@@ -14,13 +14,10 @@ use crate::kafka::ClientArgs;
 pub(crate) struct TargetArgs {
     #[command(flatten)]
     client: ClientArgs,
-    /// Schema registry URL (needed when the file has a `schemas:` section).
-    #[arg(
-        long,
-        env = "SLUICE_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    registry_url: String,
+    /// Schema registry URL: needed when the file has a `schemas:` section; without it
+    /// `export` leaves the registry out.
+    #[arg(long, env = "SLUICE_REGISTRY_URL")]
+    registry_url: Option<String>,
 }
 
 impl TargetArgs {
@@ -32,7 +29,11 @@ impl TargetArgs {
         };
         Ok(Target {
             admin: crate::cmd::acl::admin_config(&self.client)?,
-            registry: Some(RegistryClient::new(&self.registry_url, retry)?),
+            registry: self
+                .registry_url
+                .as_deref()
+                .map(|url| RegistryClient::new(url, retry))
+                .transpose()?,
         })
     }
 }
@@ -122,9 +123,6 @@ pub(crate) struct ExportArgs {
     /// The platform file to write; schema files go to `schemas/` beside it.
     #[arg(long, short = 'o', default_value = "platform.yml")]
     out: PathBuf,
-    /// Leave the registry out (no `schemas:` section).
-    #[arg(long)]
-    no_schemas: bool,
 }
 
 /// Shows how the cluster differs from the file.
@@ -171,10 +169,7 @@ pub(crate) async fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes the platform file from the live cluster.
 pub(crate) async fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let mut target = args.target.target()?;
-    if args.no_schemas {
-        target.registry = None;
-    }
+    let target = args.target.target()?;
     let exported = sluice_platform::export(&target, &args.out).await?;
     let acls = exported.acl_entries.map_or_else(
         || "no authorizer".to_owned(),

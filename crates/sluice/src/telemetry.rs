@@ -1,0 +1,91 @@
+//! Traces with OpenTelemetry: spans (a Kafka request in the broker, an HTTP request in the
+//! registry, KSS and REST proxy) exported over OTLP/HTTP with protobuf bodies.
+//!
+//! Off unless `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and
+//! configured only through the standard OpenTelemetry environment variables
+//! (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`,
+//! `OTEL_BSP_SCHEDULE_DELAY`, …), so any collector, Jaeger or Tempo receives them. Spans are
+//! DEBUG-level: with tracing off no layer asks for them, so the broker's hot path pays only a
+//! disabled-callsite check.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing::{Level, Subscriber};
+use tracing_subscriber::filter::{filter_fn, FilterFn};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// The environment variables that turn tracing on.
+const ENDPOINT_VARS: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+];
+
+/// Keeps the exporter alive; dropping it sends the spans still buffered.
+pub(crate) struct Traces {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for Traces {
+    fn drop(&mut self) {
+        if let Err(e) = self.provider.shutdown() {
+            // The logger may already be gone at exit; stderr is not.
+            eprintln!("sluice: could not send the last traces: {e}");
+        }
+    }
+}
+
+/// True when the environment asks for traces.
+pub(crate) fn enabled() -> bool {
+    ENDPOINT_VARS
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
+        && std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |e| e != "none")
+}
+
+/// What the OpenTelemetry layer records: Sluice's spans (DEBUG and up) and its INFO-and-up
+/// events inside them; nothing from dependencies.
+fn exported() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    filter_fn(|meta| {
+        let wanted = if meta.is_span() {
+            Level::DEBUG
+        } else {
+            Level::INFO
+        };
+        meta.target().starts_with("sluice") && *meta.level() <= wanted
+    })
+}
+
+/// The OpenTelemetry layer and the guard that flushes it, for a process named `service`
+/// (unless `OTEL_SERVICE_NAME` names it).
+pub(crate) fn layer<S>(service: &str) -> anyhow::Result<(impl Layer<S>, Traces)>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    // The blocking HTTP client owns a runtime of its own, which may be neither built nor
+    // dropped on an async worker: build it on a plain thread.
+    let exporter = std::thread::spawn(|| {
+        SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .build()
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("building the OTLP exporter panicked"))?
+    .map_err(|e| anyhow::anyhow!("cannot export traces over OTLP: {e}"))?;
+    let mut resource = Resource::builder();
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        resource = resource.with_service_name(service.to_owned());
+    }
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build();
+    let tracer = provider.tracer("sluice");
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(exported());
+    Ok((layer, Traces { provider }))
+}
