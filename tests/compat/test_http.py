@@ -207,6 +207,12 @@ def test_v2_errors_are_the_documented_ones(proxy_factory, broker, topic_name):
     assert (status, body["error_code"]) == (413, 41301)
     status, _, _ = proxy.call("POST", path, small, json_type, {"Content-Encoding": "br"})
     assert status == 415
+    # A malformed path or query gets the same JSON error shape, never axum's plain text.
+    status, _, body = proxy.call("POST", f"{path}/partitions/not-a-number", one, json_type)
+    assert (status, body["error_code"]) == (404, 404), body
+    status, _, body = proxy.call("GET", "/consumers/g/instances/i/records?timeout=soon", None,
+                                 "application/vnd.kafka.json.v2+json")
+    assert status in (400, 404) and isinstance(body, dict) and "error_code" in body, body
     # Nothing refused reached Kafka: exactly the one gzip record did.
     assert len(consume_all(broker, topic_name, 1)) == 1
 

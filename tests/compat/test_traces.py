@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -45,6 +46,8 @@ class Collector:
                         for scope in resource_spans.scope_spans:
                             for span in scope.spans:
                                 attrs = {a.key: a.value for a in span.attributes}
+                                attrs["trace_id"] = span.trace_id.hex()
+                                attrs["parent_span_id"] = span.parent_span_id.hex()
                                 collector.spans.append((resource.get("service.name", ""), span.name, attrs))
                 reply = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
@@ -60,12 +63,13 @@ class Collector:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, service: str, name: str) -> dict:
+    def wait_for(self, service: str, name: str, where=lambda attrs: True) -> dict:
+        """The attributes of the first span `name` from `service` that `where` accepts."""
         deadline = time.monotonic() + DEADLINE_S
         while time.monotonic() < deadline:
             with self.lock:
                 for svc, span_name, attrs in self.spans:
-                    if (svc, span_name) == (service, name):
+                    if (svc, span_name) == (service, name) and where(attrs):
                         return attrs
             time.sleep(0.1)
         with self.lock:
@@ -97,10 +101,17 @@ def test_broker_and_registry_export_spans_over_otlp(sluice_bin, tmp_path, monkey
         assert produce["kafka.api_version"].int_value >= 3
 
         registry.start()
-        registry.call("GET", "/subjects")
-        subjects = collector.wait_for("sluice-registry", "GET /subjects")
+        # A caller's W3C trace context is continued: the span joins its trace, under its span.
+        trace_id, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        request = urllib.request.Request(f"{registry.url}/subjects",
+                                         headers={"traceparent": f"00-{trace_id}-{caller_span}-01"})
+        with urllib.request.urlopen(request, timeout=DEADLINE_S) as resp:
+            assert resp.status == 200
+        # (The registry's start-up polls made GET /subjects spans of their own, in new traces.)
+        subjects = collector.wait_for("sluice-registry", "GET /subjects", lambda a: a["trace_id"] == trace_id)
         assert subjects["http.route"].string_value == "/subjects"
         assert subjects["http.response.status_code"].int_value == 200
+        assert subjects["parent_span_id"] == caller_span
         assert collector.content_types == {"/v1/traces application/x-protobuf"}
     finally:
         registry.stop()

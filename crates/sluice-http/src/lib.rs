@@ -13,6 +13,7 @@ mod codec;
 mod config;
 mod cors;
 mod error;
+mod extract;
 mod kafka;
 mod metrics;
 mod produce;

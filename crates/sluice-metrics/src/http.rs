@@ -1,7 +1,7 @@
 //! Request counts and latencies of an axum service, per route and status, and a trace span per
 //! request: one middleware every HTTP component of the platform installs the same way.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -45,6 +45,18 @@ impl HttpRequests {
     }
 }
 
+/// Sets a request span's parent from the request's headers (W3C `traceparent`), so a caller's
+/// trace continues in the service. The process installs one when it exports traces; this
+/// crate stays free of any tracing backend.
+pub type TraceParent = fn(&axum::http::HeaderMap, &tracing::Span);
+
+static TRACE_PARENT: OnceLock<TraceParent> = OnceLock::new();
+
+/// Installs the [`TraceParent`] hook for every service of the process (the first call wins).
+pub fn set_trace_parent(hook: TraceParent) {
+    let _ = TRACE_PARENT.set(hook);
+}
+
 /// Middleware (install with `route_layer`, so the matched route is known): times and counts
 /// each request under its route pattern, never its raw path, so label values stay few.
 pub async fn track(
@@ -65,6 +77,9 @@ pub async fn track(
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
     );
+    if let Some(parent) = TRACE_PARENT.get() {
+        parent(request.headers(), &span);
+    }
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let code = response.status().as_u16();

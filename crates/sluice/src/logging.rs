@@ -45,17 +45,22 @@ pub(crate) fn init(
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_filter(filter);
-    let (traces_layer, traces) = if telemetry::enabled() {
+    // Without tracing there is no second layer at all (not even an empty `Option`), so the
+    // spans nobody records stay disabled callsites.
+    let installed = if telemetry::enabled() {
         let (layer, guard) = telemetry::layer(service)?;
-        (Some(layer), Some(guard))
+        tracing_subscriber::registry()
+            .with(log_lines)
+            .with(layer)
+            .try_init()
+            .map(|()| Some(guard))
     } else {
-        (None, None)
+        tracing_subscriber::registry()
+            .with(log_lines)
+            .try_init()
+            .map(|()| None)
     };
-    tracing_subscriber::registry()
-        .with(log_lines)
-        .with(traces_layer)
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))?;
+    let traces = installed.map_err(|e| anyhow::anyhow!("could not install the logger: {e}"))?;
     let _ = CONTROL.set(Arc::new(LogControl {
         handle,
         base,

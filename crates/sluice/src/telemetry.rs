@@ -4,15 +4,19 @@
 //! Off unless `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and
 //! configured only through the standard OpenTelemetry environment variables
 //! (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`,
-//! `OTEL_BSP_SCHEDULE_DELAY`, …), so any collector, Jaeger or Tempo receives them. Spans are
+//! `OTEL_BSP_SCHEDULE_DELAY`, …), so any collector, Jaeger or Tempo receives them. An HTTP
+//! request carrying W3C `traceparent` continues the caller's trace. Spans are
 //! DEBUG-level: with tracing off no layer asks for them, so the broker's hot path pays only a
 //! disabled-callsite check.
 
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing::{Level, Subscriber};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -58,6 +62,26 @@ fn exported() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
     })
 }
 
+/// A request's headers as OpenTelemetry's propagators read them.
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Continues the caller's trace (W3C `traceparent`/`tracestate`) in an HTTP request's span.
+fn continue_trace(headers: &axum::http::HeaderMap, span: &tracing::Span) {
+    let parent = TraceContextPropagator::new().extract(&Headers(headers));
+    // A span the layer does not record (filtered out) has no parent to set: nothing to do.
+    let _ = span.set_parent(parent);
+}
+
 /// The OpenTelemetry layer and the guard that flushes it, for a process named `service`
 /// (unless `OTEL_SERVICE_NAME` names it).
 pub(crate) fn layer<S>(service: &str) -> anyhow::Result<(impl Layer<S>, Traces)>
@@ -84,6 +108,7 @@ where
         .with_resource(resource.build())
         .build();
     let tracer = provider.tracer("sluice");
+    sluice_metrics::http::set_trace_parent(continue_trace);
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(exported());

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -24,6 +24,7 @@ use sluice_metrics::Gauge;
 use crate::auth::Principal;
 use crate::codec::Format;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{Path, Query};
 use crate::kafka::client_config;
 use crate::server::{App, Shared};
 
