@@ -55,27 +55,59 @@ pub async fn describe_configs(
     name: &str,
     keys: &[&str],
 ) -> Result<Vec<ConfigValue>, AdminError> {
-    let keys = (!keys.is_empty()).then(|| {
+    let mut described = describe_configs_of(conn, kind, &[name], keys).await?;
+    Ok(described
+        .pop()
+        .map(|(_, configs)| configs)
+        .unwrap_or_default())
+}
+
+/// Resources per DescribeConfigs request in [`describe_configs_of`]: one round trip for many
+/// topics, yet a bounded answer.
+const DESCRIBE_BATCH: usize = 500;
+
+/// The configs `keys` (all when empty) of each resource in `names`, in that order, with one
+/// DescribeConfigs request per 500 resources.
+pub async fn describe_configs_of(
+    conn: &mut AdminConnection,
+    kind: ConfigResourceKind,
+    names: &[&str],
+    keys: &[&str],
+) -> Result<Vec<(String, Vec<ConfigValue>)>, AdminError> {
+    let keys: Option<Vec<StrBytes>> = (!keys.is_empty()).then(|| {
         keys.iter()
             .map(|k| StrBytes::from_string((*k).to_owned()))
             .collect()
     });
-    let request =
-        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(kind.code())
-            .with_resource_name(StrBytes::from_string(name.to_owned()))
-            .with_configuration_keys(keys)]);
-    let response = conn.request(&request, 1).await?;
-    let mut out = Vec::new();
-    for r in response.results {
-        check(r.error_code, r.error_message.as_ref(), || {
-            format!("DescribeConfigs of {name}")
-        })?;
-        out.extend(r.configs.into_iter().map(|c| ConfigValue {
-            name: c.name.to_string(),
-            value: c.value.map(|v| v.to_string()),
-            set_here: SOURCES_SET_HERE.contains(&c.config_source),
-        }));
+    let mut out = Vec::with_capacity(names.len());
+    for batch in names.chunks(DESCRIBE_BATCH) {
+        let resources = batch
+            .iter()
+            .map(|name| {
+                DescribeConfigsResource::default()
+                    .with_resource_type(kind.code())
+                    .with_resource_name(StrBytes::from_string((*name).to_owned()))
+                    .with_configuration_keys(keys.clone())
+            })
+            .collect();
+        let request = DescribeConfigsRequest::default().with_resources(resources);
+        let response = conn.request(&request, 1).await?;
+        for r in response.results {
+            let name = r.resource_name.to_string();
+            check(r.error_code, r.error_message.as_ref(), || {
+                format!("DescribeConfigs of {name}")
+            })?;
+            let configs = r
+                .configs
+                .into_iter()
+                .map(|c| ConfigValue {
+                    name: c.name.to_string(),
+                    value: c.value.map(|v| v.to_string()),
+                    set_here: SOURCES_SET_HERE.contains(&c.config_source),
+                })
+                .collect();
+            out.push((name, configs));
+        }
     }
     Ok(out)
 }

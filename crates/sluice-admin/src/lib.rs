@@ -31,7 +31,9 @@ pub use cluster::{
     cluster_metadata, describe_log_dirs, list_offsets, BrokerInfo, ClusterMetadata, LogDirInfo,
     LogDirReplica, PartitionInfo, TopicInfo, EARLIEST, LATEST,
 };
-pub use configs::{alter_configs, describe_configs, ConfigResourceKind, ConfigValue};
+pub use configs::{
+    alter_configs, describe_configs, describe_configs_of, ConfigResourceKind, ConfigValue,
+};
 pub use connection::AdminConnection;
 pub use error::AdminError;
 pub use quotas::{alter_client_quotas, describe_client_quotas, QuotaEntityPart, QuotaEntry};

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sluice_admin::{AdminConnection, ConfigResourceKind};
+use sluice_admin::{AdminConnection, ConfigResourceKind, ConfigValue};
 use sluice_sdk::registry::{RegistryClient, SubjectVersion};
 
 use crate::error::PlatformError;
@@ -16,19 +16,33 @@ pub(crate) struct LiveTopic {
     pub(crate) partitions: i32,
     /// Replicas of its first partition.
     pub(crate) replication_factor: i16,
-    /// Overrides set on the topic (sensitive ones, whose value is hidden, left out).
+    /// Overrides set on the topic, except sensitive ones.
     pub(crate) overrides: BTreeMap<String, String>,
+    /// Sensitive overrides set on the topic, whose values brokers do not return.
+    pub(crate) hidden: BTreeSet<String>,
 }
 
 /// Every non-internal topic by name; the overrides of those `describe` selects (the others
-/// are left empty, which saves a DescribeConfigs per topic nobody compares).
+/// are left empty, which saves describing topics nobody compares), read in batched
+/// DescribeConfigs requests.
 pub(crate) async fn topics(
     conn: &mut AdminConnection,
     describe: impl Fn(&str) -> bool,
 ) -> Result<BTreeMap<String, LiveTopic>, PlatformError> {
     let metadata = sluice_admin::cluster_metadata(conn).await?;
     let mut out = BTreeMap::new();
-    for topic in metadata.topics.into_iter().filter(|t| !t.internal) {
+    let described: Vec<&str> = metadata
+        .topics
+        .iter()
+        .filter(|t| !t.internal && describe(&t.name))
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut configs: BTreeMap<String, Vec<ConfigValue>> =
+        sluice_admin::describe_configs_of(conn, ConfigResourceKind::Topic, &described, &[])
+            .await?
+            .into_iter()
+            .collect();
+    for topic in metadata.topics.iter().filter(|t| !t.internal) {
         let replication_factor = topic
             .partitions
             .iter()
@@ -37,19 +51,21 @@ pub(crate) async fn topics(
         let mut live = LiveTopic {
             partitions: i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX),
             replication_factor,
-            overrides: BTreeMap::new(),
+            ..LiveTopic::default()
         };
-        if describe(&topic.name) {
-            let configs =
-                sluice_admin::describe_configs(conn, ConfigResourceKind::Topic, &topic.name, &[])
-                    .await?;
-            live.overrides = configs
-                .into_iter()
-                .filter(|c| c.set_here)
-                .filter_map(|c| Some((c.name, c.value?)))
-                .collect();
+        for config in configs.remove(&topic.name).unwrap_or_default() {
+            match (config.set_here, config.value) {
+                (false, _) => {}
+                (true, Some(value)) => {
+                    live.overrides.insert(config.name, value);
+                }
+                // Brokers never return a sensitive value: it is known to be set, not to what.
+                (true, None) => {
+                    live.hidden.insert(config.name);
+                }
+            }
         }
-        out.insert(topic.name, live);
+        out.insert(topic.name.clone(), live);
     }
     Ok(out)
 }

@@ -348,6 +348,17 @@ pub(crate) fn topics(
             }
         }
         for (key, value) in &spec.configs {
+            if have.hidden.contains(key) {
+                // A sensitive value cannot be read back, so it cannot be compared.
+                plan.blockers.push(Blocker {
+                    resource: format!("topic {name}"),
+                    reason: format!(
+                        "{key} is a sensitive config whose value the cluster does not reveal; \
+                         platform files cannot manage it"
+                    ),
+                });
+                continue;
+            }
             let from = have.overrides.get(key);
             if from != Some(value) {
                 plan.changes.push(Change::SetTopicConfig {
@@ -525,6 +536,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            hidden: Default::default(),
         }
     }
 
