@@ -61,8 +61,10 @@ async fn execute(target: &Target, platform: &Platform, plan: &Plan) -> Result<()
     let mut acl_removals: Vec<&AclBinding> = Vec::new();
     let mut acl_additions: Vec<AclBinding> = Vec::new();
     let mut deletions = Vec::new();
-    // Registry changes run in plan order, between the topic and the ACL batches.
+    // Registry changes run in plan order, between the topic and the ACL batches; subject
+    // deletions wait until after the ACLs, with the other deletions.
     let mut registry_changes = Vec::new();
+    let mut subject_deletions = Vec::new();
     for change in &plan.changes {
         match change {
             Change::CreateTopic {
@@ -87,10 +89,10 @@ async fn execute(target: &Target, platform: &Platform, plan: &Plan) -> Result<()
             Change::RemoveAcl { binding } => acl_removals.push(binding),
             Change::AddAcl { binding } => acl_additions.push(binding.clone()),
             Change::DeleteTopic { topic } => deletions.push(topic.clone()),
+            Change::DeleteSubject { .. } => subject_deletions.push(change),
             Change::SetCompatibility { .. }
             | Change::ClearCompatibility { .. }
-            | Change::RegisterSchema { .. }
-            | Change::DeleteSubject { .. } => registry_changes.push(change),
+            | Change::RegisterSchema { .. } => registry_changes.push(change),
         }
     }
     let needs_kafka = !(creates.is_empty()
@@ -123,6 +125,11 @@ async fn execute(target: &Target, platform: &Platform, plan: &Plan) -> Result<()
         if !filters.is_empty() {
             sluice_admin::delete_acls(conn, &filters).await?;
         }
+    }
+    for change in subject_deletions {
+        registry_change(target, platform, change).await?;
+    }
+    if let Some(conn) = conn.as_mut() {
         sluice_admin::delete_topics(conn, &deletions, TOPIC_TIMEOUT_MS).await?;
     }
     Ok(())
