@@ -322,17 +322,8 @@ impl Platform {
         for file in &files {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| SpecError::new(file, format!("cannot read it: {e}")))?;
-            let raw: RawFile = serde_yaml::from_str(&text).map_err(|e| SpecError {
-                file: file.display().to_string(),
-                location: e.location().map(|l| (l.line(), l.column())),
-                // serde_yaml appends "at line L column C", which `location` already says.
-                message: e
-                    .to_string()
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            })?;
+            let raw: RawFile = serde_yaml::from_str(&text)
+                .map_err(|e| AclFileError::yaml(&file.display().to_string(), &e))?;
             platform.merge(raw, file, &mut origins)?;
         }
         if let Some(schemas) = &platform.schemas {

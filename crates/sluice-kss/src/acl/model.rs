@@ -40,6 +40,24 @@ pub struct AclFileError {
     pub message: String,
 }
 
+impl AclFileError {
+    /// A YAML parse error of `file`, with its line and column (also for documents that embed
+    /// an acl.yml, such as platform files).
+    pub fn yaml(file: &str, e: &serde_yaml::Error) -> Self {
+        AclFileError {
+            file: file.to_owned(),
+            location: e.location().map(|l| (l.line(), l.column())),
+            // serde_yaml appends "at line L column C", which `location` already says.
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
 /// A topic or group name: literal, or a prefix written with a trailing `*` (`*` alone is the
 /// literal wildcard Kafka matches every name with).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,16 +219,8 @@ fn binding(
 impl AclFile {
     /// Parses YAML text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, AclFileError> {
-        let parsed: AclFile = serde_yaml::from_str(text).map_err(|e| AclFileError {
-            file: file.to_owned(),
-            location: e.location().map(|l| (l.line(), l.column())),
-            message: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-        })?;
+        let parsed: AclFile =
+            serde_yaml::from_str(text).map_err(|e| AclFileError::yaml(file, &e))?;
         parsed.check(file)?;
         Ok(parsed)
     }
