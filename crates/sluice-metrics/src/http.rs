@@ -70,12 +70,15 @@ pub async fn track(
         .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
     // A span per request for traces (DEBUG, so free unless tracing is on).
     let span = tracing::debug_span!(
+        // Only the tracing layer takes this target (the binary's log lines leave it out).
+        target: "sluice_trace",
         "http.request",
         otel.name = format_args!("{} {route}", request.method()),
         otel.kind = "server",
         http.request.method = %request.method(),
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
     if let Some(parent) = TRACE_PARENT.get() {
         parent(request.headers(), &span);
@@ -84,6 +87,9 @@ pub async fn track(
     let response = next.run(request).instrument(span.clone()).await;
     let code = response.status().as_u16();
     span.record("http.response.status_code", i64::from(code));
+    if code >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     metrics.observe(&route, code, started);
     response
 }

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
+use tracing_subscriber::filter::{filter_fn, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
@@ -41,14 +42,21 @@ pub(crate) fn init(
         },
     };
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&base));
+    let not_trace_spans = filter_fn(|meta| meta.target() != telemetry::TRACE_TARGET);
     let log_lines = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
-        .with_filter(filter);
+        .with_filter(filter.and(not_trace_spans));
     // Without tracing there is no second layer at all (not even an empty `Option`), so the
-    // spans nobody records stay disabled callsites.
-    let installed = if telemetry::enabled() {
-        let (layer, guard) = telemetry::layer(service)?;
+    // spans nobody records stay disabled callsites. A bad tracing setting costs the traces,
+    // not the service.
+    let traces_layer = telemetry::enabled()
+        .then(|| telemetry::layer(service))
+        .and_then(|made| {
+            made.map_err(|e| eprintln!("sluice: traces are off: {e:#}"))
+                .ok()
+        });
+    let installed = if let Some((layer, guard)) = traces_layer {
         tracing_subscriber::registry()
             .with(log_lines)
             .with(layer)

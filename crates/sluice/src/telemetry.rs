@@ -17,7 +17,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing::{Level, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{filter_fn, FilterFn};
+use tracing_subscriber::filter::{filter_fn, FilterFn, LevelFilter};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
@@ -41,12 +41,17 @@ impl Drop for Traces {
     }
 }
 
-/// True when the environment asks for traces.
+/// The target of the spans made for traces: the log lines leave them out (see
+/// `logging::init`), so raising a log level to DEBUG adds no per-request span to the logs.
+pub(crate) const TRACE_TARGET: &str = "sluice_trace";
+
+/// True when the environment asks for traces: an OTLP endpoint, the SDK not disabled, and no
+/// other exporter chosen.
 pub(crate) fn enabled() -> bool {
-    ENDPOINT_VARS
-        .iter()
-        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
-        && std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |e| e != "none")
+    let set = |v: &str| std::env::var(v).is_ok_and(|s| !s.trim().is_empty());
+    ENDPOINT_VARS.iter().any(|v| set(v))
+        && !std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+        && std::env::var("OTEL_TRACES_EXPORTER").map_or(true, |e| e == "otlp")
 }
 
 /// What the OpenTelemetry layer records: Sluice's spans (DEBUG and up) and its INFO-and-up
@@ -60,6 +65,9 @@ fn exported() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
         };
         meta.target().starts_with("sluice") && *meta.level() <= wanted
     })
+    // Without a hint the global level would become TRACE, and every dependency's trace!
+    // (and librdkafka's bridged log records) would reach the filters.
+    .with_max_level_hint(LevelFilter::DEBUG)
 }
 
 /// A request's headers as OpenTelemetry's propagators read them.
@@ -88,19 +96,23 @@ pub(crate) fn layer<S>(service: &str) -> anyhow::Result<(impl Layer<S>, Traces)>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    // The blocking HTTP client owns a runtime of its own, which may be neither built nor
-    // dropped on an async worker: build it on a plain thread.
-    let exporter = std::thread::spawn(|| {
-        SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .build()
-    })
-    .join()
-    .map_err(|_| anyhow::anyhow!("building the OTLP exporter panicked"))?
-    .map_err(|e| anyhow::anyhow!("cannot export traces over OTLP: {e}"))?;
+    if let Ok(protocol) = std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL") {
+        if protocol != "http/protobuf" {
+            anyhow::bail!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported: Sluice exports \
+                 http/protobuf (an OTLP/HTTP endpoint, usually port 4318)"
+            );
+        }
+    }
+    let exporter = SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot export traces over OTLP: {e}"))?;
     let mut resource = Resource::builder();
-    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+    let named = std::env::var("OTEL_SERVICE_NAME").is_ok()
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
+    if !named {
         resource = resource.with_service_name(service.to_owned());
     }
     let provider = SdkTracerProvider::builder()

@@ -424,9 +424,11 @@ pub fn start_session_request(
         listener: session.listener.clone(),
         connection: session.shared.clone(),
     };
-    // One span per request for traces (DEBUG: no layer asks for it unless tracing is on, and
-    // then the fields are formatted only for it).
+    // One span per request for traces (DEBUG under the `sluice_trace` target, which only the
+    // tracing layer takes: no layer asks for it unless tracing is on, and then the fields are
+    // formatted only for it).
     let span = tracing::debug_span!(
+        target: "sluice_trace",
         "kafka.request",
         otel.name = ?ApiName(key),
         otel.kind = "server",
