@@ -348,24 +348,11 @@ pub(crate) async fn create(
             "instance_id": name,
             "base_uri": format!(
                 "{base}/consumers/{}/instances/{}",
-                path_segment(&group),
-                path_segment(&name)
+                sluice_sdk::registry::encode_path(&group),
+                sluice_sdk::registry::encode_path(&name)
             ),
         }),
     ))
-}
-
-/// Percent-encodes a URL path segment.
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn number(v: &Json, what: &str) -> ApiResult<String> {

@@ -266,8 +266,9 @@ fn split_reasons(message: &str) -> Vec<String> {
         .collect()
 }
 
-/// Percent-encodes a subject for a URL path (protobuf file names contain `/`).
-fn encode_path(s: &str) -> String {
+/// Percent-encodes one URL path segment (RFC 3986 unreserved characters kept): subjects, whose
+/// protobuf file names contain `/`, and other names put into REST paths.
+pub fn encode_path(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
