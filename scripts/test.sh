@@ -30,7 +30,7 @@ step_done() { timings+=("$1: $((SECONDS - $2))s"); }
 #    (which scrapes the metrics endpoints and checks the alert rules) for the compat suite.
 t=$SECONDS
 ensure_build_deps
-ensure_debian_packages kcat python3-venv prometheus chromium
+ensure_debian_packages kcat python3-venv prometheus chromium postgresql
 command -v "$python" >/dev/null 2>&1 || ensure_debian_packages python3
 if [ "${SLUICE_SKIP_CHECKS:-0}" != 1 ]; then
     ensure_rust rustfmt clippy

@@ -27,17 +27,19 @@ START_TIMEOUT_S = 60.0
 
 
 class Platform:
-    """One `sluice up` with the broker, registry, KSS and REST proxy on free loopback ports, each
-    with its Prometheus endpoint."""
+    """One `sluice up` with the broker, registry, KSS, REST proxy and Connect worker on free
+    loopback ports, each but the worker with its Prometheus endpoint."""
 
-    COMPONENTS = ("broker", "registry", "kss", "http")
+    COMPONENTS = ("broker", "registry", "kss", "http", "connect")
+    WITH_METRICS = ("broker", "registry", "kss", "http")
 
     def __init__(self, binary: str, tmp_path: Path):
         self.broker_port = free_port()
         self.registry_port = free_port()
         self.kss_port = free_port()
         self.http_port = free_port()
-        self.metrics_ports = {c: free_port() for c in self.COMPONENTS}
+        self.connect_port = free_port()
+        self.metrics_ports = {c: free_port() for c in self.WITH_METRICS}
         self.bootstrap = f"127.0.0.1:{self.broker_port}"
         self.registry_url = f"http://127.0.0.1:{self.registry_port}"
         self.log_path = tmp_path / "up.log"
@@ -48,6 +50,7 @@ class Platform:
             "--registry-listen", f"127.0.0.1:{self.registry_port}",
             "--kss-listen", f"127.0.0.1:{self.kss_port}",
             "--http-listen", f"127.0.0.1:{self.http_port}",
+            "--connect-listen", f"127.0.0.1:{self.connect_port}",
             "--metrics-listen", f"127.0.0.1:{self.metrics_ports['broker']}",
             "--registry-metrics-listen", f"127.0.0.1:{self.metrics_ports['registry']}",
             "--kss-metrics-listen", f"127.0.0.1:{self.metrics_ports['kss']}",

@@ -4,8 +4,9 @@
 //! client quotas (DescribeClientQuotas, AlterClientQuotas), and the cluster's shape and
 //! replica movement for the rebalancer (Metadata, DescribeLogDirs, ListOffsets,
 //! Alter/ListPartitionReassignments, AlterReplicaLogDirs, ElectLeaders, DescribeConfigs,
-//! IncrementalAlterConfigs), and topics for platform-as-code (CreateTopics, DeleteTopics,
-//! CreatePartitions).
+//! IncrementalAlterConfigs), topics for platform-as-code (CreateTopics, DeleteTopics,
+//! CreatePartitions), and membership in groups with a protocol of their own (JoinGroup,
+//! SyncGroup, Heartbeat, LeaveGroup) for Connect workers.
 //!
 //! rdkafka 0.39 exposes none of them, so this speaks the wire protocol with `kafka-protocol`,
 //! over plaintext, TLS (with an optional client certificate) or SASL (PLAIN, SCRAM). It works
@@ -18,6 +19,7 @@ mod cluster;
 mod configs;
 mod connection;
 mod error;
+mod group_member;
 mod quotas;
 mod reassign;
 mod sasl;
@@ -36,6 +38,9 @@ pub use configs::{
 };
 pub use connection::AdminConnection;
 pub use error::AdminError;
+pub use group_member::{
+    Assignor, GroupMember, GroupMemberInfo, GroupTimeouts, Heartbeat, Membership,
+};
 pub use quotas::{alter_client_quotas, describe_client_quotas, QuotaEntityPart, QuotaEntry};
 pub use reassign::{
     alter_partition_reassignments, alter_replica_log_dirs, elect_preferred_leaders,

@@ -32,10 +32,12 @@ struct Cli {
 }
 
 /// The subcommands of `sluice`.
+// Parsed once per process: the size of the largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the whole platform on this machine: broker, schema registry, security service and
-    /// HTTP ingestion.
+    /// Start the whole platform on this machine: broker, schema registry, security service,
+    /// HTTP ingestion and a Connect worker.
     Up(cmd::up::UpArgs),
     /// Start the Kafka-compatible broker alone.
     Broker(cmd::broker::BrokerArgs),
@@ -66,6 +68,9 @@ enum Command {
     Registry(cmd::registry::RegistryArgs),
     /// Start HTTP ingestion (Confluent REST Proxy API v2/v3) against any Kafka cluster.
     Http(cmd::http::HttpArgs),
+    /// Start a Kafka Connect worker (REST API, Kafka-stored state) with Sluice's connectors
+    /// (PostgreSQL change data capture) against any Kafka cluster.
+    Connect(cmd::connect::ConnectArgs),
     /// Run the Kafka Security Service (CA for service certificates, ACLs as code), or mint a
     /// development identity token with `sluice kss token`.
     Kss(cmd::kss::KssArgs),
@@ -112,6 +117,7 @@ impl Command {
             Command::Sidecar(args) => cmd::sidecar::run(args).await,
             Command::Registry(args) => cmd::registry::run(args).await,
             Command::Http(args) => cmd::http::run(args).await,
+            Command::Connect(args) => cmd::connect::run(args).await,
             Command::LintConfig(args) => cmd::lint_config::run(args).await,
             // The benchmark paces its own threads with blocking sleeps; keep them off the
             // async workers.
@@ -131,6 +137,7 @@ impl Command {
             | Command::Broker(_)
             | Command::Registry(_)
             | Command::Http(_)
+            | Command::Connect(_)
             | Command::Sidecar(_) => true,
             Command::Kss(args) => !args.is_token(),
             _ => false,
@@ -147,6 +154,7 @@ impl Command {
             Command::Broker(_) => "broker",
             Command::Registry(_) => "registry",
             Command::Http(_) => "http",
+            Command::Connect(_) => "connect",
             Command::Kss(_) => "kss",
             Command::Sidecar(_) => "sidecar",
             _ => "cli",
@@ -160,7 +168,9 @@ impl Command {
         match self {
             Command::Up(_) | Command::Broker(_) | Command::Sidecar(_) => "info",
             Command::Kss(args) if !args.is_token() => "info",
-            Command::Registry(_) | Command::Http(_) => "info,librdkafka=warn,rdkafka=warn",
+            Command::Registry(_) | Command::Http(_) | Command::Connect(_) => {
+                "info,librdkafka=warn,rdkafka=warn"
+            }
             // librdkafka logs every failed connection attempt; the tools report the outcome
             // themselves, and `--log-level debug` brings the details back.
             _ => "warn,librdkafka=off,rdkafka=off",

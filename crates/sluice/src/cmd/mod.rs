@@ -3,6 +3,7 @@
 pub(crate) mod acl;
 pub(crate) mod balance;
 pub(crate) mod broker;
+pub(crate) mod connect;
 pub(crate) mod consume;
 pub(crate) mod group;
 pub(crate) mod http;

@@ -50,6 +50,21 @@ pub(crate) struct UpArgs {
     /// Do not start the REST proxy.
     #[arg(long)]
     no_http: bool,
+    #[command(flatten)]
+    connect: UpConnect,
+}
+
+/// The Connect worker's part of `sluice up`.
+#[derive(Debug, clap::Args)]
+struct UpConnect {
+    /// HTTP address of the Connect worker's REST API.
+    #[arg(long, env = "SLUICE_CONNECT_LISTEN", default_value = crate::cmd::connect::DEFAULT_LISTEN)]
+    connect_listen: SocketAddr,
+    #[command(flatten)]
+    settings: crate::cmd::connect::ConnectSettings,
+    /// Do not start the Connect worker.
+    #[arg(long)]
+    no_connect: bool,
 }
 
 /// Environment variable carrying the broker address the supervisor picked (for `--listen
@@ -119,12 +134,17 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let registry = (!args.no_registry)
         .then(|| registry_config(&broker, args.registry_listen))
         .transpose()?;
+    let mut bootstrap = broker.listen;
+    if bootstrap.ip().is_unspecified() {
+        bootstrap.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let connect = (!args.connect.no_connect).then(|| {
+        args.connect
+            .settings
+            .config(args.connect.connect_listen, &bootstrap.to_string())
+    });
     let http = (!args.no_http)
         .then(|| {
-            let mut bootstrap = broker.listen;
-            if bootstrap.ip().is_unspecified() {
-                bootstrap.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
             let mut registry_url = args.registry_listen;
             if registry_url.ip().is_unspecified() {
                 registry_url.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -142,7 +162,8 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         let names = std::iter::once("broker")
             .chain(kss.is_some().then_some("kss"))
             .chain(registry.is_some().then_some("registry"))
-            .chain(http.is_some().then_some("http"));
+            .chain(http.is_some().then_some("http"))
+            .chain(connect.is_some().then_some("connect"));
         let children = names
             .map(|name| platform::supervisor::ChildSpec {
                 name,
@@ -162,6 +183,9 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         "http" => http
             .map(|config| crate::cmd::http::starter(config, args.http.metrics_listen()))
             .context("the REST proxy is turned off (--no-http)")?,
+        "connect" => connect
+            .map(crate::cmd::connect::starter)
+            .context("the Connect worker is turned off (--no-connect)")?,
         other => bail!("unknown platform component {other:?}"),
     };
     platform::run("sluice up", vec![component]).await

@@ -1,0 +1,3 @@
+//! Source connectors: systems whose changes flow into Kafka.
+
+pub(crate) mod postgres;
