@@ -28,10 +28,9 @@ START_TIMEOUT_S = 60.0
 
 class Platform:
     """One `sluice up` with the broker, registry, KSS, REST proxy and Connect worker on free
-    loopback ports, each but the worker with its Prometheus endpoint."""
+    loopback ports, each with its Prometheus endpoint."""
 
     COMPONENTS = ("broker", "registry", "kss", "http", "connect")
-    WITH_METRICS = ("broker", "registry", "kss", "http")
 
     def __init__(self, binary: str, tmp_path: Path):
         self.broker_port = free_port()
@@ -39,7 +38,7 @@ class Platform:
         self.kss_port = free_port()
         self.http_port = free_port()
         self.connect_port = free_port()
-        self.metrics_ports = {c: free_port() for c in self.WITH_METRICS}
+        self.metrics_ports = {c: free_port() for c in self.COMPONENTS}
         self.bootstrap = f"127.0.0.1:{self.broker_port}"
         self.registry_url = f"http://127.0.0.1:{self.registry_port}"
         self.log_path = tmp_path / "up.log"
@@ -55,6 +54,7 @@ class Platform:
             "--registry-metrics-listen", f"127.0.0.1:{self.metrics_ports['registry']}",
             "--kss-metrics-listen", f"127.0.0.1:{self.metrics_ports['kss']}",
             "--http-metrics-listen", f"127.0.0.1:{self.metrics_ports['http']}",
+            "--connect-metrics-listen", f"127.0.0.1:{self.metrics_ports['connect']}",
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         env["RUST_LOG"] = "info"
@@ -141,21 +141,22 @@ def round_trip(bootstrap: str, topic: str, value: bytes) -> None:
 
 def test_every_component_runs_in_its_own_process(platform):
     kinds = {line.split(":", 1)[1].split()[0] for line in platform.ready}
-    assert kinds == {"broker", "KSS", "schema", "REST"}, platform.ready
+    assert kinds == {"broker", "KSS", "schema", "REST", "Connect"}, platform.ready
     children = platform.children()
-    assert set(children) == {"broker", "kss", "registry", "http"}, children
-    assert len(set(children.values())) == 4
+    assert set(children) == {"broker", "kss", "registry", "http", "connect"}, children
+    assert len(set(children.values())) == 5
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="scripts/test.sh installs Debian's prometheus")
 def test_prometheus_scrapes_every_component(platform, tmp_path):
-    """Each component serves its own metrics; a real Prometheus scrapes all four."""
+    """Each component serves its own metrics; a real Prometheus scrapes all five."""
     # Some traffic for the registry and the proxy to count.
     body = json.dumps({"schema": '{"type":"string"}'}).encode()
     req = urllib.request.Request(f"{platform.registry_url}/subjects/s-value/versions", data=body, method="POST",
                                  headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
     urllib.request.urlopen(req, timeout=30).read()
     urllib.request.urlopen(f"http://127.0.0.1:{platform.http_port}/v3/clusters", timeout=30).read()
+    urllib.request.urlopen(f"http://127.0.0.1:{platform.connect_port}/connectors", timeout=30).read()
     web = free_port()
     targets = ", ".join(f'"127.0.0.1:{port}"' for port in platform.metrics_ports.values())
     config = tmp_path / "prometheus.yml"
@@ -180,7 +181,7 @@ scrape_configs:
             return []
 
     try:
-        wait_for(lambda: len(query("up == 1")) == 4, "Prometheus to find all four targets up", 60)
+        wait_for(lambda: len(query("up == 1")) == 5, "Prometheus to find all five targets up", 60)
         wait_for(lambda: query("sluice_registry_schemas == 1"), "the registry's schema count", 30)
         wait_for(lambda: query('sluice_registry_requests_total{route="/subjects/{subject}/versions",code="200"}'),
                  "the registry's request count", 30)
@@ -189,6 +190,8 @@ scrape_configs:
         wait_for(lambda: query('sluice_http_requests_total{route="/v3/clusters",code="200"} == 1'),
                  "the REST proxy's request count", 30)
         wait_for(lambda: query("sluice_broker_partitions > 0"), "the broker's partitions", 30)
+        wait_for(lambda: query('sluice_connect_requests_total{route="/connectors",code="200"} == 1'),
+                 "the Connect worker's request count", 30)
     finally:
         prom.terminate()
         prom.wait(30)

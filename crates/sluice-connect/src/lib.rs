@@ -14,4 +14,4 @@ mod sources;
 
 pub use error::ConnectError;
 pub use plugin::{PluginKind, TaskError};
-pub use runtime::{KafkaSettings, TaskContext, Worker, WorkerConfig};
+pub use runtime::{ConnectMetrics, KafkaSettings, TaskContext, Worker, WorkerConfig};

@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub(crate) use conn::PgConnection;
-pub(crate) use replication::{pg_micros_to_unix_millis, ReplicationMessage, ReplicationStream};
+pub(crate) use replication::{pg_micros_to_unix_micros, ReplicationMessage, ReplicationStream};
 pub(crate) use wire::ServerError;
 
 /// Where and as whom to connect.

@@ -116,9 +116,9 @@ fn pg_now_micros() -> i64 {
     i64::try_from(since_pg.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// Converts a pgoutput timestamp (µs since 2000-01-01) to ms since the Unix epoch.
-pub(crate) fn pg_micros_to_unix_millis(micros: i64) -> i64 {
-    micros.div_euclid(1000) + (PG_EPOCH_OFFSET_SECS as i64) * 1000
+/// Converts a pgoutput timestamp (µs since 2000-01-01) to µs since the Unix epoch.
+pub(crate) fn pg_micros_to_unix_micros(micros: i64) -> i64 {
+    micros.saturating_add((PG_EPOCH_OFFSET_SECS as i64) * 1_000_000)
 }
 
 #[cfg(test)]
@@ -154,8 +154,8 @@ mod tests {
 
     #[test]
     fn converts_pg_timestamps() {
-        assert_eq!(pg_micros_to_unix_millis(0), 946_684_800_000);
-        assert_eq!(pg_micros_to_unix_millis(1_500), 946_684_800_001);
+        assert_eq!(pg_micros_to_unix_micros(0), 946_684_800_000_000);
+        assert_eq!(pg_micros_to_unix_micros(1_500), 946_684_800_001_500);
     }
 
     proptest! {

@@ -4,6 +4,7 @@
 
 mod kafka;
 mod membership;
+mod metrics;
 mod offsets;
 mod rest;
 mod source;
@@ -12,9 +13,12 @@ mod topic_log;
 mod worker;
 
 pub use kafka::KafkaSettings;
+pub use metrics::ConnectMetrics;
 pub(crate) use offsets::OffsetStore;
 pub(crate) use source::{channel as source_channel, Acks, RecordSender, TopicCreation};
 pub use worker::{Worker, WorkerConfig};
+
+use std::sync::Arc;
 
 use tokio::sync::watch;
 
@@ -30,6 +34,8 @@ pub struct TaskContext {
     pub(crate) offsets: OffsetStore,
     /// Becomes `true` when the task must stop.
     pub(crate) stop: watch::Receiver<bool>,
+    /// The worker's metrics.
+    pub(crate) metrics: Arc<ConnectMetrics>,
 }
 
 impl TaskContext {

@@ -61,6 +61,10 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
         .route("/connectors/{name}/offsets", get(offsets))
         .route("/connector-plugins", get(plugins))
         .route("/connector-plugins/{plugin}/config/validate", put(validate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            inner.metrics.requests.clone(),
+            sluice_metrics::http::track,
+        ))
         .with_state(inner)
 }
 

@@ -12,13 +12,15 @@ use sluice_admin::NewTopic;
 use tokio::sync::mpsc;
 
 use super::kafka::KafkaSettings;
+use super::TaskContext;
 use crate::plugin::TaskError;
 
 /// Records and markers in flight at most; beyond it `send` waits.
 const MAX_IN_FLIGHT: usize = 100_000;
 
 enum Pending<M> {
-    Delivery(DeliveryFuture),
+    /// A record's delivery and its key + value size.
+    Delivery(DeliveryFuture, u64),
     Mark(M),
 }
 
@@ -55,12 +57,14 @@ impl<M> Acks<M> {
 
 /// A producer for a task's records and the tracker of their acknowledgements.
 pub(crate) fn channel<M: Send + 'static>(
-    kafka: &KafkaSettings,
-    client_id: &str,
+    ctx: &TaskContext,
     creation: TopicCreation,
 ) -> Result<(RecordSender<M>, Acks<M>), TaskError> {
+    let kafka = &ctx.kafka;
+    let client_id = format!("connector-producer-{}-{}", ctx.connector, ctx.task);
+    let (records, bytes) = ctx.metrics.source_counters(&ctx.connector);
     let producer: FutureProducer = kafka
-        .durable_producer_config(client_id)
+        .durable_producer_config(&client_id)
         .create()
         .map_err(|e| TaskError::Fatal(format!("cannot create the producer: {e}")))?;
     let (pending_tx, mut pending_rx) = mpsc::channel::<Pending<M>>(MAX_IN_FLIGHT);
@@ -68,8 +72,12 @@ pub(crate) fn channel<M: Send + 'static>(
     tokio::spawn(async move {
         while let Some(p) = pending_rx.recv().await {
             let result = match p {
-                Pending::Delivery(delivery) => match delivery.await {
-                    Ok(Ok(_)) => continue,
+                Pending::Delivery(delivery, size) => match delivery.await {
+                    Ok(Ok(_)) => {
+                        records.inc();
+                        bytes.add(size);
+                        continue;
+                    }
                     Ok(Err((e, _))) => Err(delivery_error(&e)),
                     Err(_) => Err(TaskError::Retriable("the producer was closed".into())),
                 },
@@ -127,6 +135,7 @@ impl<M: Send + 'static> RecordSender<M> {
                 .map_err(|e| TaskError::Retriable(e.to_string()))?;
             self.known_topics.insert(topic.to_owned());
         }
+        let size = (key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len)) as u64;
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
         if let Some(k) = key {
             record = record.key(k);
@@ -148,7 +157,7 @@ impl<M: Send + 'static> RecordSender<M> {
             }
         };
         self.pending
-            .send(Pending::Delivery(delivery))
+            .send(Pending::Delivery(delivery, size))
             .await
             .map_err(|_| TaskError::Retriable("the delivery tracker stopped".into()))
     }

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::kafka::KafkaSettings;
 use super::membership::{self, Assignment};
+use super::metrics::ConnectMetrics;
 use super::offsets::OffsetStore;
 use super::state::{self, ConfigState, Status, TargetState};
 use super::topic_log::{LogRecord, TopicTail};
@@ -39,7 +40,7 @@ pub struct WorkerConfig {
     pub replication_factor: Option<i16>,
     /// Where the REST API listens.
     pub listen: SocketAddr,
-    /// The URL other workers and tools reach this one at [default: http://<listen>].
+    /// The URL other workers and tools reach this one at (default: `http://` and the listen address).
     pub advertised_url: Option<String>,
 }
 
@@ -84,6 +85,7 @@ pub(crate) struct Inner {
     changed: Arc<Notify>,
     /// This worker's place among the cluster's workers (`None`: not a member right now).
     assignment: watch::Receiver<Option<Assignment>>,
+    pub(crate) metrics: Arc<ConnectMetrics>,
 }
 
 /// A running worker.
@@ -209,6 +211,7 @@ impl Worker {
                 }
             });
         }
+        let metrics = Arc::new(ConnectMetrics::new(statuses.clone(), worker_id.clone()));
         let inner = Arc::new(Inner {
             config,
             worker_id,
@@ -222,6 +225,7 @@ impl Worker {
             tasks: Mutex::new(HashMap::new()),
             changed,
             assignment,
+            metrics,
         });
         let reconciler = {
             let inner = inner.clone();
@@ -255,6 +259,11 @@ impl Worker {
     /// Where the REST API listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The worker's metrics (for a Prometheus endpoint).
+    pub fn metrics(&self) -> Arc<ConnectMetrics> {
+        self.inner.metrics.clone()
     }
 
     /// Stops every task (letting each store its last position), leaves the group so the
@@ -419,7 +428,12 @@ impl Inner {
                 Some(TargetState::Stopped) => self.write_status(key, None).await,
                 // Moved to another worker (which records its state) or deleted (whose
                 // statuses the first worker removes).
-                Some(TargetState::Started) | None => {}
+                Some(TargetState::Started) => {}
+                None => {
+                    if !all_connectors.contains(&name) {
+                        self.metrics.forget(&name);
+                    }
+                }
             }
         }
         // Connector states.
@@ -509,6 +523,7 @@ impl Inner {
                     kafka: inner.config.kafka.clone(),
                     offsets: inner.offsets.clone(),
                     stop: stop_rx.clone(),
+                    metrics: inner.metrics.clone(),
                 };
                 let result = plugin.run_task(ctx, task_config.clone()).await;
                 if *stop_rx.borrow() {
@@ -520,6 +535,7 @@ impl Inner {
                         return;
                     }
                     Err(TaskError::Retriable(e)) => {
+                        inner.metrics.restarted(&task_name);
                         tracing::warn!(connector = %task_name, task = n, "task failed, retrying in {backoff:?}: {e}");
                         let mut stop = stop_rx.clone();
                         tokio::select! {

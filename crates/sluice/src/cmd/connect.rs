@@ -2,6 +2,7 @@
 //! Sluice's connectors, against any Kafka cluster, alone or as a `sluice up` component.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_connect::{KafkaSettings, Worker, WorkerConfig};
@@ -36,12 +37,20 @@ pub(crate) struct ConnectSettings {
     /// URL other workers and tools reach this worker at [default: http://LISTEN].
     #[arg(long, env = "SLUICE_CONNECT_ADVERTISED_URL")]
     connect_advertised_url: Option<String>,
+    /// Address of the worker's Prometheus endpoint, `GET /metrics` [default: none].
+    #[arg(long, env = "SLUICE_CONNECT_METRICS_LISTEN", value_name = "HOST:PORT")]
+    connect_metrics_listen: Option<SocketAddr>,
     /// librdkafka setting for the worker's Kafka connections, KEY=VALUE (repeatable).
     #[arg(long = "connect-kafka", value_name = "KEY=VALUE", value_parser = crate::kafka::parse_key_value)]
     connect_kafka: Vec<(String, String)>,
 }
 
 impl ConnectSettings {
+    /// The metrics address, if any.
+    pub(crate) fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.connect_metrics_listen
+    }
+
     /// The worker's configuration for a cluster at `bootstrap`.
     pub(crate) fn config(&self, listen: SocketAddr, bootstrap: &str) -> WorkerConfig {
         WorkerConfig {
@@ -81,24 +90,36 @@ pub(crate) struct ConnectArgs {
 /// Runs the worker until SIGINT/SIGTERM.
 pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     let config = args.settings.config(args.listen, &args.bootstrap_server);
-    platform::run("sluice connect", vec![starter(config)]).await
+    platform::run(
+        "sluice connect",
+        vec![starter(config, args.settings.metrics_listen())],
+    )
+    .await
 }
 
 /// A running worker as a platform component.
 struct ConnectComponent {
     worker: Worker,
     bootstrap: String,
+    metrics: Option<platform::metrics::Endpoint>,
 }
 
 /// Returns the step that starts a worker with `config`.
-pub(crate) fn starter(config: WorkerConfig) -> Starter {
+pub(crate) fn starter(config: WorkerConfig, metrics_listen: Option<SocketAddr>) -> Starter {
     Box::pin(async move {
         let bootstrap = config.kafka.bootstrap.clone();
         let listen = config.listen;
         let worker = Worker::start(config)
             .await
             .with_context(|| format!("could not start the Connect worker on {listen}"))?;
-        Ok(Box::new(ConnectComponent { worker, bootstrap }) as Box<dyn Component>)
+        let render = worker.metrics();
+        let metrics =
+            platform::metrics::serve_if(metrics_listen, Arc::new(move || render.render())).await?;
+        Ok(Box::new(ConnectComponent {
+            worker,
+            bootstrap,
+            metrics,
+        }) as Box<dyn Component>)
     })
 }
 
@@ -117,6 +138,7 @@ impl Component for ConnectComponent {
 
     fn shutdown(self: Box<Self>) -> BoxFuture<anyhow::Result<()>> {
         Box::pin(async move {
+            platform::metrics::stop_if(self.metrics).await;
             self.worker.shutdown().await;
             Ok(())
         })

@@ -184,7 +184,9 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
             .map(|config| crate::cmd::http::starter(config, args.http.metrics_listen()))
             .context("the REST proxy is turned off (--no-http)")?,
         "connect" => connect
-            .map(crate::cmd::connect::starter)
+            .map(|config| {
+                crate::cmd::connect::starter(config, args.connect.settings.metrics_listen())
+            })
             .context("the Connect worker is turned off (--no-connect)")?,
         other => bail!("unknown platform component {other:?}"),
     };

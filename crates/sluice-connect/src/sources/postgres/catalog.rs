@@ -206,6 +206,18 @@ pub(crate) async fn slot(conn: &mut PgConnection, name: &str) -> Result<Option<S
     }))
 }
 
+/// How many bytes of WAL slot `name` holds back (`None` when it does not exist).
+pub(crate) async fn slot_lag(conn: &mut PgConnection, name: &str) -> Result<Option<i64>, PgError> {
+    let result = conn
+        .query_one(&format!(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint \
+             FROM pg_replication_slots WHERE slot_name = {}",
+            quote_literal(name)
+        ))
+        .await?;
+    Ok(result.text(0, 0).and_then(|v| v.parse().ok()))
+}
+
 /// Drops slot `name` (it must be inactive).
 pub(crate) async fn drop_slot(conn: &mut PgConnection, name: &str) -> Result<(), PgError> {
     conn.query(&format!(

@@ -57,8 +57,8 @@ impl Op {
 /// Where an event came from (the `source` block).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SourceInfo {
-    /// Commit (or snapshot) time, ms.
-    pub(crate) ts_ms: i64,
+    /// Commit (or snapshot) time, µs since the epoch.
+    pub(crate) ts_us: i64,
     /// `true`, `last` or `false`.
     pub(crate) snapshot: &'static str,
     pub(crate) tx_id: Option<i64>,
@@ -263,14 +263,14 @@ impl TableSchema {
             topic: self.topic.clone(),
             key: key.clone(),
             value: Some((self.envelope_schema.clone(), envelope)),
-            timestamp_ms: source.ts_ms,
+            timestamp_ms: source.ts_us.div_euclid(1000),
         }];
         if op == Op::Delete && config.tombstones && key.is_some() {
             out.push(ChangeRecord {
                 topic: self.topic.clone(),
                 key,
                 value: None,
-                timestamp_ms: source.ts_ms,
+                timestamp_ms: source.ts_us.div_euclid(1000),
             });
         }
         out
@@ -282,11 +282,11 @@ impl TableSchema {
             Datum::String(concat!(env!("CARGO_PKG_VERSION"), "-sluice").to_owned()),
             Datum::String("postgresql".to_owned()),
             Datum::String(config.prefix.clone()),
-            Datum::Int(s.ts_ms),
+            Datum::Int(s.ts_us.div_euclid(1000)),
             Datum::String(s.snapshot.to_owned()),
             Datum::String(config.pg.dbname.clone()),
             s.sequence.clone().map_or(Datum::Null, Datum::String),
-            Datum::Int(s.ts_ms.saturating_mul(1000)),
+            Datum::Int(s.ts_us),
             Datum::String(self.schema.clone()),
             Datum::String(self.table.clone()),
             opt_int(s.tx_id),
@@ -349,9 +349,14 @@ fn transaction_schema() -> Schema {
 
 /// Milliseconds since the epoch, now.
 pub(crate) fn now_ms() -> i64 {
+    now_us() / 1000
+}
+
+/// Microseconds since the epoch, now.
+pub(crate) fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

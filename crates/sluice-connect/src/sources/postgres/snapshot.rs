@@ -10,7 +10,7 @@ use crate::pg::{Lsn, PgConnection};
 use crate::runtime::RecordSender;
 
 use super::catalog::{self, TableRef};
-use super::event::{now_ms, Cell, ChangeRecord, Op, SourceInfo, TableSchema};
+use super::event::{now_us, Cell, ChangeRecord, Op, SourceInfo, TableSchema};
 use super::task::{pg_error, Capture, Position};
 use crate::plugin::TaskError;
 
@@ -29,9 +29,9 @@ pub(crate) async fn run(
         types,
         converters,
     } = capture;
-    let started = now_ms();
+    let started = now_us();
     let source = |snapshot| SourceInfo {
-        ts_ms: started,
+        ts_us: started,
         snapshot,
         lsn: i64::try_from(consistent.0).ok(),
         ..Default::default()

@@ -17,9 +17,9 @@ use crate::runtime::{Acks, RecordSender, TaskContext};
 
 use super::catalog;
 use super::config::PostgresSourceConfig;
-use super::event::{now_ms, Cell, Op, SourceInfo, TableSchema};
+use super::event::{now_ms, now_us, Cell, Op, SourceInfo, TableSchema};
 use super::snapshot::send_all;
-use super::task::{pg_error, Capture, Position};
+use super::task::{pg_error, store, Capture, Position};
 use super::types::TypeCatalog;
 use crate::data::Datum;
 
@@ -40,8 +40,7 @@ pub(crate) struct Streaming {
 
 struct Txn {
     xid: u32,
-    final_lsn: Lsn,
-    commit_ms: i64,
+    commit_us: i64,
     /// Delivered before (at or below the stored commit LSN): the server sends it again
     /// because the slot's confirmation lags the stored offset.
     skip: bool,
@@ -97,8 +96,7 @@ pub(crate) async fn run(s: Streaming) -> Result<(), TaskError> {
                                 idle_end = None;
                                 txn = Some(Txn {
                                     xid,
-                                    final_lsn,
-                                    commit_ms: crate::pg::pg_micros_to_unix_millis(commit_time),
+                                    commit_us: crate::pg::pg_micros_to_unix_micros(commit_time),
                                     skip: final_lsn <= position.lsn_commit && position.lsn_commit.0 != 0,
                                 });
                             }
@@ -109,7 +107,7 @@ pub(crate) async fn run(s: Streaming) -> Result<(), TaskError> {
                                             lsn_commit: commit_lsn,
                                             end_lsn,
                                             tx_id: Some(t.xid),
-                                            ts_usec: crate::pg::pg_micros_to_unix_millis(commit_time) * 1000,
+                                            ts_usec: crate::pg::pg_micros_to_unix_micros(commit_time),
                                             snapshot_completed: true,
                                         };
                                         sender.mark(marked).await?;
@@ -130,7 +128,7 @@ pub(crate) async fn run(s: Streaming) -> Result<(), TaskError> {
                                     continue;
                                 }
                                 let source = SourceInfo {
-                                    ts_ms: t.commit_ms,
+                                    ts_us: t.commit_us,
                                     snapshot: "false",
                                     tx_id: Some(i64::from(t.xid)),
                                     lsn: i64::try_from(start.0).ok(),
@@ -139,7 +137,6 @@ pub(crate) async fn run(s: Streaming) -> Result<(), TaskError> {
                                 for (schema, op, before, after) in events(change, &relations, config)? {
                                     send_all(&mut sender, converters, schema.event(config, op, before, after, &source)).await?;
                                 }
-                                let _ = t.final_lsn;
                             }
                         }
                     }
@@ -155,13 +152,11 @@ pub(crate) async fn run(s: Streaming) -> Result<(), TaskError> {
             }
             next = acks.next() => {
                 acked = next?;
+                ctx.metrics.behind(&ctx.connector, (now_us() - acked.ts_usec) / 1000);
             }
             _ = flush_tick.tick() => {
                 if acked != stored {
-                    ctx.offsets
-                        .write(&ctx.connector, &partition, &acked.to_json())
-                        .await
-                        .map_err(|e| TaskError::Retriable(e.to_string()))?;
+                    store(&ctx, &partition, acked).await?;
                     stored = acked;
                 }
                 let target = match idle_end {
@@ -171,7 +166,12 @@ pub(crate) async fn run(s: Streaming) -> Result<(), TaskError> {
                 if target > confirmed || Instant::now() >= status_due {
                     confirmed = confirmed.max(target);
                     stream.send_status(confirmed, false).await.map_err(pg_error)?;
+                }
+                if Instant::now() >= status_due {
                     status_due = Instant::now() + config.status_interval;
+                    if let Some(lag) = catalog::slot_lag(&mut catalog_conn, &config.slot).await.map_err(pg_error)? {
+                        ctx.metrics.slot_lag(&ctx.connector, lag);
+                    }
                 }
                 if let (Some(due), Some(every)) = (heartbeat_due, config.heartbeat) {
                     if Instant::now() >= due {
@@ -206,10 +206,7 @@ async fn finish(
         }
     }
     if acked != stored {
-        ctx.offsets
-            .write(&ctx.connector, partition, &acked.to_json())
-            .await
-            .map_err(|e| TaskError::Retriable(e.to_string()))?;
+        store(ctx, partition, acked).await?;
     }
     let _ = stream.send_status(acked.end_lsn, false).await;
     stream.close().await;

@@ -2,6 +2,7 @@
 //! stream.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -64,6 +65,22 @@ pub(crate) struct Capture {
     pub(crate) config: PostgresSourceConfig,
     pub(crate) types: TypeCatalog,
     pub(crate) converters: Converters,
+}
+
+/// Stores `position` as the connector's offset; returns once Kafka acknowledged it.
+pub(crate) async fn store(
+    ctx: &TaskContext,
+    partition: &Value,
+    position: Position,
+) -> Result<(), TaskError> {
+    let started = Instant::now();
+    ctx.offsets
+        .write(&ctx.connector, partition, &position.to_json())
+        .await
+        .map_err(|e| TaskError::Retriable(e.to_string()))?;
+    ctx.metrics
+        .offset_committed(&ctx.connector, started.elapsed());
+    Ok(())
 }
 
 /// Classifies a PostgreSQL failure: configuration and permission problems are fatal, lost
@@ -133,11 +150,7 @@ pub(crate) async fn run(
         partitions: config.topic_partitions,
         replication_factor: config.topic_replication,
     };
-    let (mut sender, mut acks) = runtime::source_channel::<Position>(
-        &ctx.kafka,
-        &format!("connector-producer-{}-{}", ctx.connector, ctx.task),
-        creation,
-    )?;
+    let (mut sender, mut acks) = runtime::source_channel::<Position>(&ctx, creation)?;
     let converters = Converters::new(&config.key_converter, &config.value_converter)?;
     let capture = Capture {
         config,
@@ -178,7 +191,7 @@ pub(crate) async fn run(
                     TaskError::Fatal("CREATE_REPLICATION_SLOT gave no consistent point".into())
                 })?
         };
-        super::snapshot::run(
+        let rows = super::snapshot::run(
             &capture,
             &mut repl,
             &mut catalog_conn,
@@ -187,20 +200,18 @@ pub(crate) async fn run(
             &mut sender,
         )
         .await?;
+        ctx.metrics.snapshot_rows(&ctx.connector, rows);
         repl.query("COMMIT").await.map_err(pg_error)?;
         position = Position {
             lsn_commit: consistent,
             end_lsn: consistent,
             tx_id: None,
-            ts_usec: super::event::now_ms() * 1000,
+            ts_usec: super::event::now_us(),
             snapshot_completed: true,
         };
         sender.mark(position).await?;
         let acked = acks.next().await?;
-        ctx.offsets
-            .write(&ctx.connector, &partition, &acked.to_json())
-            .await
-            .map_err(|e| TaskError::Retriable(e.to_string()))?;
+        store(&ctx, &partition, acked).await?;
         if config.snapshot == SnapshotMode::InitialOnly {
             tracing::info!(connector = %ctx.connector, "snapshot.mode=initial_only: snapshot done, not streaming");
             ctx.stopped().await;
