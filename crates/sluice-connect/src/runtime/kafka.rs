@@ -51,16 +51,21 @@ impl KafkaSettings {
         config
     }
 
-    async fn admin(&self) -> Result<AdminConnection, ConnectError> {
-        let config = AdminConfig::from_properties(
-            &self.bootstrap,
+    /// The admin-protocol settings for reaching `bootstrap` with the cluster's security
+    /// properties.
+    pub(crate) fn admin_config(&self, bootstrap: &str) -> Result<AdminConfig, ConnectError> {
+        AdminConfig::from_properties(
+            bootstrap,
             self.properties
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
             Duration::from_secs(30),
         )
-        .map_err(|e| ConnectError::Kafka(e.to_string()))?;
-        AdminConnection::connect(&config)
+        .map_err(|e| ConnectError::Config(e.to_string()))
+    }
+
+    async fn admin(&self) -> Result<AdminConnection, ConnectError> {
+        AdminConnection::connect(&self.admin_config(&self.bootstrap)?)
             .await
             .map_err(|e| ConnectError::Kafka(e.to_string()))
     }
@@ -76,14 +81,7 @@ impl KafkaSettings {
             return Ok(());
         }
         if let Some(controller) = meta.controller_broker() {
-            let config = AdminConfig::from_properties(
-                &controller.address(),
-                self.properties
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-                Duration::from_secs(30),
-            )
-            .map_err(|e| ConnectError::Kafka(e.to_string()))?;
+            let config = self.admin_config(&controller.address())?;
             if let Ok(c) = AdminConnection::connect(&config).await {
                 conn = c;
             }

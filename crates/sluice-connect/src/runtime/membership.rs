@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use sluice_admin::{AdminConfig, GroupMember, GroupMemberInfo, GroupTimeouts, Heartbeat};
+use sluice_admin::{GroupMember, GroupMemberInfo, GroupTimeouts, Heartbeat};
 use tokio::sync::watch;
 
 use super::kafka::KafkaSettings;
@@ -85,14 +85,9 @@ pub(crate) async fn run(
     let mut backoff = Duration::from_millis(200);
     while !*stop.borrow() {
         let member = async {
-            let config = AdminConfig::from_properties(
-                &kafka.bootstrap,
-                kafka
-                    .properties
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-                Duration::from_secs(30),
-            )?;
+            let config = kafka
+                .admin_config(&kafka.bootstrap)
+                .map_err(|e| sluice_admin::AdminError::Config(e.to_string()))?;
             GroupMember::connect(
                 &config,
                 &group,

@@ -147,35 +147,27 @@ fn status_json(inner: &Inner, name: &str, c: &ConnectorConfig) -> Value {
     json!({"name": name, "connector": connector, "tasks": tasks, "type": kind})
 }
 
-#[derive(Deserialize)]
-struct ExpandQuery {
-    #[serde(default)]
-    expand: Vec<String>,
-}
-
 async fn list(State(inner): Shared, query: axum::extract::RawQuery) -> Json<Value> {
     // `?expand=status&expand=info`: repeated keys, which serde_urlencoded maps poorly.
-    let expand: ExpandQuery = ExpandQuery {
-        expand: query
-            .0
-            .unwrap_or_default()
-            .split('&')
-            .filter_map(|p| p.strip_prefix("expand="))
-            .map(str::to_owned)
-            .collect(),
-    };
+    let expand: Vec<String> = query
+        .0
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|p| p.strip_prefix("expand="))
+        .map(str::to_owned)
+        .collect();
     let connectors = inner.configs.read().connectors.clone();
-    if expand.expand.is_empty() {
+    if expand.is_empty() {
         return Json(json!(connectors.keys().collect::<Vec<_>>()));
     }
     inner.statuses_caught_up().await;
     let mut out = serde_json::Map::new();
     for (name, c) in &connectors {
         let mut entry = serde_json::Map::new();
-        if expand.expand.iter().any(|e| e == "status") {
+        if expand.iter().any(|e| e == "status") {
             entry.insert("status".into(), status_json(&inner, name, c));
         }
-        if expand.expand.iter().any(|e| e == "info") {
+        if expand.iter().any(|e| e == "info") {
             entry.insert("info".into(), info_json(&inner, name, c));
         }
         out.insert(name.clone(), Value::Object(entry));
