@@ -27,11 +27,12 @@ fn sluice(dir: &Path) -> Command {
             cmd.env_remove(key);
         }
     }
-    // `sluice up` also starts KSS, the registry and the REST proxy: fixed ports would collide
+    // `sluice up` also starts KSS, the registry, the REST proxy and the Connect worker: fixed ports would collide
     // between parallel tests.
     cmd.env("SLUICE_KSS_LISTEN", "127.0.0.1:0");
     cmd.env("SLUICE_REGISTRY_LISTEN", "127.0.0.1:0");
     cmd.env("SLUICE_HTTP_LISTEN", "127.0.0.1:0");
+    cmd.env("SLUICE_CONNECT_LISTEN", "127.0.0.1:0");
     cmd.env_remove("RUST_LOG").current_dir(dir);
     cmd
 }
@@ -144,8 +145,20 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// SIGTERM first, SIGKILL only if that does not end it in time: `sluice up` supervises
+    /// its components as child processes, and a SIGKILLed supervisor leaves them shutting
+    /// down on their own after the test has removed their data directory.
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + PATIENCE;
+            while Instant::now() < deadline {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
