@@ -11,6 +11,7 @@ mod pg;
 mod plugin;
 mod runtime;
 mod sources;
+mod transforms;
 
 pub use error::ConnectError;
 pub use plugin::{PluginKind, TaskError};

@@ -137,9 +137,9 @@ impl Command {
             | Command::Broker(_)
             | Command::Registry(_)
             | Command::Http(_)
-            | Command::Connect(_)
             | Command::Sidecar(_) => true,
             Command::Kss(args) => !args.is_token(),
+            Command::Connect(args) => !args.is_status(),
             _ => false,
         }
     }
@@ -168,6 +168,7 @@ impl Command {
         match self {
             Command::Up(_) | Command::Broker(_) | Command::Sidecar(_) => "info",
             Command::Kss(args) if !args.is_token() => "info",
+            Command::Connect(args) if args.is_status() => "warn",
             Command::Registry(_) | Command::Http(_) | Command::Connect(_) => {
                 "info,librdkafka=warn,rdkafka=warn"
             }

@@ -102,6 +102,11 @@ impl ConverterConfig {
     }
 }
 
+/// `datum` as JsonConverter writes it with `schemas.enable=false`.
+pub(crate) fn schemaless_json(schema: &Schema, datum: &Datum) -> Vec<u8> {
+    json::encode(None, schema, datum)
+}
+
 /// The key and value converters of a connector.
 #[derive(Clone)]
 pub(crate) struct Converters {
@@ -136,6 +141,14 @@ impl Converter {
         })
     }
 
+    /// Its class name as Connect configs name it.
+    pub(crate) fn class(&self) -> &'static str {
+        match self {
+            Converter::Json { .. } => JSON,
+            Converter::Avro(_) => AVRO,
+        }
+    }
+
     /// The record bytes of `datum` on `topic` (`None` for a null datum: a tombstone).
     pub(crate) async fn encode(
         &self,
@@ -158,7 +171,16 @@ impl Converter {
                 let (id, _) = registry
                     .register(&subject, "AVRO", &schema.avro, &[])
                     .await
-                    .map_err(|e| TaskError::Retriable(format!("registering {subject}: {e}")))?;
+                    .map_err(|e| {
+                        let message = format!("registering {subject}: {e}");
+                        // An unreachable registry may come back; a refused schema will not.
+                        match e {
+                            sluice_sdk::Error::RegistryUnreachable { .. } => {
+                                TaskError::Retriable(message)
+                            }
+                            _ => TaskError::Fatal(message),
+                        }
+                    })?;
                 let mut out = Vec::with_capacity(64);
                 out.push(0);
                 out.extend_from_slice(&id.to_be_bytes());

@@ -23,6 +23,8 @@ pub struct ConnectMetrics {
     offset_commit: Arc<Family<Histogram>>,
     behind_ms: Arc<Family<Gauge>>,
     slot_lag: Arc<Family<Gauge>>,
+    skipped: Arc<Family<Counter>>,
+    dead_letters: Arc<Family<Counter>>,
 }
 
 impl ConnectMetrics {
@@ -73,6 +75,16 @@ impl ConnectMetrics {
                 "WAL the connector's replication slot holds back (current WAL position minus the slot's confirmed position), per connector.",
                 &["connector"],
             ),
+            skipped: registry.counter_family(
+                "sluice_connect_records_skipped_total",
+                "Records that failed a transform or converter and were skipped (errors.tolerance=all), per connector.",
+                &["connector"],
+            ),
+            dead_letters: registry.counter_family(
+                "sluice_connect_deadletter_records_total",
+                "Skipped records written to the dead-letter topic, per connector.",
+                &["connector"],
+            ),
             registry,
         };
         metrics.registry.collect_with(move |enc| {
@@ -113,6 +125,14 @@ impl ConnectMetrics {
         )
     }
 
+    /// The skipped and dead-letter counters of `connector`.
+    pub(crate) fn error_counters(&self, connector: &str) -> (Arc<Counter>, Arc<Counter>) {
+        (
+            self.skipped.with(&[connector]),
+            self.dead_letters.with(&[connector]),
+        )
+    }
+
     pub(crate) fn snapshot_rows(&self, connector: &str, rows: u64) {
         self.snapshot_rows.with(&[connector]).add(rows);
     }
@@ -140,6 +160,8 @@ impl ConnectMetrics {
             &self.bytes,
             &self.snapshot_rows,
             &self.restarts,
+            &self.skipped,
+            &self.dead_letters,
         ] {
             family.remove(&[connector]);
         }

@@ -2,10 +2,13 @@
 //! statuses in compacted Kafka topics laid out as Kafka Connect lays them out, runs the tasks
 //! of the connectors it is given, and serves Kafka Connect's REST API.
 
+mod errors;
 mod kafka;
 mod membership;
 mod metrics;
 mod offsets;
+mod pipeline;
+pub(crate) mod record;
 mod rest;
 mod source;
 mod state;
@@ -15,6 +18,8 @@ mod worker;
 pub use kafka::KafkaSettings;
 pub use metrics::ConnectMetrics;
 pub(crate) use offsets::OffsetStore;
+pub(crate) use pipeline::PipelineConfig;
+pub(crate) use record::SourceRecord;
 pub(crate) use source::{channel as source_channel, Acks, RecordSender, TopicCreation};
 pub use worker::{Worker, WorkerConfig};
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::types::DecimalMode;
-use crate::convert::ConverterConfig;
 use crate::pg::PgConfig;
 use crate::plugin::{ConfigDef, ConfigType, Problems};
+use crate::runtime::PipelineConfig;
 
 /// When to snapshot the tables before streaming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +64,7 @@ pub(crate) struct PostgresSourceConfig {
     pub(crate) skipped: Skipped,
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) heartbeat_prefix: String,
-    pub(crate) key_converter: ConverterConfig,
-    pub(crate) value_converter: ConverterConfig,
+    pub(crate) pipeline: PipelineConfig,
     pub(crate) fetch_size: u32,
     pub(crate) status_interval: Duration,
     pub(crate) topic_partitions: Option<i32>,
@@ -76,7 +75,7 @@ pub(crate) struct PostgresSourceConfig {
 pub(crate) fn definitions() -> Vec<ConfigDef> {
     use ConfigType::*;
     let d = ConfigDef::new;
-    vec![
+    let mut defs = vec![
         d(
             "database.hostname",
             String,
@@ -186,42 +185,6 @@ pub(crate) fn definitions() -> Vec<ConfigDef> {
             "Prefix of the heartbeat topic",
         ),
         d(
-            "key.converter",
-            String,
-            Some("org.apache.kafka.connect.json.JsonConverter"),
-            "Key converter: JsonConverter or io.confluent.connect.avro.AvroConverter",
-        ),
-        d(
-            "value.converter",
-            String,
-            Some("org.apache.kafka.connect.json.JsonConverter"),
-            "Value converter: JsonConverter or io.confluent.connect.avro.AvroConverter",
-        ),
-        d(
-            "key.converter.schemas.enable",
-            Boolean,
-            Some("true"),
-            "Schema envelope in JSON keys",
-        ),
-        d(
-            "value.converter.schemas.enable",
-            Boolean,
-            Some("true"),
-            "Schema envelope in JSON values",
-        ),
-        d(
-            "key.converter.schema.registry.url",
-            String,
-            None,
-            "Registry of the Avro key converter",
-        ),
-        d(
-            "value.converter.schema.registry.url",
-            String,
-            None,
-            "Registry of the Avro value converter",
-        ),
-        d(
             "snapshot.fetch.size",
             Int,
             Some("10240"),
@@ -251,7 +214,9 @@ pub(crate) fn definitions() -> Vec<ConfigDef> {
             Some("1"),
             "PostgreSQL capture runs as one task",
         ),
-    ]
+    ];
+    defs.extend(PipelineConfig::definitions());
+    defs
 }
 
 impl PostgresSourceConfig {
@@ -292,8 +257,7 @@ impl PostgresSourceConfig {
             }
         };
         let tombstones = boolean("tombstones.on.delete", problems);
-        let key_converter = ConverterConfig::parse(props, "key", problems);
-        let value_converter = ConverterConfig::parse(props, "value", problems);
+        let pipeline = PipelineConfig::parse(props, problems);
         let port = u16::try_from(port).unwrap_or_else(|_| {
             problems.add("database.port", format!("{port} is not a port"));
             0
@@ -427,8 +391,7 @@ impl PostgresSourceConfig {
             skipped,
             heartbeat: (heartbeat_ms > 0).then(|| Duration::from_millis(heartbeat_ms as u64)),
             heartbeat_prefix: get("heartbeat.topics.prefix"),
-            key_converter,
-            value_converter,
+            pipeline,
             fetch_size: u32::try_from(fetch_size.clamp(1, 1_000_000)).unwrap_or(10_240),
             status_interval: Duration::from_millis(status_ms.clamp(100, 3_600_000) as u64),
             topic_partitions: (partitions > 0).then_some(partitions as i32),

@@ -6,9 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
 
-use crate::convert::{Converters, Prepared};
+use crate::convert::Prepared;
 use crate::data::{Datum, Field, Schema, SchemaType};
-use crate::plugin::TaskError;
+use crate::runtime::SourceRecord;
 
 use super::config::PostgresSourceConfig;
 use super::types::Kind;
@@ -65,44 +65,6 @@ pub(crate) struct SourceInfo {
     pub(crate) lsn: Option<i64>,
     /// `["<last commit LSN>","<this LSN>"]`.
     pub(crate) sequence: Option<String>,
-}
-
-/// A record on its way to Kafka, before conversion.
-#[derive(Debug, Clone)]
-pub(crate) struct ChangeRecord {
-    pub(crate) topic: String,
-    pub(crate) key: Option<(Arc<Prepared>, Datum)>,
-    /// `None`: a tombstone.
-    pub(crate) value: Option<(Arc<Prepared>, Datum)>,
-    pub(crate) timestamp_ms: i64,
-}
-
-impl ChangeRecord {
-    /// The key and value bytes.
-    pub(crate) async fn encode(
-        &self,
-        converters: &Converters,
-    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), TaskError> {
-        let key = match &self.key {
-            Some((schema, datum)) => {
-                converters
-                    .key
-                    .encode(&self.topic, true, schema, datum)
-                    .await?
-            }
-            None => None,
-        };
-        let value = match &self.value {
-            Some((schema, datum)) => {
-                converters
-                    .value
-                    .encode(&self.topic, false, schema, datum)
-                    .await?
-            }
-            None => None,
-        };
-        Ok((key, value))
-    }
 }
 
 /// A captured table's schemas.
@@ -238,7 +200,7 @@ impl TableSchema {
         before: Option<Datum>,
         after: Option<Datum>,
         source: &SourceInfo,
-    ) -> Vec<ChangeRecord> {
+    ) -> Vec<SourceRecord> {
         let key = match op {
             Op::Truncate => None,
             _ => after
@@ -259,18 +221,21 @@ impl TableSchema {
             Datum::Int(now),
             Datum::Null,
         ]);
-        let mut out = vec![ChangeRecord {
+        let timestamp_ms = Some(source.ts_us.div_euclid(1000));
+        let mut out = vec![SourceRecord {
             topic: self.topic.clone(),
             key: key.clone(),
             value: Some((self.envelope_schema.clone(), envelope)),
-            timestamp_ms: source.ts_us.div_euclid(1000),
+            timestamp_ms,
+            headers: Vec::new(),
         }];
         if op == Op::Delete && config.tombstones && key.is_some() {
-            out.push(ChangeRecord {
+            out.push(SourceRecord {
                 topic: self.topic.clone(),
                 key,
                 value: None,
-                timestamp_ms: source.ts_us.div_euclid(1000),
+                timestamp_ms,
+                headers: Vec::new(),
             });
         }
         out
@@ -362,7 +327,7 @@ pub(crate) fn now_us() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::Problems;
+    use crate::plugin::{Problems, TaskError};
     use serde_json::Value;
     use std::collections::BTreeMap;
 
@@ -424,8 +389,24 @@ mod tests {
         );
         assert_eq!(records.len(), 2, "event and tombstone");
         assert_eq!(records[0].topic, "shop.public.orders");
-        let converters = Converters::new(&config.key_converter, &config.value_converter).unwrap();
-        let (key, value) = futures_lite_block(records[0].encode(&converters));
+        let converters = crate::convert::Converters::new(
+            &config.pipeline.key_converter,
+            &config.pipeline.value_converter,
+        )
+        .unwrap();
+        let encode = |part: &Option<crate::runtime::record::Part>, is_key: bool| {
+            let (schema, datum) = part.as_ref().unwrap();
+            let converter = if is_key {
+                &converters.key
+            } else {
+                &converters.value
+            };
+            futures_lite_block(converter.encode(&records[0].topic, is_key, schema, datum))
+        };
+        let (key, value) = (
+            encode(&records[0].key, true),
+            encode(&records[0].value, false),
+        );
         let key: Value = serde_json::from_slice(&key.unwrap()).unwrap();
         assert_eq!(key["payload"], serde_json::json!({"id": 7}));
         let value: Value = serde_json::from_slice(&value.unwrap()).unwrap();

@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use crate::convert::Converters;
 use crate::data::Datum;
 use crate::pg::{Lsn, PgConnection};
-use crate::runtime::RecordSender;
+use crate::runtime::{RecordSender, SourceRecord};
 
 use super::catalog::{self, TableRef};
-use super::event::{now_us, Cell, ChangeRecord, Op, SourceInfo, TableSchema};
+use super::event::{now_us, Cell, Op, SourceInfo, TableSchema};
 use super::task::{pg_error, Capture, Position};
 use crate::plugin::TaskError;
 
@@ -24,11 +23,7 @@ pub(crate) async fn run(
     consistent: Lsn,
     sender: &mut RecordSender<Position>,
 ) -> Result<u64, TaskError> {
-    let Capture {
-        config,
-        types,
-        converters,
-    } = capture;
+    let Capture { config, types } = capture;
     let started = now_us();
     let source = |snapshot| SourceInfo {
         ts_us: started,
@@ -83,7 +78,6 @@ pub(crate) async fn run(
                 if let Some((s, previous)) = held.replace((schema.clone(), row)) {
                     send_all(
                         sender,
-                        converters,
                         s.event(config, Op::Read, None, Some(previous), &source("true")),
                     )
                     .await?;
@@ -98,7 +92,6 @@ pub(crate) async fn run(
     if let Some((s, last)) = held {
         send_all(
             sender,
-            converters,
             s.event(config, Op::Read, None, Some(last), &source("last")),
         )
         .await?;
@@ -107,22 +100,13 @@ pub(crate) async fn run(
     Ok(rows)
 }
 
-/// Converts and queues `records` in order.
+/// Queues `records` in order.
 pub(crate) async fn send_all(
     sender: &mut RecordSender<Position>,
-    converters: &Converters,
-    records: Vec<ChangeRecord>,
+    records: Vec<SourceRecord>,
 ) -> Result<(), TaskError> {
     for record in records {
-        let (key, value) = record.encode(converters).await?;
-        sender
-            .send(
-                &record.topic,
-                key.as_deref(),
-                value.as_deref(),
-                Some(record.timestamp_ms),
-            )
-            .await?;
+        sender.send(record).await?;
     }
     Ok(())
 }

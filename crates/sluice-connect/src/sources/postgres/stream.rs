@@ -58,11 +58,7 @@ pub(crate) async fn run(s: Streaming) -> Result<(), TaskError> {
         partition,
         position,
     } = s;
-    let Capture {
-        config,
-        types,
-        converters,
-    } = &capture;
+    let Capture { config, types } = &capture;
     let command = format!(
         "START_REPLICATION SLOT {} LOGICAL {} (\"proto_version\" '1', \"publication_names\" {})",
         quote_ident(&config.slot),
@@ -135,7 +131,7 @@ pub(crate) async fn run(s: Streaming) -> Result<(), TaskError> {
                                     sequence: Some(format!("[\"{}\",\"{}\"]", last_commit.0, start.0)),
                                 };
                                 for (schema, op, before, after) in events(change, &relations, config)? {
-                                    send_all(&mut sender, converters, schema.event(config, op, before, after, &source)).await?;
+                                    send_all(&mut sender, schema.event(config, op, before, after, &source)).await?;
                                 }
                             }
                         }
@@ -342,5 +338,5 @@ async fn heartbeat(
     let value = json!({ "ts_ms": now_ms() });
     let key = serde_json::to_vec(&key).map_err(|e| TaskError::Fatal(e.to_string()))?;
     let value = serde_json::to_vec(&value).map_err(|e| TaskError::Fatal(e.to_string()))?;
-    sender.send(&topic, Some(&key), Some(&value), None).await
+    sender.send_bytes(&topic, Some(&key), Some(&value)).await
 }

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::convert::Converters;
 use crate::pg::{quote_ident, Lsn, PgConnection, PgError};
 use crate::plugin::{Problems, TaskError};
 use crate::runtime::{self, TaskContext, TopicCreation};
@@ -60,11 +59,10 @@ impl Position {
     }
 }
 
-/// What snapshot and streaming share: the settings, the catalog's types and the converters.
+/// What snapshot and streaming share: the settings and the catalog's types.
 pub(crate) struct Capture {
     pub(crate) config: PostgresSourceConfig,
     pub(crate) types: TypeCatalog,
-    pub(crate) converters: Converters,
 }
 
 /// Stores `position` as the connector's offset; returns once Kafka acknowledged it.
@@ -150,13 +148,9 @@ pub(crate) async fn run(
         partitions: config.topic_partitions,
         replication_factor: config.topic_replication,
     };
-    let (mut sender, mut acks) = runtime::source_channel::<Position>(&ctx, creation)?;
-    let converters = Converters::new(&config.key_converter, &config.value_converter)?;
-    let capture = Capture {
-        config,
-        types,
-        converters,
-    };
+    let pipeline = config.pipeline.build(&props)?;
+    let (mut sender, mut acks) = runtime::source_channel::<Position>(&ctx, creation, pipeline)?;
+    let capture = Capture { config, types };
     let config = &capture.config;
     let mut repl = PgConnection::connect(&config.pg, true)
         .await

@@ -1,5 +1,8 @@
 //! `sluice connect`: a Kafka Connect worker (REST API on :8083, state in Kafka topics) with
-//! Sluice's connectors, against any Kafka cluster, alone or as a `sluice up` component.
+//! Sluice's connectors, against any Kafka cluster, alone or as a `sluice up` component; and
+//! `sluice connect status`, which asks any Connect cluster's REST API how its connectors are.
+
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,7 +74,24 @@ impl ConnectSettings {
 
 /// Arguments of `sluice connect`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct ConnectArgs {
+    #[command(subcommand)]
+    command: Option<ConnectCommand>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Subcommands of `sluice connect` (none: run a worker).
+#[derive(Debug, clap::Subcommand)]
+enum ConnectCommand {
+    /// Show the connectors and tasks of a Connect cluster (Sluice's or Apache Kafka's).
+    Status(status::StatusArgs),
+}
+
+/// Arguments of the worker.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
     /// HTTP address of the Connect REST API.
     #[arg(long, env = "SLUICE_CONNECT_LISTEN", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
@@ -87,12 +107,23 @@ pub(crate) struct ConnectArgs {
     settings: ConnectSettings,
 }
 
-/// Runs the worker until SIGINT/SIGTERM.
+impl ConnectArgs {
+    /// True for `sluice connect status` (a terminal tool, quiet by default).
+    pub(crate) fn is_status(&self) -> bool {
+        matches!(self.command, Some(ConnectCommand::Status(_)))
+    }
+}
+
+/// Runs the worker until SIGINT/SIGTERM, or a subcommand.
 pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
-    let config = args.settings.config(args.listen, &args.bootstrap_server);
+    if let Some(ConnectCommand::Status(status)) = args.command {
+        return status::run(status).await;
+    }
+    let serve = args.serve;
+    let config = serve.settings.config(serve.listen, &serve.bootstrap_server);
     platform::run(
         "sluice connect",
-        vec![starter(config, args.settings.metrics_listen())],
+        vec![starter(config, serve.settings.metrics_listen())],
     )
     .await
 }
