@@ -19,23 +19,32 @@ from pathlib import Path
 import pytest
 
 from conftest import SHUTDOWN_TIMEOUT_S, _die_with_parent, free_port, port_accepts
+from pki import cn
 
 STARTUP_TIMEOUT_S = 60.0
 # A login with a password, so SCRAM-SHA-256 (PostgreSQL's default method) is exercised.
 CDC_USER, CDC_PASSWORD = "cdc", "s3cret-cdc"
+# A login by client certificate (the certificate's CN), on servers started with TLS.
+CERT_USER = "cdc_cert"
 
 
 class Postgres:
     """One PostgreSQL cluster on a loopback port; tests get a database each."""
 
-    def __init__(self):
+    def __init__(self, synchronous_commit: bool = False, parent: str | None = None, pki=None):
+        # Tests commit without waiting for the WAL flush (fast); the benchmark waits, as a
+        # production server does, since the WAL sender only sends what is flushed.
+        self.synchronous_commit = synchronous_commit
+        # With a pki.Pki: TLS on, a server certificate from it, and CERT_USER logging in by
+        # client certificate only.
+        self.pki = pki
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not bins:
             raise RuntimeError("PostgreSQL is not installed (scripts/test.sh installs Debian's postgresql)")
         self.bindir = Path(bins[-1]).parent
         self.port = free_port()
         # PostgreSQL refuses to run as root and needs a directory its user can reach.
-        self.dir = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="sluice-pg-", dir=parent))
         self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_postgres:
             shutil.chown(self.dir, "postgres", "postgres")
@@ -47,7 +56,9 @@ class Postgres:
     def start(self) -> None:
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust")
         hba = (
-            "local all all trust\n"
+            (f"hostssl all {CERT_USER} 127.0.0.1/32 cert\n"
+             f"hostssl replication {CERT_USER} 127.0.0.1/32 cert\n" if self.pki else "")
+            + "local all all trust\n"
             f"host all {CDC_USER} 127.0.0.1/32 scram-sha-256\n"
             f"host replication {CDC_USER} 127.0.0.1/32 scram-sha-256\n"
             "host all all 127.0.0.1/32 trust\n"
@@ -57,11 +68,30 @@ class Postgres:
         options = (
             f"-c port={self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
             "-c wal_level=logical -c max_wal_senders=40 -c max_replication_slots=40 "
-            "-c fsync=off -c synchronous_commit=off"
+            f"-c fsync=off -c synchronous_commit={'on' if self.synchronous_commit else 'off'}"
         )
+        if self.pki:
+            options += " " + self._server_certificate()
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.dir / "postgres.log"), "-w", "-t", "60", "start")
         self.sql("postgres", f"CREATE ROLE {CDC_USER} LOGIN REPLICATION SUPERUSER PASSWORD '{CDC_PASSWORD}'")
+        if self.pki:
+            self.sql("postgres", f"CREATE ROLE {CERT_USER} LOGIN REPLICATION SUPERUSER")
+
+    def _server_certificate(self) -> str:
+        """Issues the server's certificate into the cluster's directory (the key readable by
+        the server's user only, as PostgreSQL insists); returns the ssl settings."""
+        server = self.pki.issue("postgres-server", [cn("localhost")], server=True)
+        files = {"cert": self.dir / "server.crt", "key": self.dir / "server.key", "ca": self.dir / "ca.crt"}
+        shutil.copy(server.cert, files["cert"])
+        shutil.copy(server.key, files["key"])
+        shutil.copy(self.pki.ca_path, files["ca"])
+        for f in files.values():
+            if self.as_postgres:
+                shutil.chown(f, "postgres", "postgres")
+            os.chmod(f, 0o600)
+        return (f"-c ssl=on -c ssl_cert_file={files['cert']} -c ssl_key_file={files['key']} "
+                f"-c ssl_ca_file={files['ca']}")
 
     def stop(self) -> None:
         try:

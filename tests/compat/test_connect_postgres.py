@@ -350,3 +350,32 @@ def test_two_workers_share_four_connectors_and_take_over(postgres, database, bro
     finally:
         for w in workers:
             w.kill9() if w.proc else None
+
+
+def test_new_column_becomes_a_new_registry_schema_version(postgres, database, broker, registry, connect_worker):
+    """A column added while streaming shows in the next event, and the Avro value schema gets a
+    second version the registry accepts under its default BACKWARD compatibility (the new field
+    is optional with a null default, as Debezium's are); events before and after both decode."""
+    postgres.sql(database, "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL); "
+                           "INSERT INTO items VALUES (1, 'one')")
+    config = postgres_connector(postgres, database, "evolve", **{
+        "value.converter": "io.confluent.connect.avro.AvroConverter",
+        "value.converter.schema.registry.url": registry.url,
+    })
+    assert connect_worker.call("POST", "/connectors", {"name": "pg-evolve", "config": config})[0] == 201
+    topic = "evolve.public.items"
+    wait_for(lambda: running(connect_worker, "pg-evolve"), "the connector to run")
+    read_topic(broker.bootstrap, topic, lambda r: len(r) >= 1)
+    postgres.sql(database, "ALTER TABLE items ADD COLUMN colour text; "
+                           "INSERT INTO items VALUES (2, 'two', 'red'); "
+                           "UPDATE items SET colour = 'blue' WHERE id = 1")
+    msgs = read_topic(broker.bootstrap, topic, lambda r: len(r) >= 3)
+    values = AvroDeserializer(SchemaRegistryClient({"url": registry.url}))
+    snap, insert, update = [values(m.value(), SerializationContext(topic, MessageField.VALUE)) for m in msgs]
+    assert snap["op"] == "r" and snap["after"] == {"id": 1, "name": "one"}
+    assert insert["op"] == "c" and insert["after"] == {"id": 2, "name": "two", "colour": "red"}
+    assert update["op"] == "u" and update["after"] == {"id": 1, "name": "one", "colour": "blue"}
+    code, versions = registry.call("GET", f"/subjects/{topic}-value/versions")
+    assert code == 200 and versions == [1, 2], versions
+    schema_ids = {int.from_bytes(m.value()[1:5], "big") for m in msgs}
+    assert len(schema_ids) == 2, schema_ids

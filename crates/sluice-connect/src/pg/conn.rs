@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::replication::ReplicationStream;
+use super::tls::PgStream;
 use super::wire::{self, Column, RawMessage};
 use super::{PgConfig, PgError};
 
@@ -42,7 +43,7 @@ impl QueryResult {
 
 /// A connection in the ready state.
 pub(crate) struct PgConnection {
-    stream: TcpStream,
+    stream: PgStream,
     buf: BytesMut,
 }
 
@@ -56,6 +57,12 @@ impl PgConnection {
             .map_err(|_| PgError::Io(format!("connecting to {addr} timed out")))?
             .map_err(|e| PgError::Io(format!("cannot connect to {addr}: {e}")))?;
         let _ = stream.set_nodelay(true);
+        let stream = tokio::time::timeout(
+            config.connect_timeout,
+            config.tls.negotiate(stream, &config.host),
+        )
+        .await
+        .map_err(|_| PgError::Io(format!("setting up TLS with {addr} timed out")))??;
         let mut conn = Self {
             stream,
             buf: BytesMut::with_capacity(64 << 10),

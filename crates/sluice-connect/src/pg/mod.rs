@@ -5,6 +5,7 @@
 mod conn;
 pub(crate) mod pgoutput;
 mod replication;
+mod tls;
 mod wire;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 pub(crate) use conn::PgConnection;
 pub(crate) use replication::{pg_micros_to_unix_micros, ReplicationMessage, ReplicationStream};
+pub(crate) use tls::{PgTls, SslMode};
 pub(crate) use wire::ServerError;
 
 /// Where and as whom to connect.
@@ -31,6 +33,8 @@ pub(crate) struct PgConfig {
     pub(crate) application_name: String,
     /// Limit for connecting and logging in.
     pub(crate) connect_timeout: Duration,
+    /// TLS (`database.sslmode` and its files).
+    pub(crate) tls: PgTls,
 }
 
 impl fmt::Debug for PgConfig {
@@ -41,6 +45,7 @@ impl fmt::Debug for PgConfig {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "****"))
             .field("dbname", &self.dbname)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -62,6 +67,9 @@ pub(crate) enum PgError {
     /// The connection failed or closed.
     #[error("{0}")]
     Io(String),
+    /// TLS was required and could not be set up, or the server's certificate was refused.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Logging in failed.
     #[error("authentication failed: {0}")]
     Auth(String),

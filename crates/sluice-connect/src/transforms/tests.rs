@@ -194,7 +194,8 @@ fn unwrap_turns_changes_into_rows_with_added_fields_and_headers() {
         out.headers,
         [
             ("__op".to_owned(), b"u".to_vec()),
-            ("__source_table".to_owned(), b"users".to_vec())
+            // A bare name found in `source` keeps its bare name, as in Debezium.
+            ("__table".to_owned(), b"users".to_vec())
         ]
     );
     // The output schema is made once per envelope schema.

@@ -2,12 +2,13 @@
 //! existing connector configs work unchanged.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use regex::Regex;
 
 use super::types::DecimalMode;
-use crate::pg::PgConfig;
+use crate::pg::{PgConfig, PgTls, SslMode};
 use crate::plugin::{ConfigDef, ConfigType, Problems};
 use crate::runtime::PipelineConfig;
 
@@ -98,6 +99,30 @@ pub(crate) fn definitions() -> Vec<ConfigDef> {
         .required(),
         d("database.password", Password, None, "Its password"),
         d("database.dbname", String, None, "Database to capture").required(),
+        d(
+            "database.sslmode",
+            String,
+            Some("prefer"),
+            "disable, prefer (TLS when offered), require (TLS; verified only with database.sslrootcert), verify-ca, verify-full (also the host name)",
+        ),
+        d(
+            "database.sslrootcert",
+            String,
+            None,
+            "PEM file of the CA certificates the server's certificate must chain to",
+        ),
+        d(
+            "database.sslcert",
+            String,
+            None,
+            "PEM file of a client certificate (with database.sslkey)",
+        ),
+        d(
+            "database.sslkey",
+            String,
+            None,
+            "PEM file of the client certificate's unencrypted private key",
+        ),
         d(
             "topic.prefix",
             String,
@@ -219,6 +244,57 @@ pub(crate) fn definitions() -> Vec<ConfigDef> {
     defs
 }
 
+/// The `database.ssl*` settings, as libpq and Debezium name them.
+fn parse_tls(get: &dyn Fn(&str) -> String, problems: &mut Problems) -> PgTls {
+    let file = |k: &str| Some(PathBuf::from(get(k))).filter(|p| !p.as_os_str().is_empty());
+    let mode_name = get("database.sslmode");
+    let mode = SslMode::NAMES
+        .iter()
+        .find(|(name, _)| *name == mode_name.trim())
+        .map(|(_, mode)| *mode)
+        .unwrap_or_else(|| {
+            problems.add(
+                "database.sslmode",
+                format!("{mode_name:?} is not disable, prefer, require, verify-ca or verify-full (allow is not supported)"),
+            );
+            SslMode::Disable
+        });
+    let root_cert = file("database.sslrootcert");
+    if root_cert.is_none() && matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) {
+        problems.add(
+            "database.sslrootcert",
+            format!("database.sslmode={mode_name} verifies the server's certificate against the CA certificates in this file"),
+        );
+    }
+    let client_cert = match (file("database.sslcert"), file("database.sslkey")) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (cert, _) => {
+            let missing = if cert.is_some() {
+                "database.sslkey"
+            } else {
+                "database.sslcert"
+            };
+            problems.add(
+                missing,
+                "a client certificate needs both database.sslcert and database.sslkey".into(),
+            );
+            None
+        }
+    };
+    if !get("database.sslpassword").is_empty() {
+        problems.add(
+            "database.sslpassword",
+            "encrypted private keys are not supported: give database.sslkey unencrypted".into(),
+        );
+    }
+    PgTls {
+        mode,
+        root_cert,
+        client_cert,
+    }
+}
+
 impl PostgresSourceConfig {
     /// Parses `props`, collecting every problem (for validation) rather than stopping at the
     /// first.
@@ -257,6 +333,7 @@ impl PostgresSourceConfig {
             }
         };
         let tombstones = boolean("tombstones.on.delete", problems);
+        let tls = parse_tls(&get, problems);
         let pipeline = PipelineConfig::parse(props, problems);
         let port = u16::try_from(port).unwrap_or_else(|_| {
             problems.add("database.port", format!("{port} is not a port"));
@@ -376,6 +453,7 @@ impl PostgresSourceConfig {
                 dbname: get("database.dbname"),
                 application_name: format!("sluice-connect {prefix}"),
                 connect_timeout: Duration::from_secs(30),
+                tls,
             },
             prefix,
             slot,
@@ -478,6 +556,44 @@ mod tests {
         assert!(!c.captures("public", "orders2"));
         assert!(c.captures("inv", "items"));
         assert_eq!(c.topic("public", "my table"), "shop.public.my_table");
+    }
+
+    #[test]
+    fn tls_settings() {
+        let parse = |extra: &[(&str, &str)]| {
+            let mut problems = Problems::default();
+            let config = PostgresSourceConfig::parse(&props(extra), &mut problems);
+            (
+                config.map(|c| c.pg.tls),
+                problems.keys().map(str::to_owned).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(parse(&[]).0.unwrap(), PgTls::default());
+        let (tls, _) = parse(&[
+            ("database.sslmode", "verify-full"),
+            ("database.sslrootcert", "/ca.pem"),
+            ("database.sslcert", "/c.pem"),
+            ("database.sslkey", "/k.pem"),
+        ]);
+        let tls = tls.unwrap();
+        assert_eq!(tls.mode, SslMode::VerifyFull);
+        assert_eq!(tls.client_cert, Some(("/c.pem".into(), "/k.pem".into())));
+        assert_eq!(
+            parse(&[("database.sslmode", "verify-ca")]).1,
+            ["database.sslrootcert"]
+        );
+        assert_eq!(
+            parse(&[("database.sslmode", "allow")]).1,
+            ["database.sslmode"]
+        );
+        assert_eq!(
+            parse(&[("database.sslcert", "/c.pem")]).1,
+            ["database.sslkey"]
+        );
+        assert_eq!(
+            parse(&[("database.sslpassword", "x")]).1,
+            ["database.sslpassword"]
+        );
     }
 
     #[test]

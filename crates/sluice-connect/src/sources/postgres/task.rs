@@ -85,7 +85,7 @@ pub(crate) async fn store(
 /// connections and busy slots pass.
 pub(crate) fn pg_error(e: PgError) -> TaskError {
     let fatal = match &e {
-        PgError::Auth(_) | PgError::Protocol(_) => true,
+        PgError::Auth(_) | PgError::Protocol(_) | PgError::Tls(_) => true,
         PgError::Io(_) => false,
         // 28: invalid authorization; 42: syntax error or access rule violation;
         // 3D000: no such database.
