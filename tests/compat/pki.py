@@ -51,8 +51,10 @@ class Pki:
         self.ca_path = self.dir / f"{name}.pem"
         self.ca_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, file_stem: str, rdns: list[x509.NameAttribute], server: bool = False, expired: bool = False) -> Identity:
-        """A leaf certificate; `rdns` are in encoded order (RFC 2253 prints them reversed)."""
+    def issue(self, file_stem: str, rdns: list[x509.NameAttribute], server: bool = False, expired: bool = False,
+              names: tuple[str, ...] = ("localhost", "127.0.0.1")) -> Identity:
+        """A leaf certificate; `rdns` are in encoded order (RFC 2253 prints them reversed); a
+        server certificate is valid for `names` (host names or IP addresses)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
         start, end = (now - datetime.timedelta(days=60), now - datetime.timedelta(days=30)) if expired else (
@@ -69,7 +71,7 @@ class Pki:
         )
         if server:
             builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                x509.SubjectAlternativeName([san(n) for n in names]),
                 critical=False,
             ).add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         else:
@@ -85,3 +87,10 @@ class Pki:
 
 def cn(name: str) -> x509.NameAttribute:
     return x509.NameAttribute(NameOID.COMMON_NAME, name)
+
+
+def san(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)

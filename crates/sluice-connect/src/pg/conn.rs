@@ -174,12 +174,13 @@ impl PgConnection {
         self.write(&out).await
     }
 
-    /// Writes `bytes` to the server.
+    /// Writes `bytes` to the server. The flush matters over TLS: the TLS stream may keep
+    /// encrypted bytes buffered when the socket is full, and nothing else would send them
+    /// while this side waits for an answer.
     pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), PgError> {
-        self.stream
-            .write_all(bytes)
-            .await
-            .map_err(|e| PgError::Io(format!("writing to PostgreSQL: {e}")))
+        let io = |e: std::io::Error| PgError::Io(format!("writing to PostgreSQL: {e}"));
+        self.stream.write_all(bytes).await.map_err(io)?;
+        self.stream.flush().await.map_err(io)
     }
 
     /// Reads the next message. Cancel-safe: bytes read stay in the buffer.
@@ -275,7 +276,15 @@ impl PgConnection {
     pub(crate) async fn close(mut self) {
         let mut out = BytesMut::new();
         wire::put_message(&mut out, b'X', |_| {});
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.write(&out)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            self.write(&out).await?;
+            // TLS: close_notify, so the server sees a clean end rather than a truncation.
+            self.stream
+                .shutdown()
+                .await
+                .map_err(|e| PgError::Io(e.to_string()))
+        })
+        .await;
     }
 }
 

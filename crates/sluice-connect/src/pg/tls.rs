@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::server::ParsedCertificate;
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -25,7 +25,7 @@ use super::PgError;
 pub(crate) enum SslMode {
     /// Plaintext.
     Disable,
-    /// TLS when the server offers it, plaintext otherwise; verified like `Require`.
+    /// TLS when the server offers it, plaintext otherwise; the certificate is never checked.
     Prefer,
     /// TLS or no connection; the certificate is verified only when a root certificate is
     /// configured (then as `VerifyCa`).
@@ -109,6 +109,13 @@ impl PgTls {
                     self.mode.name()
                 )))
             }
+            // An error before any TLS, e.g. too many connections: transient, retried. Its
+            // text is not read, since nothing authenticated it.
+            b'E' => {
+                return Err(PgError::Io(format!(
+                    "{host} answered the TLS request with an error (too many connections, or starting up?)"
+                )))
+            }
             other => {
                 return Err(PgError::Protocol(format!(
                     "{host} answered the TLS request with byte {other:#04x}"
@@ -118,10 +125,16 @@ impl PgTls {
         let name = ServerName::try_from(host.to_owned())
             .map_err(|e| PgError::Tls(format!("{host:?} is not a host name for TLS: {e}")))?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(self.client_config()?));
-        let tls = connector
-            .connect(name, stream)
-            .await
-            .map_err(|e| PgError::Tls(format!("TLS handshake with {host} failed: {e}")))?;
+        let tls = connector.connect(name, stream).await.map_err(|e| {
+            // A refused certificate or protocol mismatch will not get better by retrying; a
+            // reset or closed socket during the handshake may.
+            let message = format!("TLS handshake with {host} failed: {e}");
+            if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+                PgError::Tls(message)
+            } else {
+                PgError::Io(message)
+            }
+        })?;
         Ok(PgStream::Tls(Box::new(tls)))
     }
 
@@ -129,33 +142,31 @@ impl PgTls {
     /// take effect at the next reconnect.
     fn client_config(&self) -> Result<rustls::ClientConfig, PgError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier: Arc<dyn ServerCertVerifier> = match (&self.root_cert, self.mode) {
-            (Some(path), mode) => {
+        // prefer falls back to plaintext whenever the server says so, so checking its
+        // certificate would protect nothing: as with libpq, it is never checked.
+        let roots = match (&self.root_cert, self.mode) {
+            (_, SslMode::Prefer) | (None, SslMode::Require) => None,
+            (Some(path), _) => {
                 let mut roots = rustls::RootCertStore::empty();
                 for cert in read_certs("database.sslrootcert", path)? {
                     roots
                         .add(cert)
                         .map_err(|e| file_error("database.sslrootcert", path, e))?;
                 }
-                let webpki =
-                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .build()
-                        .map_err(|e| file_error("database.sslrootcert", path, e))?;
-                Arc::new(Verifier {
-                    webpki,
-                    check_name: mode == SslMode::VerifyFull,
-                })
+                Some(Arc::new(roots))
             }
-            (None, SslMode::VerifyCa | SslMode::VerifyFull) => {
+            (None, _) => {
                 return Err(PgError::Tls(format!(
                     "database.sslmode={} needs database.sslrootcert",
                     self.mode.name()
                 )))
             }
-            // prefer and require without a root certificate: encrypted, not authenticated,
-            // as with libpq.
-            (None, _) => Arc::new(EncryptOnly(provider.clone())),
         };
+        let verifier = Arc::new(Verifier {
+            provider: provider.clone(),
+            roots,
+            check_name: self.mode == SslMode::VerifyFull,
+        });
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| PgError::Tls(e.to_string()))?
@@ -190,10 +201,14 @@ fn read_certs(setting: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-/// Chain verification against the configured roots; the host name only for `verify-full`.
+/// What is checked of the server's certificate. Without roots nothing is (encrypted, not
+/// authenticated: `prefer`, `require` without a root certificate); the server must still
+/// prove it holds the certificate's key.
 #[derive(Debug)]
 struct Verifier {
-    webpki: Arc<WebPkiServerVerifier>,
+    provider: Arc<CryptoProvider>,
+    roots: Option<Arc<rustls::RootCertStore>>,
+    /// `verify-full`: the certificate must name the host.
     check_name: bool,
 }
 
@@ -203,60 +218,22 @@ impl ServerCertVerifier for Verifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
+        _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            // webpki checks the name last, so a name error means the chain is good.
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
-            other => other,
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )?;
+            if self.check_name {
+                rustls::client::verify_server_name(&cert, server_name)?;
+            }
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-/// Accepts any certificate but still checks that the server holds its key.
-#[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
 
@@ -270,7 +247,7 @@ impl ServerCertVerifier for EncryptOnly {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -284,12 +261,14 @@ impl ServerCertVerifier for EncryptOnly {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -330,5 +309,102 @@ impl AsyncWrite for PgStream {
             PgStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             PgStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+    use super::*;
+
+    struct Ca {
+        cert: rcgen::Certificate,
+        key: KeyPair,
+    }
+
+    fn ca() -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        Ca {
+            cert: params.self_signed(&key).unwrap(),
+            key,
+        }
+    }
+
+    fn server_cert(ca: &Ca, name: &str, expired: bool) -> CertificateDer<'static> {
+        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        params
+            .signed_by(&key, &ca.cert, &ca.key)
+            .unwrap()
+            .der()
+            .clone()
+    }
+
+    fn verifier(ca: Option<&Ca>, check_name: bool) -> Verifier {
+        Verifier {
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            roots: ca.map(|ca| {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(ca.cert.der().clone()).unwrap();
+                Arc::new(roots)
+            }),
+            check_name,
+        }
+    }
+
+    fn verify(v: &Verifier, cert: &CertificateDer<'_>, host: &str) -> Result<(), rustls::Error> {
+        let name = ServerName::try_from(host.to_owned()).unwrap();
+        v.verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+            .map(|_| ())
+    }
+
+    #[test]
+    fn verify_ca_checks_the_chain_and_dates_but_not_the_name() {
+        let (ours, theirs) = (ca(), ca());
+        let good = server_cert(&ours, "db.example", false);
+        let v = verifier(Some(&ours), false);
+        assert!(verify(&v, &good, "db.example").is_ok());
+        assert!(verify(&v, &good, "127.0.0.1").is_ok());
+        assert!(verify(&v, &server_cert(&theirs, "db.example", false), "db.example").is_err());
+        assert!(verify(&v, &server_cert(&ours, "db.example", true), "db.example").is_err());
+    }
+
+    #[test]
+    fn verify_full_also_checks_the_name() {
+        let ours = ca();
+        let good = server_cert(&ours, "db.example", false);
+        let v = verifier(Some(&ours), true);
+        assert!(verify(&v, &good, "db.example").is_ok());
+        assert!(matches!(
+            verify(&v, &good, "other.example"),
+            Err(rustls::Error::InvalidCertificate(_))
+        ));
+    }
+
+    #[test]
+    fn without_roots_any_certificate_is_accepted() {
+        let v = verifier(None, false);
+        assert!(verify(&v, &server_cert(&ca(), "x", true), "y").is_ok());
+    }
+
+    #[test]
+    fn verify_modes_need_a_root_certificate() {
+        let tls = PgTls {
+            mode: SslMode::VerifyCa,
+            ..PgTls::default()
+        };
+        assert!(matches!(tls.client_config(), Err(PgError::Tls(_))));
+        let prefer = PgTls {
+            root_cert: Some("/nonexistent.pem".into()),
+            ..PgTls::default()
+        };
+        assert!(prefer.client_config().is_ok(), "prefer never reads it");
     }
 }

@@ -15,6 +15,9 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use super::kafka::KafkaSettings;
 use crate::error::ConnectError;
 
+/// How often a tail that keeps failing to read says so.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
 /// One record of the topic.
 pub(crate) struct LogRecord<'a> {
     /// Key bytes.
@@ -89,13 +92,25 @@ impl TopicTail {
             std::thread::Builder::new()
                 .name(name)
                 .spawn(move || {
+                    // While the cluster is unreachable every poll reports it: one line per
+                    // ERROR_LOG_INTERVAL, with how many were left out.
+                    let mut last_logged: Option<Instant> = None;
+                    let mut unlogged = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         match consumer.poll(Duration::from_millis(100)) {
                             Some(Ok(msg)) => apply(LogRecord {
                                 key: msg.key(),
                                 value: msg.payload(),
                             }),
-                            Some(Err(e)) => tracing::warn!(topic, "reading failed: {e}"),
+                            Some(Err(e)) => {
+                                if last_logged.is_some_and(|t| t.elapsed() < ERROR_LOG_INTERVAL) {
+                                    unlogged += 1;
+                                } else {
+                                    tracing::warn!(topic, "reading failed: {e} ({unlogged} similar errors since the last report)");
+                                    last_logged = Some(Instant::now());
+                                    unlogged = 0;
+                                }
+                            }
                             None => {}
                         }
                         // After apply: a position reported here has been applied.
