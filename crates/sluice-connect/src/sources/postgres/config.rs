@@ -263,7 +263,7 @@ fn parse_tls(get: &dyn Fn(&str) -> String, problems: &mut Problems) -> PgTls {
     if root_cert.is_none() && matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull) {
         problems.add(
             "database.sslrootcert",
-            format!("database.sslmode={mode_name} verifies the server's certificate against the CA certificates in this file"),
+            format!("database.sslmode={mode_name} needs this: set it to a PEM file of the CA certificates the server's certificate chains to (or use sslmode=require)"),
         );
     }
     let client_cert = match (file("database.sslcert"), file("database.sslkey")) {
