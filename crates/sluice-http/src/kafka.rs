@@ -334,7 +334,7 @@ async fn metadata(producer: FutureProducer, topic: Option<String>) -> ApiResult<
                         "Not authorized to access topics: [{}]",
                         t.name()
                     )),
-                    other if is_retriable(other) => {
+                    other if sluice_sdk::error::is_retriable(other) => {
                         ApiError::kafka_retriable(format!("metadata of {}: {other}", t.name()))
                     }
                     other => ApiError::kafka(format!("metadata of {}: {other}", t.name())),
@@ -364,7 +364,7 @@ fn client_metadata(
         .client()
         .fetch_metadata(topic, METADATA_TIMEOUT)
         .map_err(|e| match e.rdkafka_error_code() {
-            Some(code) if is_retriable(code) => {
+            Some(code) if sluice_sdk::error::is_retriable(code) => {
                 ApiError::kafka_retriable(format!("cannot read metadata: {e}"))
             }
             _ => ApiError::kafka(format!("cannot read metadata: {e}")),
@@ -382,35 +382,11 @@ pub(crate) fn failed(e: &KafkaError) -> Failed {
         ) => FailureKind::Authorization,
         Some(C::SaslAuthenticationFailed | C::Authentication) => FailureKind::Authentication,
         Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge) => FailureKind::TooLarge,
-        Some(code) if is_retriable(code) => FailureKind::Retriable,
+        Some(code) if sluice_sdk::error::is_retriable(code) => FailureKind::Retriable,
         _ => FailureKind::Other,
     };
     Failed {
         kind,
         message: e.to_string(),
     }
-}
-
-/// Errors a retry may fix (Kafka's `RetriableException`s and librdkafka's local transients).
-pub(crate) fn is_retriable(code: RDKafkaErrorCode) -> bool {
-    use RDKafkaErrorCode as C;
-    matches!(
-        code,
-        C::QueueFull
-            | C::MessageTimedOut
-            | C::RequestTimedOut
-            | C::NotEnoughReplicas
-            | C::NotEnoughReplicasAfterAppend
-            | C::NotLeaderForPartition
-            | C::LeaderNotAvailable
-            | C::NetworkException
-            | C::BrokerNotAvailable
-            | C::BrokerTransportFailure
-            | C::AllBrokersDown
-            | C::CoordinatorLoadInProgress
-            | C::CoordinatorNotAvailable
-            | C::NotCoordinator
-            | C::KafkaStorageError
-            | C::ThrottlingQuotaExceeded
-    )
 }

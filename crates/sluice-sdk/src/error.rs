@@ -93,3 +93,27 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
 }
+
+/// Errors a retry may fix (Kafka's `RetriableException`s and librdkafka's local transients).
+pub fn is_retriable(code: rdkafka::types::RDKafkaErrorCode) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::QueueFull
+            | C::MessageTimedOut
+            | C::RequestTimedOut
+            | C::NotEnoughReplicas
+            | C::NotEnoughReplicasAfterAppend
+            | C::NotLeaderForPartition
+            | C::LeaderNotAvailable
+            | C::NetworkException
+            | C::BrokerNotAvailable
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::CoordinatorLoadInProgress
+            | C::CoordinatorNotAvailable
+            | C::NotCoordinator
+            | C::KafkaStorageError
+            | C::ThrottlingQuotaExceeded
+    )
+}

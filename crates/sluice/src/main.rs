@@ -82,7 +82,12 @@ enum Command {
     Balance(cmd::balance::BalanceCommand),
     /// Measure end-to-end latency and throughput of any Kafka-protocol broker.
     Bench(sluice_bench::BenchArgs),
-    /// Check a client configuration (properties file and/or -X overrides) for known mistakes.
+    /// Run streaming-SDK pipelines: a Kafka consumer group fanned out to Kafka, SQS, SNS and
+    /// Kinesis, at least once.
+    #[command(subcommand)]
+    Stream(cmd::stream::StreamCommand),
+    /// Check a client configuration (properties file and/or -X overrides) or a pipeline file
+    /// (`.yml`/`.yaml`) for known mistakes.
     LintConfig(cmd::lint_config::LintConfigArgs),
     /// Show how a cluster and registry differ from a platform file (topics, ACLs, schemas).
     Plan(cmd::plan::PlanArgs),
@@ -119,6 +124,7 @@ impl Command {
             Command::Http(args) => cmd::http::run(args).await,
             Command::Connect(args) => cmd::connect::run(args).await,
             Command::LintConfig(args) => cmd::lint_config::run(args).await,
+            Command::Stream(command) => cmd::stream::run(command).await,
             // The benchmark paces its own threads with blocking sleeps; keep them off the
             // async workers.
             Command::Bench(args) => {
@@ -140,6 +146,7 @@ impl Command {
             | Command::Sidecar(_) => true,
             Command::Kss(args) => !args.is_token(),
             Command::Connect(args) => !args.is_status(),
+            Command::Stream(cmd::stream::StreamCommand::Run(args)) => !args.is_dry_run(),
             _ => false,
         }
     }

@@ -14,6 +14,7 @@ pub(crate) mod produce;
 pub(crate) mod quota;
 pub(crate) mod registry;
 pub(crate) mod sidecar;
+pub(crate) mod stream;
 pub(crate) mod topic;
 pub(crate) mod txn;
 pub(crate) mod up;

@@ -1,0 +1,49 @@
+//! Pipelines: a Kafka consumer group → transforms → a fan-out to destinations, at least once.
+//! An event's offset is stored for commit only once the fan-out's policy is satisfied for it
+//! and for every event before it in the partition, so a crash or restart re-delivers what
+//! was not acknowledged and never skips it.
+
+mod config;
+mod run;
+mod source;
+mod transform;
+
+pub use config::{
+    BatchConfig, DeliveryConfig, DestinationConfig, DestinationKind, KafkaSourceConfig,
+    PipelineConfig, SourceConfig,
+};
+pub use run::{Pipeline, RunSummary};
+pub use transform::{
+    MapConfig, Outcome, PredicateConfig, RouteConfig, TransformConfig, TransformError, Transforms,
+};
+
+use crate::error::Result;
+use crate::metrics::StreamMetrics;
+use crate::sinks::kafka::{KafkaConfig, KafkaService};
+use crate::sinks::kinesis::KinesisService;
+use crate::sinks::sns::SnsService;
+use crate::sinks::sqs::SqsService;
+use crate::sinks::Sink;
+
+/// Starts the destination `d` describes (its preset and batch settings applied).
+pub fn start_destination(d: &DestinationConfig, metrics: &StreamMetrics) -> Result<Sink> {
+    let options = d.sink_options()?;
+    Ok(match d.kind()? {
+        DestinationKind::Kafka(k) => {
+            let config = KafkaConfig {
+                properties: d.kafka_properties(),
+                ..k.clone()
+            };
+            Sink::spawn(&d.name, KafkaService::new(config)?, options, metrics)
+        }
+        DestinationKind::Sqs(q) => {
+            Sink::spawn(&d.name, SqsService::new(q.clone())?, options, metrics)
+        }
+        DestinationKind::Sns(s) => {
+            Sink::spawn(&d.name, SnsService::new(s.clone())?, options, metrics)
+        }
+        DestinationKind::Kinesis(k) => {
+            Sink::spawn(&d.name, KinesisService::new(k.clone())?, options, metrics)
+        }
+    })
+}
