@@ -8,6 +8,7 @@ import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -60,6 +61,15 @@ class Moto:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+    def pause(self) -> None:
+        """An outage that keeps the state: the server stops answering (SIGSTOP)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def client(self, service: str, **keys):
         return boto3.client(service, endpoint_url=self.url, region_name=REGION, **(keys or TEST_KEYS))
@@ -172,11 +182,19 @@ class Pipeline:
         self.env.setdefault("RUST_LOG", "info")
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Pipeline":
+    def start(self, ready: bool = True) -> "Pipeline":
+        """Starts it and, unless told otherwise, waits for its ready line (before it, SIGTERM
+        would find no handler installed yet)."""
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=self.env,
                                      preexec_fn=functools.partial(_prepare_child, None))
+        if ready:
+            deadline = time.monotonic() + 60
+            while "sluice stream: pipeline" not in self.text():
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"pipeline did not start:\n{self.text()[-3000:]}")
+                time.sleep(0.05)
         return self
 
     def stop(self, timeout: float = 60.0) -> int:

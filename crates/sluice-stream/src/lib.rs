@@ -6,9 +6,10 @@
 //! - [`FanOut`]: one send to several destinations under a [`Policy`] (all, best effort with a
 //!   dead-letter destination, ordered fallback).
 //! - [`pipeline`]: a Kafka consumer group → transforms → fan-out, at least once (offsets
-//!   committed only after every destination acknowledged), declared in YAML and run by
-//!   `sluice stream run pipeline.yml`.
-//! - [`Preset`]s and a [`lint`]er for configurations known to go wrong.
+//!   committed only after every destination acknowledged) or, Kafka to Kafka, exactly once
+//!   through transactions; declared in YAML and run by `sluice stream run pipeline.yml`.
+//! - [`Preset`]s and a [`lint`]er for configurations known to go wrong;
+//!   [`sinks::kafka::Failover`] between Kafka clusters.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sluice_stream::Error> {

@@ -62,6 +62,18 @@ pub fn lint_pipeline(config: &PipelineConfig) -> Vec<Finding> {
     }
     if let Some(d) = &config.delivery.dead_letter {
         lint_destination(d, &mut out);
+        if matches!(
+            d.kind(),
+            Ok(DestinationKind::Sqs(_) | DestinationKind::Sns(_))
+        ) {
+            out.push(
+                "dead-letter-attribute-limit",
+                Severity::Warning,
+                "delivery",
+                format!("the dead-letter destination {:?} takes 10 attributes per message and a dead-lettered event carries 4 more headers than it had: events with over 6 headers cannot be dead-lettered there", d.name),
+                "dead-letter to a Kafka topic, or set headers: false on it",
+            );
+        }
         if config.destinations.iter().any(|x| same_target(x, d)) {
             out.push(
                 "dead-letter-is-a-destination",
@@ -280,6 +292,35 @@ fn lint_kafka(d: &DestinationConfig, options: &crate::sinks::SinkOptions, out: &
                 .into(),
             "remove the acks override",
         );
+    }
+    if let Some(f) = d.kafka.as_ref().and_then(|k| k.failover.as_ref()) {
+        if f.clusters.is_empty() {
+            out.push(
+                "kafka-failover-without-standby",
+                Severity::Error,
+                &d.name,
+                "failover names no standby cluster".into(),
+                "add failover.clusters with their bootstrap.servers, or remove failover",
+            );
+        }
+        if !options.ordered {
+            out.push(
+                "kafka-failover-reorders",
+                Severity::Warning,
+                &d.name,
+                format!("{} requests in flight: records of one key can reach the two clusters out of order across a switch", options.max_in_flight),
+                "use preset: ordered (pause, drain, switch) when consumers need per-key order",
+            );
+        }
+        if f.switch_back_after_ms < f.switch_after_ms {
+            out.push(
+                "kafka-failover-flapping",
+                Severity::Warning,
+                &d.name,
+                "switch_back_after_ms is shorter than switch_after_ms: a flapping primary bounces traffic".into(),
+                "make switch_back_after_ms several times switch_after_ms",
+            );
+        }
     }
     if !props.contains_key("bootstrap.servers") && !props.contains_key("metadata.broker.list") {
         out.push(

@@ -15,6 +15,8 @@ pub struct StreamMetrics {
     buffered_bytes: Arc<Family<Gauge>>,
     latency: Arc<Family<Histogram>>,
     requests: Arc<Family<Counter>>,
+    switches: Arc<Family<Counter>>,
+    active: Arc<Family<Gauge>>,
 }
 
 impl StreamMetrics {
@@ -63,6 +65,25 @@ impl StreamMetrics {
                 "Requests sent to a destination.",
                 d,
             ),
+            switches: registry.counter_family(
+                "sluice_stream_failover_switches_total",
+                "Kafka failover switches, per destination and the cluster switched to.",
+                &["destination", "to"],
+            ),
+            active: registry.gauge_family(
+                "sluice_stream_failover_active",
+                "1 for the cluster a failover destination sends to, 0 for its others.",
+                &["destination", "cluster"],
+            ),
+        }
+    }
+
+    /// The failover series of one destination.
+    pub(crate) fn failover(&self, destination: &str) -> FailoverMetrics {
+        FailoverMetrics {
+            destination: destination.to_owned(),
+            switches: Arc::clone(&self.switches),
+            active: Arc::clone(&self.active),
         }
     }
 
@@ -106,5 +127,30 @@ impl DestinationMetrics {
     /// Counts one event failed for good with `code`.
     pub(crate) fn failed(&self, code: &str) {
         self.failed.with(&[&self.name, code]).inc();
+    }
+}
+
+/// A failover destination's series.
+#[derive(Debug)]
+pub(crate) struct FailoverMetrics {
+    destination: String,
+    switches: Arc<Family<Counter>>,
+    active: Arc<Family<Gauge>>,
+}
+
+impl FailoverMetrics {
+    /// Marks `active` as the cluster in use among `clusters`.
+    pub(crate) fn set_active(&self, active: &str, clusters: &[&str]) {
+        for c in clusters {
+            self.active
+                .with(&[&self.destination, c])
+                .set(i64::from(*c == active));
+        }
+    }
+
+    /// Counts a switch to `to`.
+    pub(crate) fn switched(&self, to: &str, clusters: &[&str]) {
+        self.switches.with(&[&self.destination, to]).inc();
+        self.set_active(to, clusters);
     }
 }

@@ -1,4 +1,5 @@
-//! An in-memory destination for tests: keeps what it is sent, fails while told to.
+//! Test helpers: an in-memory destination that keeps what it is sent and fails while told to,
+//! and arbitrary AWS-shaped answers for property tests.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,4 +55,37 @@ impl Service for Arc<Memory> {
         self.received.lock().extend(batch.iter().cloned());
         Ok(batch.iter().map(|_| Ok(Receipt::default())).collect())
     }
+}
+
+/// Arbitrary JSON shaped like AWS batch answers (their field names, any types), for property
+/// tests of the answer readers.
+pub(crate) fn json_answer() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        (-3i64..20).prop_map(|n| serde_json::json!(n)),
+        "[0-9a-z]{0,3}".prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("Id".to_owned()),
+                    Just("Successful".to_owned()),
+                    Just("Failed".to_owned()),
+                    Just("Code".to_owned()),
+                    Just("SenderFault".to_owned()),
+                    Just("Records".to_owned()),
+                    Just("ErrorCode".to_owned()),
+                    Just("SequenceNumber".to_owned()),
+                    Just("ShardId".to_owned())
+                ],
+                inner,
+                0..5,
+            )
+            .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
 }

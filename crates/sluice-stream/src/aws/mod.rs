@@ -32,28 +32,81 @@ pub struct AwsError {
     pub retriable: bool,
 }
 
-/// Codes that mean "not now" rather than "never".
+/// Codes that mean "not now" rather than "never" (with or without the `Exception` suffix
+/// some protocols add).
 pub(crate) fn retriable_code(code: &str) -> bool {
+    let code = code.strip_suffix("Exception").unwrap_or(code);
     matches!(
         code,
         "Throttling"
-            | "ThrottlingException"
-            | "ThrottledException"
+            | "Throttled"
             | "RequestThrottled"
-            | "RequestThrottledException"
-            | "TooManyRequestsException"
-            | "ProvisionedThroughputExceededException"
-            | "LimitExceededException"
-            | "KMSThrottlingException"
+            | "TooManyRequests"
+            | "ProvisionedThroughputExceeded"
+            | "LimitExceeded"
+            | "KMSThrottling"
+            | "KmsThrottled"
             | "ServiceUnavailable"
-            | "ServiceUnavailableException"
             | "InternalFailure"
             | "InternalError"
-            | "InternalErrorException"
             | "RequestTimeout"
-            | "RequestTimeoutException"
             | "SlowDown"
     )
+}
+
+/// Refusals about the caller (its keys, signature, permissions, our reading of the answer),
+/// not about any record in the request: splitting the request would not help.
+pub(crate) fn caller_error(code: &str) -> bool {
+    let code = code.strip_suffix("Exception").unwrap_or(code);
+    matches!(
+        code,
+        "AccessDenied"
+            | "SignatureDoesNotMatch"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClient"
+            | "IncompleteSignature"
+            | "MissingAuthenticationToken"
+            | "ExpiredToken"
+            | "InvalidSignature"
+            | "AuthorizationError"
+            | "ResponseTooLarge"
+            | "Http401"
+            | "Http403"
+            | "QueueDoesNotExist"
+            | "AWS.SimpleQueueService.NonExistentQueue"
+            | "NotFound"
+            | "ResourceNotFound"
+    )
+}
+
+/// The `host` header and canonical path requests to `endpoint` are signed with, as reqwest
+/// will send them: the host lowercased, the port only when not the scheme's default, and each
+/// path segment URI-encoded once more (SigV4's rule for every service but S3).
+fn signing_target(endpoint: &str) -> Result<(String, String)> {
+    let bad = |why: &str| Error::Config(format!("AWS endpoint {endpoint:?} {why}"));
+    let url = reqwest::Url::parse(endpoint).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+    if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not carry a query or credentials"));
+    }
+    let host = url.host_str().ok_or_else(|| bad("has no host"))?;
+    let host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let path = url
+        .path()
+        .split('/')
+        .map(|segment| segment.replace('%', "%25"))
+        .collect::<Vec<_>>()
+        .join("/");
+    Ok((
+        host,
+        if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        },
+    ))
 }
 
 /// A client of one AWS service.
@@ -78,15 +131,7 @@ impl AwsClient {
         sources: &credentials::Sources,
     ) -> Result<AwsClient> {
         let resolved = credentials::resolve(settings, service, sources)?;
-        let rest = resolved
-            .endpoint
-            .split_once("://")
-            .map(|(_, r)| r)
-            .unwrap_or(&resolved.endpoint);
-        let (host, path) = match rest.find('/') {
-            Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
-            None => (rest.to_owned(), "/".to_owned()),
-        };
+        let (host, path) = signing_target(&resolved.endpoint)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
@@ -302,6 +347,16 @@ mod tests {
         };
         let c = AwsClient::with_sources("sqs", &settings, &src).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((c.host.as_str(), c.path.as_str()), ("127.0.0.1:5000", "/"));
+        let t = |e: &str| signing_target(e).map_err(|e| e.to_string());
+        assert_eq!(
+            t("https://SQS.example.com:443"),
+            Ok(("sqs.example.com".into(), "/".into()))
+        );
+        assert_eq!(
+            t("http://h:8080/a b/c"),
+            Ok(("h:8080".into(), "/a%2520b/c".into()))
+        );
+        assert!(t("http://u:p@h/").is_err() && t("http://h/?x=1").is_err());
         assert_eq!(c.resolved.endpoint, "http://127.0.0.1:5000");
         let aws = AwsClient::with_sources("kinesis", &AwsSettings::default(), &src)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -311,6 +366,9 @@ mod tests {
     #[test]
     fn throttling_is_retriable_and_validation_is_not() {
         assert!(retriable_code("ProvisionedThroughputExceededException"));
+        assert!(retriable_code("KMSThrottling"));
+        assert!(retriable_code("KmsThrottled"));
         assert!(!retriable_code("InvalidParameterValue"));
+        assert!(caller_error("AccessDeniedException") && !caller_error("InvalidParameterValue"));
     }
 }

@@ -39,25 +39,11 @@ impl XmlDoc {
                     if stack.len() > MAX_DEPTH {
                         return Err(format!("XML nested deeper than {MAX_DEPTH}"));
                     }
-                    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                    let id = nodes.len();
-                    nodes.push(Element {
-                        name,
-                        ..Element::default()
-                    });
-                    let parent = stack.last().copied().unwrap_or(0);
-                    nodes[parent].children.push(id);
+                    let id = open(&mut nodes, &stack, start.local_name().as_ref());
                     stack.push(id);
                 }
                 Event::Empty(start) => {
-                    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                    let id = nodes.len();
-                    nodes.push(Element {
-                        name,
-                        ..Element::default()
-                    });
-                    let parent = stack.last().copied().unwrap_or(0);
-                    nodes[parent].children.push(id);
+                    open(&mut nodes, &stack, start.local_name().as_ref());
                 }
                 Event::End(_) if stack.len() > 1 => {
                     stack.pop();
@@ -114,6 +100,18 @@ impl XmlDoc {
     }
 }
 
+/// Adds an element called `name` under the innermost open one; its id.
+fn open(nodes: &mut Vec<Element>, stack: &[usize], name: &[u8]) -> usize {
+    let id = nodes.len();
+    nodes.push(Element {
+        name: String::from_utf8_lossy(name).into_owned(),
+        ..Element::default()
+    });
+    let parent = stack.last().copied().unwrap_or(0);
+    nodes[parent].children.push(id);
+    id
+}
+
 /// The `Code` and `Message` of a query-protocol `ErrorResponse`.
 pub(crate) fn query_error(doc: &XmlDoc) -> Option<(String, String)> {
     let error = *doc.find(&["Error"]).first()?;
@@ -156,5 +154,26 @@ mod tests {
         let deep = "<a>".repeat(100);
         assert!(XmlDoc::parse(deep.as_bytes()).is_err());
         assert!(XmlDoc::parse(b"<a>&bogus;</a>").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            if let Ok(doc) = XmlDoc::parse(&bytes) {
+                let _ = query_error(&doc);
+                let _ = doc.find(&["Successful", "member"]);
+            }
+        }
+
+        #[test]
+        fn tag_soup_parses_or_fails_cleanly(parts in proptest::collection::vec(
+            proptest::sample::select(vec!["<a>", "</a>", "<b/>", "<Error>", "</Error>", "<Code>", "</Code>", "x", "&amp;", "&", "<![CDATA[y]]>", "<?xml version=\"1.0\"?>"]),
+            0..200,
+        )) {
+            let text: String = parts.concat();
+            if let Ok(doc) = XmlDoc::parse(text.as_bytes()) {
+                let _ = query_error(&doc);
+            }
+        }
     }
 }

@@ -223,6 +223,10 @@ pub struct DeliveryConfig {
     /// 10,000]; offsets are committed only below the oldest of them.
     #[serde(default)]
     pub max_in_flight: Option<usize>,
+    /// Kafka to Kafka only: write each batch of results and its source offsets in one Kafka
+    /// transaction, so consumers reading committed data see every event exactly once.
+    #[serde(default)]
+    pub exactly_once: bool,
 }
 
 impl PipelineConfig {
@@ -283,6 +287,9 @@ impl PipelineConfig {
             }
         }
         super::transform::Transforms::compile(&self.transforms)?;
+        if self.delivery.exactly_once {
+            super::exactly_once::validate(self)?;
+        }
         for t in &self.transforms {
             for name in t.destination_names() {
                 if !seen.contains(name) {

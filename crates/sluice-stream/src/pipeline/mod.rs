@@ -1,9 +1,11 @@
-//! Pipelines: a Kafka consumer group → transforms → a fan-out to destinations, at least once.
-//! An event's offset is stored for commit only once the fan-out's policy is satisfied for it
-//! and for every event before it in the partition, so a crash or restart re-delivers what
-//! was not acknowledged and never skips it.
+//! Pipelines: a Kafka consumer group → transforms → a fan-out to destinations. At least once
+//! (`run.rs`): an event's offset is stored for commit only once the fan-out's policy is
+//! satisfied for it and for every event before it in the partition, so a crash or restart
+//! re-delivers what was not acknowledged and never skips it. Exactly once, Kafka to Kafka
+//! (`exactly_once.rs`): results and source offsets in one Kafka transaction.
 
 mod config;
+mod exactly_once;
 mod run;
 mod source;
 mod transform;
@@ -19,7 +21,7 @@ pub use transform::{
 
 use crate::error::Result;
 use crate::metrics::StreamMetrics;
-use crate::sinks::kafka::{KafkaConfig, KafkaService};
+use crate::sinks::kafka::{Failover, KafkaConfig, KafkaService};
 use crate::sinks::kinesis::KinesisService;
 use crate::sinks::sns::SnsService;
 use crate::sinks::sqs::SqsService;
@@ -34,7 +36,13 @@ pub fn start_destination(d: &DestinationConfig, metrics: &StreamMetrics) -> Resu
                 properties: d.kafka_properties(),
                 ..k.clone()
             };
-            Sink::spawn(&d.name, KafkaService::new(config)?, options, metrics)
+            match &k.failover {
+                Some(f) => {
+                    let failover = Failover::new(&d.name, config, f, metrics)?;
+                    Sink::spawn(&d.name, failover, options, metrics)
+                }
+                None => Sink::spawn(&d.name, KafkaService::new(config)?, options, metrics),
+            }
         }
         DestinationKind::Sqs(q) => {
             Sink::spawn(&d.name, SqsService::new(q.clone())?, options, metrics)

@@ -23,7 +23,7 @@ use crate::event::Event;
 use crate::fanout::{dead_letter_event, FanOut, FanOutError};
 use crate::lint::{self, Finding};
 use crate::metrics::StreamMetrics;
-use crate::sinks::{DeliveryError, Failure, Sink};
+use crate::sinks::Sink;
 
 /// Events in flight unless the file says otherwise.
 const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
@@ -42,7 +42,15 @@ pub struct RunSummary {
 }
 
 /// A pipeline, built and subscribed.
-pub struct Pipeline {
+pub struct Pipeline(Mode);
+
+enum Mode {
+    AtLeastOnce(Box<AtLeastOnce>),
+    ExactlyOnce(Box<super::exactly_once::ExactlyOnce>),
+}
+
+/// The at-least-once loop's state.
+struct AtLeastOnce {
     name: String,
     consumer: StreamConsumer,
     transforms: Transforms,
@@ -55,9 +63,11 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline")
-            .field("name", &self.name)
-            .finish()
+        let mode = match &self.0 {
+            Mode::AtLeastOnce(_) => "at least once",
+            Mode::ExactlyOnce(_) => "exactly once",
+        };
+        f.debug_tuple("Pipeline").field(&mode).finish()
     }
 }
 
@@ -88,6 +98,40 @@ impl Pipeline {
             return Err(Error::Lint(errors));
         }
         let transforms = Transforms::compile(&config.transforms)?;
+        let events = registry.counter_family(
+            "sluice_stream_pipeline_events_total",
+            "Source records by outcome: consumed, filtered, delivered, dead_lettered, failed.",
+            &["outcome"],
+        );
+        let mode = if config.delivery.exactly_once {
+            Mode::ExactlyOnce(Box::new(super::exactly_once::ExactlyOnce::start(
+                config, transforms, events,
+            )?))
+        } else {
+            Mode::AtLeastOnce(Box::new(AtLeastOnce::start(
+                config, metrics, transforms, events,
+            )?))
+        };
+        Ok((Pipeline(mode), findings))
+    }
+
+    /// Runs until `shutdown` resolves (then finishes what is in flight and commits) or an
+    /// event cannot be placed (then commits what was delivered before it and fails).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<RunSummary> {
+        match self.0 {
+            Mode::AtLeastOnce(p) => p.run(shutdown).await,
+            Mode::ExactlyOnce(p) => p.run(shutdown).await,
+        }
+    }
+}
+
+impl AtLeastOnce {
+    fn start(
+        config: &PipelineConfig,
+        metrics: &StreamMetrics,
+        transforms: Transforms,
+        events: Arc<Family<Counter>>,
+    ) -> Result<AtLeastOnce> {
         let sinks = config
             .destinations
             .iter()
@@ -106,32 +150,23 @@ impl Pipeline {
             .collect();
         let fanout = FanOut::new(sinks, config.delivery.policy, dead_letter.clone())?;
         let consumer = source::subscribe(&config.source.kafka)?;
-        Ok((
-            Pipeline {
-                name: config.name.clone().unwrap_or_else(|| "pipeline".to_owned()),
-                consumer,
-                transforms,
-                fanout,
-                dead_letter,
-                routes,
-                max_in_flight: config
-                    .delivery
-                    .max_in_flight
-                    .unwrap_or(DEFAULT_MAX_IN_FLIGHT)
-                    .max(1),
-                events: registry.counter_family(
-                    "sluice_stream_pipeline_events_total",
-                    "Source records by outcome: consumed, filtered, delivered, dead_lettered, failed.",
-                    &["outcome"],
-                ),
-            },
-            findings,
-        ))
+        Ok(AtLeastOnce {
+            name: config.name.clone().unwrap_or_else(|| "pipeline".to_owned()),
+            consumer,
+            transforms,
+            fanout,
+            dead_letter,
+            routes,
+            max_in_flight: config
+                .delivery
+                .max_in_flight
+                .unwrap_or(DEFAULT_MAX_IN_FLIGHT)
+                .max(1),
+            events,
+        })
     }
 
-    /// Runs until `shutdown` resolves (then drains what is in flight and commits) or an event
-    /// cannot be placed (then commits what was acknowledged before it and fails).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<RunSummary> {
+    async fn run(self, shutdown: impl Future<Output = ()>) -> Result<RunSummary> {
         let mut summary = RunSummary::default();
         let mut in_flight: FuturesOrdered<BoxFuture<'static, Answer>> = FuturesOrdered::new();
         let mut failure: Option<Error> = None;
@@ -219,11 +254,7 @@ impl Pipeline {
                 .boxed()
             }
             Err(e) => {
-                let failure = DeliveryError {
-                    destination: "transform".to_owned(),
-                    failure: Failure::permanent("TransformFailed", e.to_string()),
-                    attempts: 1,
-                };
+                let failure = e.delivery_error();
                 match &self.dead_letter {
                     Some(dlq) => {
                         let wait = dlq.enqueue(dead_letter_event(&event, &failure)).await;

@@ -11,16 +11,35 @@ use super::config::KafkaSourceConfig;
 use crate::error::{Error, Result};
 use crate::event::Event;
 
-/// Consumer properties the pipeline's guarantee depends on; a file cannot change them.
-const FIXED: &[(&str, &str)] = &[
-    // Offsets are committed in the background, but only those the pipeline stored: the
-    // ones every destination acknowledged.
+/// Consumer properties at-least-once depends on; a file cannot change them: offsets are
+/// committed in the background, but only those the pipeline stored — the ones every
+/// destination acknowledged.
+const STORED_COMMITS: &[(&str, &str)] = &[
     ("enable.auto.commit", "true"),
     ("enable.auto.offset.store", "false"),
 ];
 
-/// Subscribes a consumer for `config`.
+/// Consumer properties exactly-once depends on: offsets are committed only inside the
+/// producer's transactions.
+const TRANSACTIONAL_COMMITS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("isolation.level", "read_committed"),
+];
+
+/// Subscribes a consumer for `config` whose offsets the pipeline stores for commit.
 pub(crate) fn subscribe(config: &KafkaSourceConfig) -> Result<StreamConsumer> {
+    subscribe_with(config, STORED_COMMITS)
+}
+
+/// Subscribes a consumer for `config` whose offsets only transactions commit.
+pub(crate) fn subscribe_manual(config: &KafkaSourceConfig) -> Result<StreamConsumer> {
+    subscribe_with(config, TRANSACTIONAL_COMMITS)
+}
+
+fn subscribe_with(
+    config: &KafkaSourceConfig,
+    fixed: &[(&'static str, &'static str)],
+) -> Result<StreamConsumer> {
     let mut props: BTreeMap<&str, &str> = config
         .properties
         .iter()
@@ -28,7 +47,11 @@ pub(crate) fn subscribe(config: &KafkaSourceConfig) -> Result<StreamConsumer> {
         .collect();
     props.entry("auto.offset.reset").or_insert("earliest");
     props.entry("auto.commit.interval.ms").or_insert("1000");
-    props.extend(FIXED.iter().copied());
+    // A destination that pushes back stops the pipeline from polling for as long as it is
+    // down (up to its delivery timeout); librdkafka must not take that for a hung consumer
+    // and leave the group (its background thread keeps the session alive meanwhile).
+    props.entry("max.poll.interval.ms").or_insert("3600000");
+    props.extend(fixed.iter().copied());
     let mut client = ClientConfig::new();
     for (k, v) in props {
         client.set(k, v);

@@ -125,6 +125,17 @@ pub struct TransformError {
     pub message: String,
 }
 
+impl TransformError {
+    /// The failure a dead-letter record of the event carries (never retried).
+    pub(crate) fn delivery_error(&self) -> crate::sinks::DeliveryError {
+        crate::sinks::DeliveryError {
+            destination: "transform".to_owned(),
+            failure: crate::sinks::Failure::permanent("TransformFailed", self.to_string()),
+            attempts: 1,
+        }
+    }
+}
+
 enum Selector {
     Header(String),
     Field(String),

@@ -1,11 +1,13 @@
 //! What SQS and SNS share: message attributes made from headers (at most 10, names within
-//! AWS's rules) and message bodies that must be XML-safe text.
+//! AWS's rules), message bodies that must be XML-safe text, FIFO group and deduplication ids,
+//! and batch answers read entry by entry.
 
 use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::Failure;
+use super::field::Field;
+use super::{Failure, Receipt};
 use crate::event::Event;
 
 /// Message attributes per message, in SQS and SNS.
@@ -70,11 +72,15 @@ fn xml_safe(c: char) -> bool {
 /// The headers of `event` as attributes (empty values have no attribute form and are left
 /// out), or why they cannot be.
 pub(crate) fn attributes(event: &Event) -> Result<Vec<(&str, AttributeValue)>, Failure> {
-    let present: Vec<&(String, Bytes)> = event
-        .headers
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
+    // Kafka allows a header name twice; an attribute name is unique: the last value wins, as
+    // Kafka clients' `lastHeader` reads it, at the place of the first.
+    let mut present: Vec<&(String, Bytes)> = Vec::with_capacity(event.headers.len());
+    for h in event.headers.iter().filter(|(_, v)| !v.is_empty()) {
+        match present.iter_mut().find(|(name, _)| *name == h.0) {
+            Some(slot) => *slot = h,
+            None => present.push(h),
+        }
+    }
     if present.len() > MAX_ATTRIBUTES {
         return Err(Failure::permanent(
             "TooManyAttributes",
@@ -129,6 +135,85 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// The `MessageGroupId` and `MessageDeduplicationId` of `event` for a FIFO queue or topic
+/// (`target` names it in the error): the group is required; the deduplication id defaults to
+/// the SDK's `event_id` header, else the target's content-based deduplication applies.
+pub(crate) fn fifo_ids(
+    group: Option<&Field>,
+    dedup: Option<&Field>,
+    event: &Event,
+    target: &str,
+) -> Result<(String, Option<String>), Failure> {
+    let group_id = group.and_then(|f| f.get(event)).ok_or_else(|| {
+        Failure::permanent(
+            "MissingGroupId",
+            format!(
+                "FIFO {target} needs a MessageGroupId: set group_id (now {})",
+                group.map_or("unset".to_owned(), Field::to_string)
+            ),
+        )
+    })?;
+    let dedup_id = match dedup {
+        Some(f) => f.get(event),
+        None => Field::Header(sluice_sdk::headers::EVENT_ID.to_owned()).get(event),
+    };
+    Ok((group_id, dedup_id))
+}
+
+/// Refuses a random deduplication id: a retry would carry a new one, and a request that timed
+/// out after the service took it would then be duplicated — what the id is there to prevent.
+pub(crate) fn check_fifo_fields(dedup: Option<&Field>, target: &str) -> crate::Result<()> {
+    if dedup == Some(&Field::Random) {
+        return Err(crate::Error::Config(format!(
+            "{target}: deduplication_id: random defeats deduplication (each retry gets a new id); use header:<name> or key"
+        )));
+    }
+    Ok(())
+}
+
+/// `true`, the default of switches that are on unless turned off.
+pub(crate) fn yes() -> bool {
+    true
+}
+
+/// One entry of a batch answer (SQS `SendMessageBatch`, SNS `PublishBatch`), read.
+pub(crate) enum Entry {
+    /// `Successful`: the entry's index and its message id.
+    Delivered(Option<usize>, Option<String>),
+    /// `Failed`: index, code, message, and whether it was the sender's fault.
+    Failed(Option<usize>, String, String, bool),
+}
+
+/// One outcome per entry of a batch of `n` from the answer's entries; an entry the answer
+/// does not mention is a failure to retry, never a success.
+pub(crate) fn outcomes(
+    n: usize,
+    entries: impl Iterator<Item = Entry>,
+) -> Vec<Result<Receipt, Failure>> {
+    let mut out: Vec<Result<Receipt, Failure>> = (0..n)
+        .map(|_| {
+            Err(Failure::transient(
+                "Missing",
+                "the answer did not mention this entry",
+            ))
+        })
+        .collect();
+    for entry in entries {
+        match entry {
+            Entry::Delivered(Some(i), id) if i < n => out[i] = Ok(Receipt { id }),
+            Entry::Failed(Some(i), code, message, sender_fault) if i < n => {
+                out[i] = Err(Failure {
+                    retriable: !sender_fault || crate::aws::retriable_code(&code),
+                    message,
+                    code,
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +248,13 @@ mod tests {
             attributes(&many).err().map(|f| f.code),
             Some("TooManyAttributes".into())
         );
+        let twice = Event::new("v")
+            .with_header("h", "1")
+            .with_header("g", "x")
+            .with_header("h", "2");
+        let a = attributes(&twice).unwrap_or_default();
+        assert_eq!(a.iter().map(|(n, _)| *n).collect::<Vec<_>>(), ["h", "g"]);
+        assert_eq!(a[0].1, AttributeValue::String("2".into()));
         for bad in ["AWS.x", "a b", "a..b", ".a"] {
             assert!(
                 attributes(&Event::new("v").with_header(bad, "x")).is_err(),

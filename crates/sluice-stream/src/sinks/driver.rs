@@ -160,12 +160,16 @@ impl Sink {
             limits.max_records = limits.max_records.min(n.max(1));
         }
         let check_service = Arc::clone(&service);
+        // Permits are acquired as u32 and a semaphore holds at most MAX_PERMITS.
+        let buffer_bytes = options
+            .buffer_bytes
+            .clamp(1, (u32::MAX as usize).min(Semaphore::MAX_PERMITS));
         let sink = Sink {
             name: Arc::from(name),
             kind: service.kind(),
             tx,
-            budget: Arc::new(Semaphore::new(options.buffer_bytes)),
-            buffer_bytes: options.buffer_bytes,
+            budget: Arc::new(Semaphore::new(buffer_bytes)),
+            buffer_bytes,
             check: Arc::new(move |e| check_service.check(e)),
             delivery_timeout: options.delivery_timeout,
             metrics: metrics.clone(),
@@ -339,6 +343,14 @@ impl<S: Service> Driver<S> {
         rx: &mut mpsc::UnboundedReceiver<Pending>,
         mut open: bool,
     ) -> bool {
+        // A record left over from the last batch goes first, and is never replaced.
+        if let Some(p) = self.carry.take() {
+            if !batch.fits(&p) {
+                self.carry = Some(p);
+                return open;
+            }
+            batch.push(p);
+        }
         let deadline = Instant::now() + self.options.linger;
         while open && !batch.is_full() {
             let next = match rx.try_recv() {
@@ -421,7 +433,7 @@ impl<S: Service> Driver<S> {
                 );
                 vec![Err(f); records.len()]
             }
-            Err(f) if !f.retriable && records.len() > 1 => {
+            Err(f) if !f.retriable && records.len() > 1 && !crate::aws::caller_error(&f.code) => {
                 // One bad record can spoil a whole request (a service that validates the
                 // batch before any entry): send each alone, so only the bad one fails.
                 tracing::debug!(destination = %self.name, code = %f.code, records = records.len(), "request refused as a whole; isolating its records");

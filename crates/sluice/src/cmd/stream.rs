@@ -137,7 +137,8 @@ fn destination(d: &DestinationConfig, role: &str) -> anyhow::Result<String> {
     if let sluice_stream::pipeline::DestinationKind::Kafka(k) = kind {
         s.push_str(&format!("  topic {}\n", k.topic));
         for (key, v) in d.kafka_properties() {
-            let shown = if key.contains("password") || key.contains("secret") {
+            const SECRET: &[&str] = &["password", "secret", "pem", "sasl.", "token", "key"];
+            let shown = if SECRET.iter().any(|s| key.contains(s)) {
                 "<redacted>".to_owned()
             } else {
                 v

@@ -20,6 +20,9 @@ pub struct KafkaConfig {
     /// A fixed partition (else the key's hash, as every Kafka client does).
     #[serde(default)]
     pub partition: Option<i32>,
+    /// Standby clusters to fail over to (these properties are the primary's).
+    #[serde(default)]
+    pub failover: Option<super::FailoverConfig>,
 }
 
 impl KafkaConfig {
@@ -29,6 +32,7 @@ impl KafkaConfig {
             topic: topic.into(),
             properties: BTreeMap::from([("bootstrap.servers".to_owned(), bootstrap.into())]),
             partition: None,
+            failover: None,
         }
     }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::ClientConfig;
 
 use super::config::KafkaConfig;
@@ -44,18 +44,34 @@ impl KafkaService {
         Ok(KafkaService { producer, config })
     }
 
-    /// Hands one record to librdkafka, waiting while its queue is full.
-    async fn enqueue(&self, event: &Event) -> Result<DeliveryFuture, Failure> {
-        let mut record = request_builder::record(&self.config, event);
-        loop {
-            match self.producer.send_result(record) {
-                Ok(f) => return Ok(f),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                Err((e, _)) => return Err(failure(&e)),
+    /// Whether the cluster answers a metadata request for `topic` within two seconds.
+    pub(crate) async fn probe(&self, topic: &str) -> bool {
+        let producer = self.producer.clone();
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                .is_ok_and(|m| m.topics().iter().any(|t| t.error().is_none()))
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// Hands `record` to librdkafka, waiting while its queue is full.
+pub(crate) async fn send_record(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'_, [u8], [u8]>,
+) -> Result<DeliveryFuture, KafkaError> {
+    loop {
+        match producer.send_result(record) {
+            Ok(f) => return Ok(f),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
+            Err((e, _)) => return Err(e),
         }
     }
 }
@@ -79,7 +95,12 @@ impl Service for KafkaService {
     async fn send(&self, batch: &[Event]) -> Result<Vec<Result<Receipt, Failure>>, Failure> {
         let mut futures = Vec::with_capacity(batch.len());
         for event in batch {
-            futures.push(self.enqueue(event).await);
+            let record = request_builder::record(&self.config, event);
+            futures.push(
+                send_record(&self.producer, record)
+                    .await
+                    .map_err(|e| failure(&e)),
+            );
         }
         let mut out = Vec::with_capacity(batch.len());
         for f in futures {
@@ -104,7 +125,8 @@ impl Service for KafkaService {
     }
 }
 
-fn failure(e: &KafkaError) -> Failure {
+/// A librdkafka error as a [`Failure`], retriable when Kafka or librdkafka says so.
+pub(crate) fn failure(e: &KafkaError) -> Failure {
     let code = e
         .rdkafka_error_code()
         .map_or_else(|| "KafkaError".to_owned(), |c| format!("{c:?}"));

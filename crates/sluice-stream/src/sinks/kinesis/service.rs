@@ -121,4 +121,11 @@ mod tests {
         assert!(matches!(&out[2], Err(f) if !f.retriable));
         assert!(matches!(&out[3], Err(f) if f.retriable));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_answer_gives_one_outcome_per_record(answer in crate::testing::json_answer(), n in 0usize..12) {
+            proptest::prop_assert_eq!(per_record(&answer, n).len(), n);
+        }
+    }
 }

@@ -11,10 +11,6 @@ pub(crate) const MAX_BATCH_RECORDS: usize = 10;
 /// Bytes per message and per batch.
 pub(crate) const MAX_BYTES: usize = 256 * 1024;
 
-fn yes() -> bool {
-    true
-}
-
 /// An SNS topic (`sns:` in a pipeline file).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +31,7 @@ pub struct SnsConfig {
     #[serde(default)]
     pub body: BodyEncoding,
     /// Send headers as message attributes [default: true].
-    #[serde(default = "yes")]
+    #[serde(default = "crate::sinks::attributes::yes")]
     pub headers: bool,
 }
 

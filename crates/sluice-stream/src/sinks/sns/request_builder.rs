@@ -3,7 +3,6 @@
 use super::config::{SnsConfig, MAX_BYTES};
 use crate::event::Event;
 use crate::sinks::attributes::{self, AttributeValue};
-use crate::sinks::field::Field;
 use crate::sinks::Failure;
 
 /// The parameters of one entry (`PublishBatchRequestEntries.member.<n>.*`), and its size.
@@ -47,21 +46,13 @@ pub(crate) fn entry(
         }
     }
     if config.is_fifo() {
-        let group = config
-            .group_id
-            .as_ref()
-            .and_then(|f| f.get(event))
-            .ok_or_else(|| {
-                Failure::permanent(
-                    "MissingGroupId",
-                    "FIFO topic needs a MessageGroupId: set group_id",
-                )
-            })?;
+        let (group, dedup) = attributes::fifo_ids(
+            config.group_id.as_ref(),
+            config.deduplication_id.as_ref(),
+            event,
+            "topic",
+        )?;
         out.push((format!("{p}.MessageGroupId"), group));
-        let dedup = match &config.deduplication_id {
-            Some(f) => f.get(event),
-            None => Field::Header(sluice_sdk::headers::EVENT_ID.to_owned()).get(event),
-        };
         if let Some(d) = dedup {
             out.push((format!("{p}.MessageDeduplicationId"), d));
         }

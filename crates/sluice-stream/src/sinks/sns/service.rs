@@ -5,6 +5,7 @@ use super::request_builder;
 use crate::aws::{AwsClient, XmlDoc};
 use crate::error::Result;
 use crate::event::Event;
+use crate::sinks::attributes::{self, Entry};
 use crate::sinks::{BatchLimits, Failure, Receipt, Service};
 
 /// An SNS topic as a [`Service`].
@@ -17,6 +18,7 @@ pub struct SnsService {
 impl SnsService {
     /// A client of the topic in `config`.
     pub fn new(config: SnsConfig) -> Result<SnsService> {
+        attributes::check_fifo_fields(config.deduplication_id.as_ref(), &config.topic_arn)?;
         Ok(SnsService {
             client: AwsClient::new("sns", &config.aws)?,
             config,
@@ -47,41 +49,27 @@ impl Service for SnsService {
     }
 }
 
-/// Outcomes by entry id (1-based); an entry in neither list is retried, never a success.
+/// Outcomes by entry id (1-based).
 fn per_entry(doc: &XmlDoc, n: usize) -> Vec<Result<Receipt, Failure>> {
-    let mut out: Vec<Result<Receipt, Failure>> = (0..n)
-        .map(|_| {
-            Err(Failure::transient(
-                "Missing",
-                "the answer did not mention this entry",
-            ))
-        })
-        .collect();
     let index = |node: usize| {
         doc.child_text(node, "Id")
             .and_then(|s| s.parse::<usize>().ok())
-            .filter(|&i| (1..=n).contains(&i))
-            .map(|i| i - 1)
+            .and_then(|i| i.checked_sub(1))
     };
-    for node in doc.find(&["Successful", "member"]) {
-        if let Some(i) = index(node) {
-            out[i] = Ok(Receipt {
-                id: doc.child_text(node, "MessageId").map(str::to_owned),
-            });
-        }
-    }
-    for node in doc.find(&["Failed", "member"]) {
-        if let Some(i) = index(node) {
-            let code = doc.child_text(node, "Code").unwrap_or("Failed").to_owned();
-            let sender_fault = doc.child_text(node, "SenderFault") == Some("true");
-            out[i] = Err(Failure {
-                retriable: !sender_fault || crate::aws::retriable_code(&code),
-                message: doc.child_text(node, "Message").unwrap_or("").to_owned(),
-                code,
-            });
-        }
-    }
-    out
+    let text = |node: usize, k: &str| doc.child_text(node, k).map(str::to_owned);
+    let delivered = doc
+        .find(&["Successful", "member"])
+        .into_iter()
+        .map(|node| Entry::Delivered(index(node), text(node, "MessageId")));
+    let failed = doc.find(&["Failed", "member"]).into_iter().map(|node| {
+        Entry::Failed(
+            index(node),
+            text(node, "Code").unwrap_or_else(|| "Failed".to_owned()),
+            text(node, "Message").unwrap_or_default(),
+            doc.child_text(node, "SenderFault") == Some("true"),
+        )
+    });
+    attributes::outcomes(n, delivered.chain(failed))
 }
 
 #[cfg(test)]

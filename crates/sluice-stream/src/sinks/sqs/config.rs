@@ -11,10 +11,6 @@ pub(crate) const MAX_BATCH_RECORDS: usize = 10;
 /// Bytes per message and per batch (SQS raised both from 256 KiB to 1 MiB in 2025).
 pub(crate) const MAX_BYTES: usize = 1 << 20;
 
-fn yes() -> bool {
-    true
-}
-
 /// An SQS queue (`sqs:` in a pipeline file).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +31,7 @@ pub struct SqsConfig {
     #[serde(default)]
     pub body: BodyEncoding,
     /// Send headers as message attributes [default: true].
-    #[serde(default = "yes")]
+    #[serde(default = "crate::sinks::attributes::yes")]
     pub headers: bool,
     /// Largest message, in bytes, the queue accepts (its `MaximumMessageSize`) [default 1 MiB].
     #[serde(default)]

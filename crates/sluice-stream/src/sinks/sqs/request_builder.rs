@@ -5,7 +5,6 @@ use serde_json::{json, Map, Value};
 use super::config::SqsConfig;
 use crate::event::Event;
 use crate::sinks::attributes::{self, AttributeValue};
-use crate::sinks::field::Field;
 use crate::sinks::Failure;
 
 /// One entry ready to send, and its size as SQS counts it.
@@ -45,27 +44,13 @@ pub(crate) fn entry(
         e.insert("MessageAttributes".into(), Value::Object(m));
     }
     if config.is_fifo() {
-        let group = config
-            .group_id
-            .as_ref()
-            .and_then(|f| f.get(event))
-            .ok_or_else(|| {
-                Failure::permanent(
-                    "MissingGroupId",
-                    format!(
-                        "FIFO queue needs a MessageGroupId: set group_id (now {})",
-                        config
-                            .group_id
-                            .as_ref()
-                            .map_or("unset".to_owned(), Field::to_string)
-                    ),
-                )
-            })?;
+        let (group, dedup) = attributes::fifo_ids(
+            config.group_id.as_ref(),
+            config.deduplication_id.as_ref(),
+            event,
+            "queue",
+        )?;
         e.insert("MessageGroupId".into(), Value::String(group));
-        let dedup = match &config.deduplication_id {
-            Some(f) => f.get(event),
-            None => Field::Header(sluice_sdk::headers::EVENT_ID.to_owned()).get(event),
-        };
         if let Some(d) = dedup {
             e.insert("MessageDeduplicationId".into(), Value::String(d));
         }
@@ -97,7 +82,7 @@ mod tests {
             entry(&c, &e, 0).err().map(|f| f.code),
             Some("MissingGroupId".into())
         );
-        c.group_id = Some(Field::Key);
+        c.group_id = Some(crate::Field::Key);
         let (v, size) = entry(&c, &e, 3).unwrap_or_default();
         assert_eq!(v["Id"], "3");
         assert_eq!(v["MessageGroupId"], "cust-1");

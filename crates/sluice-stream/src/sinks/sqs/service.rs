@@ -7,6 +7,7 @@ use super::request_builder;
 use crate::aws::AwsClient;
 use crate::error::Result;
 use crate::event::Event;
+use crate::sinks::attributes::{self, Entry};
 use crate::sinks::{BatchLimits, Failure, Receipt, Service};
 
 /// An SQS queue as a [`Service`].
@@ -19,6 +20,7 @@ pub struct SqsService {
 impl SqsService {
     /// A client of the queue in `config`.
     pub fn new(config: SqsConfig) -> Result<SqsService> {
+        attributes::check_fifo_fields(config.deduplication_id.as_ref(), &config.queue_url)?;
         Ok(SqsService {
             client: AwsClient::new("sqs", &config.aws)?,
             config,
@@ -52,65 +54,33 @@ impl Service for SqsService {
     }
 }
 
-/// Outcomes by entry id; an entry in neither list is a failure to retry, never a success.
+/// Outcomes by entry id (0-based).
 pub(crate) fn per_entry(answer: &Value, n: usize) -> Vec<Result<Receipt, Failure>> {
-    let mut out: Vec<Result<Receipt, Failure>> = (0..n)
-        .map(|_| {
-            Err(Failure::transient(
-                "Missing",
-                "the answer did not mention this entry",
-            ))
-        })
-        .collect();
     let index = |v: &Value| {
         v.get("Id")
             .and_then(Value::as_str)
             .and_then(|s| s.parse::<usize>().ok())
-            .filter(|&i| i < n)
     };
-    for ok in answer
-        .get("Successful")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(i) = index(ok) {
-            out[i] = Ok(Receipt {
-                id: ok
-                    .get("MessageId")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            });
-        }
-    }
-    for failed in answer
-        .get("Failed")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(i) = index(failed) {
-            let code = failed
-                .get("Code")
-                .and_then(Value::as_str)
-                .unwrap_or("Failed")
-                .to_owned();
-            let sender_fault = failed
-                .get("SenderFault")
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let list = |k: &str| {
+        answer
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    };
+    let delivered = list("Successful").map(|v| Entry::Delivered(index(v), text(v, "MessageId")));
+    let failed = list("Failed").map(|v| {
+        Entry::Failed(
+            index(v),
+            text(v, "Code").unwrap_or_else(|| "Failed".to_owned()),
+            text(v, "Message").unwrap_or_default(),
+            v.get("SenderFault")
                 .and_then(Value::as_bool)
-                .unwrap_or(false);
-            out[i] = Err(Failure {
-                retriable: !sender_fault || crate::aws::retriable_code(&code),
-                message: failed
-                    .get("Message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                code,
-            });
-        }
-    }
-    out
+                .unwrap_or(false),
+        )
+    });
+    attributes::outcomes(n, delivered.chain(failed))
 }
 
 #[cfg(test)]
@@ -138,5 +108,13 @@ mod tests {
         assert!(matches!(&out[1], Err(f) if !f.retriable && f.code == "InvalidParameterValue"));
         assert!(matches!(&out[2], Err(f) if f.retriable));
         assert!(matches!(&out[3], Err(f) if f.retriable && f.code == "Missing"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_answer_gives_one_outcome_per_entry(answer in crate::testing::json_answer(), n in 0usize..12) {
+            let out = per_entry(&answer, n);
+            proptest::prop_assert_eq!(out.len(), n);
+        }
     }
 }
