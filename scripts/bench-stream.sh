@@ -7,7 +7,8 @@
 # memory while SQS is down for OUTAGE_S seconds.
 #
 #   SLUICE=$CARGO_TARGET_DIR/release/sluice scripts/bench-stream.sh
-#   (optional: EVENTS=20000 OUTAGE_S=60 REPEATS=3 OUT=bench-stream-results)
+#   (optional: EVENTS=20000 AWS_EVENTS=2000 OUTAGE_S=60 REPEATS=3 OUT=bench-stream-results,
+#    OUTAGE_ONLY=1 for the outage measurement alone)
 set -euo pipefail
 
 S=${SLUICE:?set SLUICE to a release build of the sluice binary}

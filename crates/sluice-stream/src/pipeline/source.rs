@@ -51,6 +51,9 @@ fn subscribe_with(
     // down (up to its delivery timeout); librdkafka must not take that for a hung consumer
     // and leave the group (its background thread keeps the session alive meanwhile).
     props.entry("max.poll.interval.ms").or_insert("3600000");
+    // librdkafka prefetches up to 64 MiB per consumer by default; while a destination pushes
+    // back that is memory held for nothing, so a pipeline prefetches 16 MiB.
+    props.entry("queued.max.messages.kbytes").or_insert("16384");
     props.extend(fixed.iter().copied());
     let mut client = ClientConfig::new();
     for (k, v) in props {
