@@ -168,13 +168,9 @@ impl ExactlyOnce {
             let first = tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
-                m = self.consumer.recv() => match m {
-                    Ok(m) => Consumed::from(&m),
-                    Err(e) => {
-                        tracing::warn!(pipeline = %self.name, error = %e, "source error");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
+                m = source::next(&self.consumer, &self.name) => match m {
+                    Some(m) => Consumed::from(&m),
+                    None => continue,
                 },
             };
             let mut batch = Vec::new();
@@ -223,10 +219,11 @@ impl ExactlyOnce {
         batch.push(first.position.clone());
         // The group's generation as of the transaction's start: if a rebalance moves the
         // partitions meanwhile, the offsets are refused (KIP-447) and the batch is aborted.
-        let group = self
-            .consumer
-            .group_metadata()
-            .ok_or_else(|| Error::Source("the consumer has no group metadata".into()))?;
+        let group = self.consumer.group_metadata().ok_or_else(|| {
+            Error::Source(
+                "the consumer has no group metadata: source.kafka.properties needs group.id".into(),
+            )
+        })?;
         tokio::task::block_in_place(|| self.producer.begin_transaction())
             .map_err(|e| txn_error("begin", &e))?;
         let mut done = Done::default();

@@ -182,17 +182,8 @@ impl AtLeastOnce {
                         break;
                     }
                 }
-                msg = self.consumer.recv(), if in_flight.len() < self.max_in_flight => {
-                    let msg = match msg {
-                        Ok(m) => m,
-                        Err(e) => {
-                            // librdkafka retries broker errors itself; these are reported
-                            // and reading goes on.
-                            tracing::warn!(pipeline = %self.name, error = %e, "source error");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
+                msg = source::next(&self.consumer, &self.name), if in_flight.len() < self.max_in_flight => {
+                    let Some(msg) = msg else { continue };
                     summary.consumed += 1;
                     self.events.with(&["consumed"]).inc();
                     let (topic, partition, offset) =

@@ -69,6 +69,22 @@ fn subscribe_with(
     Ok(consumer)
 }
 
+/// The next record, or `None` after a consumer error, which is logged and followed by a short
+/// pause: librdkafka retries broker errors itself, so reading goes on.
+pub(crate) async fn next<'a>(
+    consumer: &'a StreamConsumer,
+    pipeline: &str,
+) -> Option<BorrowedMessage<'a>> {
+    match consumer.recv().await {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(pipeline, error = %e, "source error");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            None
+        }
+    }
+}
+
 /// A consumed record as an event.
 pub(crate) fn event(m: &BorrowedMessage<'_>) -> Event {
     let headers = m
